@@ -1,0 +1,2 @@
+"""``steprnn.nn`` mirrors ``torch.nn``."""
+from . import utils

@@ -1,0 +1,2 @@
+"""``steprnn.nn.utils`` mirrors ``torch.nn.utils``."""
+from . import rnn

@@ -1,0 +1,1 @@
+"""Packing utilities (placeholder)."""
