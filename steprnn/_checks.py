@@ -1,0 +1,84 @@
+"""Argument checks shared by the layers: dtypes, devices and array inputs, with clear messages."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor, to_numpy
+
+_FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    return f"steprnn.{np.dtype(dtype).name}"
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    """``None`` → float32; accepts ``sr.float64``, ``np.float64``, ``'float64'``, ``torch.float64``."""
+    if dtype is None:
+        return np.dtype("float32")
+    if type(dtype).__module__.startswith("torch"):
+        dtype = str(dtype).replace("torch.", "")
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if resolved not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {resolved.name}")
+    return resolved
+
+
+def resolve_device(device: Any) -> str:
+    """``None``/``'cpu'`` → ``'cpu'``; ``'cuda'`` only where numba.cuda has a GPU."""
+    name = "cpu" if device is None else str(device)
+    if name == "cpu":
+        return name
+    if name.split(":")[0] == "cuda":
+        raise RuntimeError(
+            f"device {name!r} is not available: steprnn's CUDA kernels are not part of this build; "
+            "use device='cpu'"
+        )
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+
+
+def as_float_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
+    """The NumPy array behind ``value`` (never a copy of an ndarray/Tensor that already fits).
+
+    Python lists and scalars take ``dtype``, as ``torch.tensor`` gives float32 by default.
+    An array or tensor of another dtype is refused, as PyTorch refuses it.
+    """
+    if isinstance(value, (list, tuple, int, float)) and not isinstance(value, bool):
+        try:
+            return np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{what} must be an array of numbers, got {type(value).__name__}: {err}") from None
+    if value is None:
+        raise TypeError(f"{what} must be an array or Tensor, got None")
+    array = to_numpy(value)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"{what} must be a float32 or float64 array, got dtype {array.dtype}")
+    if array.dtype != dtype:
+        raise ValueError(
+            f"{what} dtype ({dtype_name(array.dtype)}) does not match weight dtype ({dtype_name(dtype)}). "
+            f"Convert {what}: {what}.to({dtype_name(dtype)}), or convert model: model.to({dtype_name(array.dtype)})"
+        )
+    return array
+
+
+def check_int(value: Any, name: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be greater than zero" if minimum == 1 else f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} should be of type bool, got: {type(value).__name__}")
+    return bool(value)
+
+
+def wrap(array: np.ndarray) -> Tensor:
+    return Tensor(array)

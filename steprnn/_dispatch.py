@@ -1,0 +1,90 @@
+"""Between the layers and the kernels: pick the kernel, allocate outputs and record buffers, run.
+
+One call runs one layer in one direction over a whole (time-major) sequence. The buffers the
+kernel fills are returned as they are: the tracer wraps them without recomputing anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels.cpu.gru import gru_forward
+from .kernels.cpu.lstm import lstm_forward
+from .kernels.cpu.rnn import rnn_forward
+
+#: gate names per cell kind, in PyTorch's row order
+GATE_NAMES = {"rnn": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+#: rows of weight_ih / weight_hh per unit
+GATE_ROWS = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+@dataclass
+class DirectionRun:
+    """What one layer/direction produced. Shapes: ``hs`` (T, N, H_out); ``h_n`` (N, H_out);
+    ``c_n`` (N, H) for LSTM else None; ``gates`` (R, N, G*H); ``pre`` (R, N, G'*H);
+    ``cells`` (R, N, H) for LSTM else None; R = T when recorded, else 1 (scratch)."""
+
+    hs: np.ndarray
+    h_n: np.ndarray
+    c_n: np.ndarray | None
+    gates: np.ndarray | None
+    pre: np.ndarray
+    cells: np.ndarray | None
+
+
+def _t(w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(w.T)
+
+
+def run_direction(
+    kind: str,
+    x: np.ndarray,
+    params: dict,
+    h0: np.ndarray,
+    c0: np.ndarray | None,
+    active: np.ndarray,
+    reverse: bool,
+    record: bool = False,
+    nonlinearity: str = "tanh",
+) -> DirectionRun:
+    """Run one layer in one direction.
+
+    x       (T, N, I) time-major input, any strides
+    params  ``w_ih`` (G*H, I), ``w_hh`` (G*H, H_out), ``b_ih``/``b_hh`` (G*H,) or None,
+            ``w_hr`` (H_out, H) or None (LSTM projection)
+    h0      (N, H_out); c0 (N, H) for LSTM
+    active  (T,) int64: rows 0..active[t]-1 of the batch take part in step t
+    """
+    T, N, _ = x.shape
+    dtype = x.dtype
+    w_ih, w_hh = params["w_ih"], params["w_hh"]
+    gate_rows = w_ih.shape[0]
+    H = gate_rows // GATE_ROWS[kind]
+    H_out = h0.shape[1]
+    R = T if record else 1
+    x2 = np.ascontiguousarray(x).reshape(T * N, -1)
+    zeros = np.zeros(gate_rows, dtype=dtype)
+    b_ih = zeros if params.get("b_ih") is None else np.ascontiguousarray(params["b_ih"])
+    b_hh = zeros if params.get("b_hh") is None else np.ascontiguousarray(params["b_hh"])
+    hs = np.zeros((T, N, H_out), dtype=dtype)
+    h = np.array(h0, dtype=dtype, order="C")  # working state, ends as h_n
+    if kind == "lstm":
+        w_hr = params.get("w_hr")
+        w_hr_t = np.zeros((0, 0), dtype=dtype) if w_hr is None else _t(w_hr)
+        c = np.array(c0, dtype=dtype, order="C")
+        gates = np.empty((R, N, 4 * H), dtype=dtype)
+        pre = np.empty((R, N, 4 * H), dtype=dtype)
+        cells = np.empty((R, N, H), dtype=dtype)
+        lstm_forward(x2, (_t(w_ih), _t(w_hh), w_hr_t), (b_ih, b_hh), active, reverse,
+                     hs, (h, c), (gates, pre, cells))
+        return DirectionRun(hs, h, c, gates, pre, cells)
+    if kind == "gru":
+        gates = np.empty((R, N, 3 * H), dtype=dtype)
+        pre = np.empty((R, N, 4 * H), dtype=dtype)
+        gru_forward(x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse, hs, (h,), (gates, pre))
+        return DirectionRun(hs, h, None, gates, pre, None)
+    pre = np.empty((R, N, H), dtype=dtype)
+    rnn_forward(x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse,
+                nonlinearity == "relu", hs, (h,), (pre,))
+    return DirectionRun(hs, h, None, None, pre, None)

@@ -1,0 +1,160 @@
+"""``nn.RNNCell``, ``nn.LSTMCell``, ``nn.GRUCell``: one step, run by the same kernels with T = 1."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._checks import as_float_array, check_bool, check_int, resolve_device, resolve_dtype
+from .._dispatch import DirectionRun, run_direction
+from ..tensor import Tensor
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+class RNNCellBase(Module):
+    """Parameters ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias_ih``/``bias_hh`` (G*H,)."""
+
+    kind = "rnn"
+    nonlinearity = "tanh"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.input_size = check_int(input_size, "input_size", 1)
+        self.hidden_size = check_int(hidden_size, "hidden_size", 1)
+        self.bias = check_bool(bias, "bias")
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        G = num_chunks * self.hidden_size
+        self.weight_ih = Parameter(np.empty((G, self.input_size), dtype=self.dtype))
+        self.weight_hh = Parameter(np.empty((G, self.hidden_size), dtype=self.dtype))
+        if self.bias:
+            self.bias_ih = Parameter(np.empty(G, dtype=self.dtype))
+            self.bias_hh = Parameter(np.empty(G, dtype=self.dtype))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.nonlinearity != "tanh":
+            s += f", nonlinearity={self.nonlinearity}"
+        return s
+
+    def _input(self, input: Any) -> np.ndarray:
+        x = as_float_array(input, self.dtype, "input")
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {x.ndim}D instead")
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {x.shape[-1]} expected {self.input_size}")
+        return x
+
+    def _state(self, value: Any, x: np.ndarray, what: str, label: str) -> np.ndarray:
+        """A state as (N, H): zeros when None; checked against the input's batch and hidden_size."""
+        N = x.shape[0] if x.ndim == 2 else 1
+        if value is None:
+            return np.zeros((N, self.hidden_size), dtype=self.dtype)
+        h = as_float_array(value, self.dtype, what)
+        if h.ndim not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: Expected {label} to be 1D or 2D, got {h.ndim}D instead")
+        if h.ndim != x.ndim:
+            raise RuntimeError(
+                f"{type(self).__name__}: input is {x.ndim}-D so {label} must be {x.ndim}-D too, got {h.ndim}-D"
+            )
+        h2 = h if h.ndim == 2 else h[None, :]
+        if h2.shape[0] != N:
+            raise RuntimeError(f"Input batch size {N} doesn't match {what} batch size {h2.shape[0]}")
+        if h2.shape[1] != self.hidden_size:
+            raise RuntimeError(f"{what} has inconsistent hidden_size: got {h2.shape[1]}, expected {self.hidden_size}")
+        return h2
+
+    def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, record: bool) -> DirectionRun:
+        x2 = x if x.ndim == 2 else x[None, :]
+        params = {"w_ih": self.weight_ih.data, "w_hh": self.weight_hh.data,
+                  "b_ih": None if self.bias_ih is None else self.bias_ih.data,
+                  "b_hh": None if self.bias_hh is None else self.bias_hh.data}
+        active = np.array([x2.shape[0]], dtype=np.int64)
+        return run_direction(self.kind, x2[None], params, h0, c0, active, reverse=False,
+                             record=record, nonlinearity=self.nonlinearity)
+
+    @staticmethod
+    def _shape_like(a: np.ndarray, x: np.ndarray) -> Tensor:
+        return Tensor(a if x.ndim == 2 else a[0])
+
+
+class RNNCell(RNNCellBase):
+    """``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or ReLU). Input (N, I) or (I,); returns h' (N, H)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: Any = None, dtype: Any = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Any, hx: Any = None) -> Tensor:
+        result, _ = self._forward(input, hx, record=False)
+        return result
+
+    def _forward(self, input: Any, hx: Any, record: bool):
+        x = self._input(input)
+        h0 = self._state(hx, x, "hidden", "hidden")
+        run = self._step(x, h0, None, record)
+        return self._shape_like(run.h_n, x), run
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gate rows ``i|f|g|o``). Input (N, I) or (I,); returns (h', c'), each (N, H)."""
+
+    kind = "lstm"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        result, _ = self._forward(input, hx, record=False)
+        return result
+
+    def _forward(self, input: Any, hx: Any, record: bool):
+        x = self._input(input)
+        if hx is None:
+            hx = (None, None)
+        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            got = f"a {type(hx).__name__} of length {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
+            raise TypeError(f"LSTMCell expects hx as a tuple (h, c) of two tensors, got {got}")
+        h0 = self._state(hx[0], x, "hx[0]", "hx[0]")
+        c0 = self._state(hx[1], x, "hx[1]", "hx[1]")
+        run = self._step(x, h0, c0, record)
+        return (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)), run
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gate rows ``r|z|n``). Input (N, I) or (I,); returns h' (N, H)."""
+
+    kind = "gru"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+
+    def forward(self, input: Any, hx: Any = None) -> Tensor:
+        result, _ = self._forward(input, hx, record=False)
+        return result
+
+    def _forward(self, input: Any, hx: Any, record: bool):
+        x = self._input(input)
+        h0 = self._state(hx, x, "hidden", "hidden")
+        run = self._step(x, h0, None, record)
+        return self._shape_like(run.h_n, x), run

@@ -1,0 +1,263 @@
+"""``nn.Module``: parameter and submodule registration, modes, state dicts, dtype moves."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+
+from .._checks import resolve_device, resolve_dtype
+from ..tensor import Tensor, to_numpy
+from .parameter import Parameter
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class of every layer, as ``torch.nn.Module``.
+
+    Setting a ``Parameter`` or a ``Module`` as an attribute registers it; ``model(x)`` calls
+    ``forward``; ``state_dict()`` maps dotted names to NumPy arrays.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration -------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        params = self.__dict__.get("_parameters")
+        if params is None:
+            raise AttributeError("cannot assign before Module.__init__() call")
+        if isinstance(value, Parameter):
+            self.__dict__.pop(name, None)
+            self._modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            self.__dict__.pop(name, None)
+            params.pop(name, None)
+            self._modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                    "(steprnn.nn.Parameter or None expected)"
+                )
+            params[name] = None
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                    "(steprnn.nn.Module or None expected)"
+                )
+            self._modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        if "_parameters" in d and name in d["_parameters"]:
+            return d["_parameters"][name]
+        if "_modules" in d and name in d["_modules"]:
+            return d["_modules"][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}'")
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        self._modules[name] = module
+
+    # -- traversal ----------------------------------------------------------------------------
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
+            for name, p in module._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, memo: set | None = None, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self.named_children():
+            yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def apply(self, fn) -> "Module":
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes --------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            p.grad = None if set_to_none or p.grad is None else Tensor(np.zeros_like(p.data))
+
+    # -- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Every parameter by its dotted name (``lstm.weight_ih_l0``) → a copy of its array."""
+        out: OrderedDict[str, np.ndarray] = OrderedDict()
+        for mod_name, module in self.named_modules():
+            for name, p in module._parameters.items():
+                if p is not None:
+                    out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
+        return out
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays (NumPy or PyTorch tensors) into the parameters, checking names and shapes.
+
+        Every check runs before anything is copied: a refused state dict leaves the model as it was.
+        """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
+        own = OrderedDict()
+        for mod_name, module in self.named_modules():
+            for name, p in module._parameters.items():
+                if p is not None:
+                    own[f"{mod_name}.{name}" if mod_name else name] = p
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict.keys() if k not in own]
+        errors = []
+        if strict and unexpected:
+            errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+        if strict and missing:
+            errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        arrays = {}
+        for key, p in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            try:
+                array = to_numpy(value)
+            except Exception as err:  # noqa: BLE001 - reported below with the key
+                raise TypeError(f"state_dict[{key!r}] is not an array: {err}") from None
+            if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+                raise TypeError(f"state_dict[{key!r}] must hold numbers, got dtype {array.dtype}")
+            if array.shape != p.data.shape:
+                errors.append(
+                    f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} from checkpoint, "
+                    f"the shape in current model is {tuple(p.data.shape)}."
+                )
+                continue
+            if not np.all(np.isfinite(array)):
+                bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+                raise ValueError(
+                    f"state_dict[{key!r}] holds {bad} NaN or infinite value(s): expected finite weights "
+                    "(was the checkpoint saved after training diverged?)"
+                )
+            arrays[key] = array
+        if errors:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
+            )
+        for key, array in arrays.items():
+            np.copyto(own[key].data, array, casting="unsafe")
+        self._parameters_changed()
+        return IncompatibleKeys(missing, unexpected)
+
+    def _parameters_changed(self) -> None:
+        """Hook for modules that cache something derived from their parameters."""
+        for m in self.children():
+            m._parameters_changed()
+
+    # -- dtype and device ---------------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> "Module":
+        """``model.to(sr.float64)``, ``model.to('cpu')``, ``model.to(device, dtype)``."""
+        dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for arg in args:
+            if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None:
+            resolve_device(device)
+        if dtype is not None:
+            target = resolve_dtype(dtype)
+            for m in self.modules():
+                for name, p in m._parameters.items():
+                    if p is not None and p.data.dtype != target:
+                        p.data = p.data.astype(target)
+                if hasattr(m, "dtype"):
+                    object.__setattr__(m, "dtype", target)
+            self._parameters_changed()
+        return self
+
+    def float(self) -> "Module":
+        return self.to(np.dtype("float32"))
+
+    def double(self) -> "Module":
+        return self.to(np.dtype("float64"))
+
+    def cpu(self) -> "Module":
+        return self
+
+    # -- calling --------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- printing -------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
