@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
+from .kernels.cpu.blas_threads import single_threaded_blas
 from .kernels.cpu.gru import gru_forward
 from .kernels.cpu.lstm import lstm_forward
 from .kernels.cpu.rnn import rnn_forward
@@ -37,6 +39,11 @@ def _t(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.T)
 
 
+def _flat(buf: np.ndarray) -> np.ndarray:
+    """(R, N, W) → (R, N*W): the kernels index a step's rows as one contiguous block."""
+    return buf.reshape(buf.shape[0], -1)
+
+
 def run_direction(
     kind: str,
     x: np.ndarray,
@@ -63,6 +70,7 @@ def run_direction(
     H = gate_rows // GATE_ROWS[kind]
     H_out = h0.shape[1]
     R = T if record else 1
+    parts = numba.get_num_threads()
     x2 = np.ascontiguousarray(x).reshape(T * N, -1)
     zeros = np.zeros(gate_rows, dtype=dtype)
     b_ih = zeros if params.get("b_ih") is None else np.ascontiguousarray(params["b_ih"])
@@ -76,15 +84,19 @@ def run_direction(
         gates = np.empty((R, N, 4 * H), dtype=dtype)
         pre = np.empty((R, N, 4 * H), dtype=dtype)
         cells = np.empty((R, N, H), dtype=dtype)
-        lstm_forward(x2, (_t(w_ih), _t(w_hh), w_hr_t), (b_ih, b_hh), active, reverse,
-                     hs, (h, c), (gates, pre, cells))
+        with single_threaded_blas():
+            lstm_forward(parts, x2, (_t(w_ih), _t(w_hh), w_hr_t), (b_ih, b_hh), active, reverse,
+                         hs, (h, c), (_flat(gates), _flat(pre), _flat(cells)))
         return DirectionRun(hs, h, c, gates, pre, cells)
     if kind == "gru":
         gates = np.empty((R, N, 3 * H), dtype=dtype)
         pre = np.empty((R, N, 4 * H), dtype=dtype)
-        gru_forward(x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse, hs, (h,), (gates, pre))
+        with single_threaded_blas():
+            gru_forward(parts, x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse, hs, (h,),
+                        (_flat(gates), _flat(pre)))
         return DirectionRun(hs, h, None, gates, pre, None)
     pre = np.empty((R, N, H), dtype=dtype)
-    rnn_forward(x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse,
-                nonlinearity == "relu", hs, (h,), (pre,))
+    with single_threaded_blas():
+        rnn_forward(parts, x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse,
+                    nonlinearity == "relu", hs, (h,), (_flat(pre),))
     return DirectionRun(hs, h, None, None, pre, None)

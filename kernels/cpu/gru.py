@@ -6,15 +6,17 @@
     h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .jit import JIT, sigmoid, typed_one
+from .jit import JIT, chunk_bounds, project, rows_active, typed_one
+from .vexp import exp_inplace
 
 
-@njit(**JIT)
-def gru_forward(x, weights, biases, active, reverse, hs, state, rec):
+@njit(parallel=True, **JIT)
+def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
     """Run one GRU layer/direction over T steps, recording as it goes.
 
+    parts    how many threads share the work (batch chunks)
     x        (T*N, I)   input, time-major rows (row t*N + b)
     weights  (W_ih^T (I, 3H), W_hh^T (H, 3H))
     biases   (b_ih (3H,), b_hh (3H,))   zeros when the layer has no bias
@@ -22,43 +24,65 @@ def gru_forward(x, weights, biases, active, reverse, hs, state, rec):
     reverse  run t = T-1 .. 0
     hs       (T, N, H)  out: h_t of every step
     state    (h (N, H),): in: h_0; out: h_n
-    rec      (gates (R, N, 3H), pre (R, N, 4H)): activated r|z|n, and pre-activations
-             r|z|n|(W_hn h_{t-1} + b_hn); R = T records every step, R = 1 is a scratch area.
+    rec      (gates (R, N*3H), pre (R, N*4H)): activated r|z|n, and pre-activations
+             r|z|n|(W_hn h_{t-1} + b_hn), row b at columns b*3H.. / b*4H..;
+             R = T records every step, R = 1 is a scratch area.
     """
-    w_ih, w_hh = weights
-    b_ih, b_hh = biases
-    h = state[0]
+    xp = project(parts, x, weights[0], biases[0])  # (T*N, 3H): W_ih x_t + b_ih of every step
+    bounds = chunk_bounds(state[0].shape[0], parts)
+    for k in prange(bounds.shape[0] - 1):
+        _gru_rows(bounds[k], bounds[k + 1], xp, weights[1], biases[1], active, reverse, hs, state[0], rec)
+
+
+@njit(**JIT)
+def _gru_rows(lo, hi, xp, w_hh, b_hh, active, reverse, hs, h, rec):
+    """The time loop for batch rows lo..hi-1 (one thread's share)."""
     gates, pre = rec
     T = active.shape[0]
     N, H = h.shape
+    G, P = 3 * H, 4 * H  # widths of a row of gates and of pre
     one = typed_one(h)
-    xp = np.dot(x, w_ih)  # (T*N, 3H)
-    hh = np.empty((N, 3 * H), dtype=h.dtype)  # W_hh h_{t-1}, one step
+    two = one + one
+    m = hi - lo
+    hh = np.empty((m, G), dtype=h.dtype)  # W_hh h_{t-1}
+    e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of one step
+    scratch = np.empty(m * 2 * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r_ = t if gates.shape[0] == T else 0
-        n_rows = active[t]
-        np.dot(h[:n_rows], w_hh, hh[:n_rows])
-        for b in range(n_rows):
-            xrow = xp[t * N + b]
+        n_rows = rows_active(active[t], lo, hi)
+        if n_rows == 0:
+            continue
+        np.dot(h[lo:lo + n_rows], w_hh, hh[:n_rows])
+        for q in range(n_rows):
+            b = lo + q
+            for j in range(2 * H):
+                # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·
+                a = xp[t * N + b, j] + hh[q, j] + b_hh[j]
+                pre[r_, b * P + j] = a
+                e[q * 2 * H + j] = -a
             for j in range(H):
-                pr = xrow[j] + b_ih[j] + hh[b, j] + b_hh[j]
-                pz = xrow[H + j] + b_ih[H + j] + hh[b, H + j] + b_hh[H + j]
-                hn = hh[b, 2 * H + j] + b_hh[2 * H + j]
-                # r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
-                r = sigmoid(pr, one)
-                # z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
-                z = sigmoid(pz, one)
+                # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
+                pre[r_, b * P + 3 * H + j] = hh[q, 2 * H + j] + b_hh[2 * H + j]
+        exp_inplace(e[:n_rows * 2 * H], scratch)
+        for q in range(n_rows):
+            b = lo + q
+            for j in range(2 * H):
+                # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
+                gates[r_, b * G + j] = one / (one + e[q * 2 * H + j])
+            for j in range(H):
+                r = gates[r_, b * G + j]
                 # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
-                pn = xrow[2 * H + j] + b_ih[2 * H + j] + r * hn
-                n = np.tanh(pn)
+                a_n = xp[t * N + b, 2 * H + j] + r * pre[r_, b * P + 3 * H + j]
+                pre[r_, b * P + 2 * H + j] = a_n
+                e[q * H + j] = -two * a_n
+        exp_inplace(e[:n_rows * H], scratch)
+        for q in range(n_rows):
+            b = lo + q
+            for j in range(H):
+                n = two / (one + e[q * H + j]) - one
+                z = gates[r_, b * G + H + j]
+                gates[r_, b * G + 2 * H + j] = n
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
                 h[b, j] = (one - z) * n + z * h[b, j]
-                pre[r_, b, j] = pr
-                pre[r_, b, H + j] = pz
-                pre[r_, b, 2 * H + j] = pn
-                pre[r_, b, 3 * H + j] = hn
-                gates[r_, b, j] = r
-                gates[r_, b, H + j] = z
-                gates[r_, b, 2 * H + j] = n
-        hs[t, :n_rows] = h[:n_rows]
+        hs[t, lo:lo + n_rows] = h[lo:lo + n_rows]

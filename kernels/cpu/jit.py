@@ -1,28 +1,53 @@
-"""Compilation options and activation helpers shared by every CPU kernel.
+"""Compilation options and small helpers shared by every CPU kernel.
 
 ``error_model='numpy'`` drops Python's division checks so LLVM can vectorise; the fastmath flag
 set leaves out ``nnan``/``ninf`` so NaN and inf propagate exactly as in PyTorch.
+
+Activations go through ``exp`` alone, so that one vectorised ``exp`` serves them all:
+σ(x) = 1 / (1 + e^{-x}) and tanh(x) = 2σ(2x) − 1 = 2 / (1 + e^{-2x}) − 1.
+
+Threads: a kernel splits the batch into one chunk of rows per Numba thread, and each thread runs
+the whole time loop for its rows with a single-threaded BLAS (see ``blas_threads``).
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 FASTMATH = {"contract", "afn", "reassoc", "nsz", "arcp"}
 JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 
 
 @njit(inline="always", **JIT)
-def sigmoid(x, one):
-    """σ(x) = 1 / (1 + e^{-x}), computed in the dtype of ``one``."""
-    return one / (one + np.exp(-x))
-
-
-@njit(inline="always", **JIT)
-def relu(x, zero):
-    """max(x, 0), NaN-preserving."""
-    return zero if x < zero else x
-
-
-@njit(inline="always", **JIT)
 def typed_one(a):
     """The number 1 in the dtype of array ``a`` (keeps float32 kernels in float32)."""
     return np.ones(1, dtype=a.dtype)[0]
+
+
+@njit(**JIT)
+def chunk_bounds(n, parts):
+    """Split rows 0..n-1 into ``min(parts, n)`` nearly equal chunks: (k+1,) boundaries."""
+    k = max(1, min(parts, n))
+    bounds = np.empty(k + 1, dtype=np.int64)
+    for i in range(k + 1):
+        bounds[i] = (i * n) // k
+    return bounds
+
+
+@njit(parallel=True, **JIT)
+def project(parts, x, w, b):
+    """x W + b for all rows at once: (M, I) @ (I, G) + (G,) → (M, G), row blocks in parallel."""
+    M = x.shape[0]
+    out = np.empty((M, w.shape[1]), dtype=x.dtype)
+    bounds = chunk_bounds(M, parts)
+    for k in prange(bounds.shape[0] - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        np.dot(x[lo:hi], w, out[lo:hi])
+        for i in range(lo, hi):
+            for j in range(w.shape[1]):
+                out[i, j] += b[j]
+    return out
+
+
+@njit(inline="always", **JIT)
+def rows_active(active_t, lo, hi):
+    """How many of the chunk's rows lo..hi-1 take part in a step where rows 0..active_t-1 do."""
+    return min(max(active_t - lo, 0), hi - lo)

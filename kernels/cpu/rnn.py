@@ -3,15 +3,17 @@
     h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)      (nonlinearity='relu': max(·, 0))
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .jit import JIT, relu
+from .jit import JIT, chunk_bounds, project, rows_active, typed_one
+from .vexp import exp_inplace
 
 
-@njit(**JIT)
-def rnn_forward(x, weights, biases, active, reverse, use_relu, hs, state, rec):
+@njit(parallel=True, **JIT)
+def rnn_forward(parts, x, weights, biases, active, reverse, use_relu, hs, state, rec):
     """Run one RNN layer/direction over T steps, recording as it goes.
 
+    parts    how many threads share the work (batch chunks)
     x        (T*N, I)   input, time-major rows (row t*N + b)
     weights  (W_ih^T (I, H), W_hh^T (H, H))
     biases   (b_ih (H,), b_hh (H,))   zeros when the layer has no bias
@@ -20,27 +22,53 @@ def rnn_forward(x, weights, biases, active, reverse, use_relu, hs, state, rec):
     use_relu ReLU instead of tanh
     hs       (T, N, H)  out: h_t of every step
     state    (h (N, H),): in: h_0; out: h_n
-    rec      (pre (R, N, H),): pre-activations; R = T records every step, R = 1 is a scratch area.
+    rec      (pre (R, N*H),): pre-activations a_t; R = T records every step, R = 1 is scratch.
     """
-    w_ih, w_hh = weights
-    b_ih, b_hh = biases
-    h = state[0]
-    pre = rec[0]
+    xp = project(parts, x, weights[0], biases[0])  # (T*N, H): W_ih x_t + b_ih of every step
+    bounds = chunk_bounds(state[0].shape[0], parts)
+    for k in prange(bounds.shape[0] - 1):
+        _rnn_rows(bounds[k], bounds[k + 1], xp, weights[1], biases[1], active, reverse, use_relu,
+                  hs, state[0], rec[0])
+
+
+@njit(**JIT)
+def _rnn_rows(lo, hi, xp, w_hh, b_hh, active, reverse, use_relu, hs, h, pre):
+    """The time loop for batch rows lo..hi-1 (one thread's share)."""
     T = active.shape[0]
     N, H = h.shape
-    zero = np.zeros(1, dtype=h.dtype)[0]
-    xp = np.dot(x, w_ih)  # (T*N, H)
-    hh = np.empty((N, H), dtype=h.dtype)  # W_hh h_{t-1}, one step
+    one = typed_one(h)
+    two = one + one
+    zero = one - one
+    m = hi - lo
+    hh = np.empty((m, H), dtype=h.dtype)  # W_hh h_{t-1}
+    e = np.empty(m * H, dtype=h.dtype)
+    scratch = np.empty(m * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if pre.shape[0] == T else 0
-        n = active[t]
-        np.dot(h[:n], w_hh, hh[:n])
-        for b in range(n):
-            xrow = xp[t * N + b]
+        n = rows_active(active[t], lo, hi)
+        if n == 0:
+            continue
+        np.dot(h[lo:lo + n], w_hh, hh[:n])
+        for q in range(n):
+            b = lo + q
             for j in range(H):
-                a = xrow[j] + b_ih[j] + hh[b, j] + b_hh[j]
-                pre[r, b, j] = a
-                # h_t = tanh(a_t)   or   h_t = max(a_t, 0)
-                h[b, j] = relu(a, zero) if use_relu else np.tanh(a)
-        hs[t, :n] = h[:n]
+                # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
+                a = xp[t * N + b, j] + hh[q, j] + b_hh[j]
+                pre[r, b * H + j] = a
+                e[q * H + j] = -two * a
+        if use_relu:
+            for q in range(n):
+                b = lo + q
+                for j in range(H):
+                    a = pre[r, b * H + j]
+                    # h_t = max(a_t, 0)   (NaN stays NaN)
+                    h[b, j] = zero if a < zero else a
+        else:
+            exp_inplace(e[:n * H], scratch)
+            for q in range(n):
+                b = lo + q
+                for j in range(H):
+                    # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1
+                    h[b, j] = two / (one + e[q * H + j]) - one
+        hs[t, lo:lo + n] = h[lo:lo + n]

@@ -379,10 +379,6 @@ class RNN(RNNBase):
         super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, device, dtype)
 
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s + (", nonlinearity='relu'" if self.mode == "RNN_RELU" else "")
-
 
 class LSTM(RNNBase):
     """Long short-term memory, gate rows ``i|f|g|o``, optional projection, as ``torch.nn.LSTM``."""

@@ -1,0 +1,86 @@
+"""A vectorisable ``exp`` over a contiguous 1-D block, for float32 and float64.
+
+libm's ``exp`` is called element by element (no SVML here), which leaves the gate loops scalar.
+This one is written so that LLVM vectorises it: Cody–Waite range reduction
+``x = k ln2 + r`` (|r| <= ln2 / 2), a Taylor polynomial for ``e^r``, and ``2^k`` assembled from its
+exponent bits. Error: under 2 ulp in float64 and 1 ulp in float32 (checked in the tests
+against ``np.exp``). NaN in gives NaN out; ±inf (and arguments beyond the dtype's range) give inf and 0;
+results that would be subnormal flush to 0.
+
+Compiled without ``reassoc``: reassociation would fold ``x - k ln2_hi - k ln2_lo`` back into one
+product and lose the extra precision of the split constant.
+"""
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+EXP_FLAGS = {"contract", "afn", "nsz", "arcp"}
+EXP_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=EXP_FLAGS)
+
+
+def _exp_parts(x, two_k):
+    """Python stub; the overloads below are the implementation (per dtype)."""
+    raise NotImplementedError
+
+
+@overload(_exp_parts, inline="always", fastmath=EXP_FLAGS)
+def _exp_parts_impl(x, two_k):
+    if x.dtype == types.float64:
+        def impl(x, two_k):
+            """e^x for a block: returns nothing; ``two_k`` gets 2^k (as bits), ``x`` gets e^r."""
+            bits = two_k.view(np.int64)
+            for i in range(x.shape[0]):
+                v = x[i]
+                v = -709.0 if v < -709.0 else v  # below: 2^k = 0, e^x flushes to 0
+                v = 710.0 if v > 710.0 else v  # above: 2^k = inf
+                k = np.floor(v * 1.4426950408889634 + 0.5)
+                r = v - k * 0.6931471803691238  # ln2_hi
+                r = r - k * 1.9082149292705877e-10  # ln2_lo
+                p = 1.0 / 479001600.0
+                p = p * r + 1.0 / 39916800.0
+                p = p * r + 1.0 / 3628800.0
+                p = p * r + 1.0 / 362880.0
+                p = p * r + 1.0 / 40320.0
+                p = p * r + 1.0 / 5040.0
+                p = p * r + 1.0 / 720.0
+                p = p * r + 1.0 / 120.0
+                p = p * r + 1.0 / 24.0
+                p = p * r + 1.0 / 6.0
+                p = p * r + 0.5
+                p = p * r + 1.0
+                p = p * r + 1.0
+                x[i] = p
+                bits[i] = (np.int64(k) + 1023) << 52
+        return impl
+    if x.dtype == types.float32:
+        def impl(x, two_k):
+            bits = two_k.view(np.int32)
+            for i in range(x.shape[0]):
+                v = x[i]
+                v = np.float32(-88.0) if v < np.float32(-88.0) else v  # below: 2^k = 0
+                v = np.float32(89.0) if v > np.float32(89.0) else v  # above: 2^k = inf
+                k = np.floor(v * np.float32(1.442695) + np.float32(0.5))
+                r = v - k * np.float32(0.693359375)  # ln2_hi
+                r = r - k * np.float32(-2.12194440e-4)  # ln2_lo
+                p = np.float32(1.0 / 5040.0)
+                p = p * r + np.float32(1.0 / 720.0)
+                p = p * r + np.float32(1.0 / 120.0)
+                p = p * r + np.float32(1.0 / 24.0)
+                p = p * r + np.float32(1.0 / 6.0)
+                p = p * r + np.float32(0.5)
+                p = p * r + np.float32(1.0)
+                p = p * r + np.float32(1.0)
+                x[i] = p
+                bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+        return impl
+    return None
+
+
+@njit(**EXP_JIT)
+def exp_inplace(x, scratch):
+    """x ← e^x over a contiguous 1-D float block; ``scratch`` is a float block at least as long."""
+    n = x.shape[0]
+    two_k = scratch[:n]
+    _exp_parts(x, two_k)
+    for i in range(n):
+        x[i] = x[i] * two_k[i]
