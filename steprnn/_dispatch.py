@@ -73,8 +73,8 @@ def run_direction(
     parts = numba.get_num_threads()
     x2 = np.ascontiguousarray(x).reshape(T * N, -1)
     zeros = np.zeros(gate_rows, dtype=dtype)
-    b_ih = zeros if params.get("b_ih") is None else np.ascontiguousarray(params["b_ih"])
-    b_hh = zeros if params.get("b_hh") is None else np.ascontiguousarray(params["b_hh"])
+    b_ih = zeros if params.get("b_ih") is None else params["b_ih"]
+    b_hh = zeros if params.get("b_hh") is None else params["b_hh"]
     hs = np.zeros((T, N, H_out), dtype=dtype)
     h = np.array(h0, dtype=dtype, order="C")  # working state, ends as h_n
     if kind == "lstm":
