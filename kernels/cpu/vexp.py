@@ -4,8 +4,8 @@ libm's ``exp`` is called element by element (no SVML here), which leaves the gat
 This one is written so that LLVM vectorises it: Cody–Waite range reduction
 ``x = k ln2 + r`` (|r| <= ln2 / 2), a Taylor polynomial for ``e^r``, and ``2^k`` assembled from its
 exponent bits. Error: under 2 ulp in float64 and 1 ulp in float32 (checked in the tests
-against ``np.exp``). NaN in gives NaN out; ±inf (and arguments beyond the dtype's range) give inf and 0;
-results that would be subnormal flush to 0.
+against ``np.exp``). NaN in gives NaN out; ±inf give inf and 0. Within about one unit of the ends of the range
+(|x| > 87 in float32, > 708 in float64) the result may already be inf or 0: no gate can tell.
 
 Compiled without ``reassoc``: reassociation would fold ``x - k ln2_hi - k ln2_lo`` back into one
 product and lose the extra precision of the split constant.
