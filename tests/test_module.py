@@ -160,3 +160,17 @@ def test_assigning_an_array_to_a_parameter_is_refused():
     s = nn.LSTM(2, 3)
     with pytest.raises(TypeError, match="cannot assign 'ndarray' as parameter 'weight_ih_l0'"):
         s.weight_ih_l0 = np.zeros((12, 2))
+
+
+@pytest.mark.parametrize("cls,args", [
+    ("RNN", (3, 5, 2, "relu", False, True, 0.25, True)),
+    ("LSTM", (3, 5, 2, False, True, 0.25, True, 2)),
+    ("GRU", (3, 5, 3, True, False, 0.5, True)),
+])
+def test_positional_arguments_mean_what_they_mean_in_torch(cls, args):
+    t = getattr(torch.nn, cls)(*args)
+    s = getattr(nn, cls)(*args)
+    for attr in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
+                 "proj_size", "mode"):
+        assert getattr(s, attr) == getattr(t, attr), attr
+    assert list(s.state_dict()) == list(t.state_dict())
