@@ -1,0 +1,28 @@
+"""Packaging: the kernels are installed as steprnn.kernels, never as a top-level ``kernels``."""
+import tomllib
+from pathlib import Path
+
+import steprnn.kernels
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_kernels_are_a_subpackage():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    setuptools = config["tool"]["setuptools"]
+    assert setuptools["package-dir"]["steprnn.kernels"] == "kernels"
+    assert not any(p == "kernels" or p.startswith("kernels.") for p in setuptools["packages"])
+    assert steprnn.kernels.__name__ == "steprnn.kernels"
+    assert Path(steprnn.kernels.__file__).parent.name == "kernels"
+
+
+def test_test_extra_pins_the_torch_wheel():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "torch==2.13.0" in config["project"]["optional-dependencies"]["test"]
+    assert not any("torch" in d for d in config["project"]["dependencies"])
+
+
+def test_ci_runs_the_readme_test_line():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    line = next(s.strip() for s in readme if "pytest" in s and s.strip().startswith("pip install"))
+    assert line in (ROOT / ".ci" / "run").read_text()
