@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, to_numpy
+from .tensor import to_numpy
 
 _FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
 
@@ -80,5 +80,9 @@ def check_bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def wrap(array: np.ndarray) -> Tensor:
-    return Tensor(array)
+def check_pair(hx: Any, expectation: str) -> tuple[Any, Any]:
+    """``hx`` as a pair (h, c), or a TypeError that says ``expectation`` and what was given."""
+    if isinstance(hx, (tuple, list)) and len(hx) == 2:
+        return hx[0], hx[1]
+    got = f"a {type(hx).__name__} of length {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
+    raise TypeError(f"{expectation} of two tensors, got {got}")

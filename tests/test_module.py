@@ -7,7 +7,7 @@ import torch
 
 import steprnn as sr
 import steprnn.nn as nn
-from helpers import close, twin_layers
+from helpers import close
 
 CONFIGS = [
     ("RNN", dict(num_layers=2, bidirectional=True, nonlinearity="relu")),

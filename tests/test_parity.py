@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from steprnn.nn.utils.rnn import pack_padded_sequence as sr_pack
 from steprnn.nn.utils.rnn import pad_packed_sequence as sr_pad
-from helpers import TORCH_DTYPE, close, twin_layers
+from helpers import close, twin_layers
 
 
 @st.composite
@@ -42,7 +42,7 @@ def configs(draw):
     return cfg
 
 
-def _inputs(cfg, t_layer):
+def _inputs(cfg):
     rng = np.random.default_rng(cfg["seed"])
     dt = np.dtype(cfg["dtype"])
     L, N = cfg["L"], cfg["N"]
@@ -76,7 +76,7 @@ def test_layers_match_torch(cfg):
         num_layers=cfg["num_layers"], bidirectional=cfg["bidirectional"], batch_first=cfg["batch_first"],
         bias=cfg["bias"], **cfg["extra"],
     )
-    x, hx = _inputs(cfg, t_layer)
+    x, hx = _inputs(cfg)
     if cfg["packed"]:
         lengths = cfg["lengths"]
         t_in = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), torch.tensor(lengths),

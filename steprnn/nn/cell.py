@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import as_float_array, check_bool, check_int, resolve_device, resolve_dtype
+from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
 from .._dispatch import DirectionRun, run_direction
 from ..tensor import Tensor
 from . import init
@@ -40,9 +40,8 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+        """Every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        init.uniform_all(self, 1.0 / math.sqrt(self.hidden_size))
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -92,6 +91,18 @@ class RNNCellBase(Module):
     def _shape_like(a: np.ndarray, x: np.ndarray) -> Tensor:
         return Tensor(a if x.ndim == 2 else a[0])
 
+    def forward(self, input: Any, hx: Any = None) -> Any:
+        """One step: h' (N, H) for RNNCell and GRUCell, (h', c') for LSTMCell; unbatched (I,) → (H,)."""
+        result, _ = self._forward(input, hx, record=False)
+        return result
+
+    def _forward(self, input: Any, hx: Any, record: bool):
+        """The step's result and the kernel's buffers (``DirectionRun``) for a one-state cell."""
+        x = self._input(input)
+        h0 = self._state(hx, x, "hidden", "hidden")
+        run = self._step(x, h0, None, record)
+        return self._shape_like(run.h_n, x), run
+
 
 class RNNCell(RNNCellBase):
     """``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or ReLU). Input (N, I) or (I,); returns h' (N, H)."""
@@ -103,16 +114,6 @@ class RNNCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 1, device, dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Any, hx: Any = None) -> Tensor:
-        result, _ = self._forward(input, hx, record=False)
-        return result
-
-    def _forward(self, input: Any, hx: Any, record: bool):
-        x = self._input(input)
-        h0 = self._state(hx, x, "hidden", "hidden")
-        run = self._step(x, h0, None, record)
-        return self._shape_like(run.h_n, x), run
-
 
 class LSTMCell(RNNCellBase):
     """One LSTM step (gate rows ``i|f|g|o``). Input (N, I) or (I,); returns (h', c'), each (N, H)."""
@@ -123,17 +124,9 @@ class LSTMCell(RNNCellBase):
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
-        result, _ = self._forward(input, hx, record=False)
-        return result
-
     def _forward(self, input: Any, hx: Any, record: bool):
         x = self._input(input)
-        if hx is None:
-            hx = (None, None)
-        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            got = f"a {type(hx).__name__} of length {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
-            raise TypeError(f"LSTMCell expects hx as a tuple (h, c) of two tensors, got {got}")
+        hx = (None, None) if hx is None else check_pair(hx, "LSTMCell expects hx as a tuple (h, c)")
         h0 = self._state(hx[0], x, "hx[0]", "hx[0]")
         c0 = self._state(hx[1], x, "hx[1]", "hx[1]")
         run = self._step(x, h0, c0, record)
@@ -148,13 +141,3 @@ class GRUCell(RNNCellBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__(input_size, hidden_size, bias, 3, device, dtype)
-
-    def forward(self, input: Any, hx: Any = None) -> Tensor:
-        result, _ = self._forward(input, hx, record=False)
-        return result
-
-    def _forward(self, input: Any, hx: Any, record: bool):
-        x = self._input(input)
-        h0 = self._state(hx, x, "hidden", "hidden")
-        run = self._step(x, h0, None, record)
-        return self._shape_like(run.h_n, x), run

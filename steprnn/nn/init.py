@@ -1,8 +1,6 @@
 """Parameter initialisation drawn from steprnn's global generator (``sr.manual_seed``)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..random import default_generator
 from ..tensor import Tensor
 
@@ -13,10 +11,13 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     return tensor
 
 
+def uniform_all(module, bound: float) -> None:
+    """Every parameter of ``module`` from U(-bound, bound), in registration order."""
+    for p in module.parameters():
+        uniform_(p, -bound, bound)
+
+
 def zeros_(tensor: Tensor) -> Tensor:
     tensor.data[...] = 0
     return tensor
 
-
-def new_parameter_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    return np.empty(shape, dtype=dtype)

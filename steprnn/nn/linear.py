@@ -35,9 +35,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.in_features)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        init.uniform_all(self, 1.0 / math.sqrt(self.in_features))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import as_float_array, check_bool, check_int, resolve_device, resolve_dtype
+from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
 from .._dispatch import DirectionRun, run_direction
 from ..random import default_generator
 from ..tensor import Tensor, to_numpy
@@ -150,9 +150,7 @@ class RNNBase(Module):
 
     def reset_parameters(self) -> None:
         """Every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+        init.uniform_all(self, 1.0 / math.sqrt(self.hidden_size))
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -192,9 +190,7 @@ class RNNBase(Module):
         if hx is None:
             return None, None
         if self.kind == "lstm":
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                got = f"a {type(hx).__name__} of length {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
-                raise TypeError(f"LSTM expects hx as a tuple (h_0, c_0) of two tensors, got {got}")
+            hx = check_pair(hx, "LSTM expects hx as a tuple (h_0, c_0)")
             h0 = as_float_array(hx[0], self.dtype, "h_0")
             c0 = as_float_array(hx[1], self.dtype, "c_0")
             want = 3 if batched else 2
@@ -310,7 +306,7 @@ class RNNBase(Module):
     def _run_layers(self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None,
                     active: np.ndarray, record: bool, sorted_indices: np.ndarray | None) -> LayerRun:
         """Every layer and direction over time-major ``x`` (T, N, H_in); dropout between layers."""
-        T, N = x.shape[0], x.shape[1]
+        N = x.shape[1]
         LD, H_out = self.num_layers * self.num_directions, self._real_hidden
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
@@ -349,6 +345,13 @@ def _dropout(a: np.ndarray, p: float) -> np.ndarray:
     return a * keep.astype(a.dtype) / a.dtype.type(1.0 - p)
 
 
+def _refuse_extra_kwargs(name: str, kwargs: dict) -> None:
+    if "proj_size" in kwargs:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if kwargs:
+        raise TypeError(f"{name} got unexpected keyword arguments {sorted(kwargs)}")
+
+
 class RNN(RNNBase):
     """Elman RNN: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (or ReLU), as ``torch.nn.RNN``."""
 
@@ -366,10 +369,7 @@ class RNN(RNNBase):
         dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        if kwargs:
-            raise TypeError(f"RNN got unexpected keyword arguments {sorted(kwargs)}")
+        _refuse_extra_kwargs("RNN", kwargs)
         if nonlinearity == "tanh":
             mode = "RNN_TANH"
         elif nonlinearity == "relu":
@@ -416,9 +416,6 @@ class GRU(RNNBase):
         dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        if kwargs:
-            raise TypeError(f"GRU got unexpected keyword arguments {sorted(kwargs)}")
+        _refuse_extra_kwargs("GRU", kwargs)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, device, dtype)
