@@ -63,12 +63,15 @@ def _rnn_rows(lo, hi, xp, w_hh, b_hh, active, reverse, use_relu, hs, h, pre):
                 for j in range(H):
                     a = pre[r, b * H + j]
                     # h_t = max(a_t, 0)   (NaN stays NaN)
-                    h[b, j] = zero if a < zero else a
+                    h_t = zero if a < zero else a
+                    h[b, j] = h_t
+                    hs[t, b, j] = h_t
         else:
             exp_inplace(e[:n * H], scratch)
             for q in range(n):
                 b = lo + q
                 for j in range(H):
                     # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1
-                    h[b, j] = two / (one + e[q * H + j]) - one
-        hs[t, lo:lo + n] = h[lo:lo + n]
+                    h_t = two / (one + e[q * H + j]) - one
+                    h[b, j] = h_t
+                    hs[t, b, j] = h_t
