@@ -7,6 +7,15 @@ from .dtypes import float32, float64, int64, int32, double, long
 from .grad_mode import no_grad, is_grad_enabled
 from .random import manual_seed
 from .tensor import Tensor
+from .creation import (as_tensor, is_tensor, zeros, ones, empty, full, arange, rand, randn, randint,
+                       zeros_like, ones_like, full_like, rand_like, randn_like, cat, stack)
+from .dtypes import float16, int8, int16, uint8
+# torch's names, kept out of __all__ so that star-imports do not shadow the builtins
+from .dtypes import bool as bool, float as float, half as half, int as int, short as short
+from .grad_mode import enable_grad, set_grad_enabled
+from .devices import device
+from .printing import set_printoptions
+from . import autograd
 
 from . import nn  # noqa: E402  (nn needs the names above)
 
@@ -26,4 +35,30 @@ __all__ = [
     "double",
     "long",
     "nn",
+    "as_tensor",
+    "is_tensor",
+    "zeros",
+    "ones",
+    "empty",
+    "full",
+    "arange",
+    "rand",
+    "randn",
+    "randint",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "rand_like",
+    "randn_like",
+    "cat",
+    "stack",
+    "float16",
+    "int8",
+    "int16",
+    "uint8",
+    "enable_grad",
+    "set_grad_enabled",
+    "device",
+    "set_printoptions",
+    "autograd",
 ]

@@ -11,7 +11,12 @@ def manual_seed(seed: int) -> np.random.Generator:
     global _generator
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"manual_seed expected an int, got {type(seed).__name__}")
-    _generator = np.random.default_rng(int(seed))
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise RuntimeError(
+            f"Overflow when unpacking long long: manual_seed expected a seed in [-2**63, 2**64), got {seed}"
+        )
+    _generator = np.random.default_rng(seed % 2**64)  # negative seeds wrap around, as in PyTorch
     return _generator
 
 

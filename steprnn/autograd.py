@@ -1,0 +1,416 @@
+"""Reverse-mode automatic differentiation: graph nodes, ``make_node`` and the backward engine.
+
+The graph
+---------
+Every Tensor produced by a differentiable operation while grad mode is on, from at least one
+input that requires grad, carries ``grad_fn``: a :class:`Node`. A node knows
+
+* ``parents`` — the input Tensors of the operation, in order;
+* ``backward(grad_output)`` — given the gradient of the loss w.r.t. the node's output (an ndarray
+  of the output's shape), returns one gradient per parent (an ndarray of the parent's shape, or
+  ``None`` for "no gradient"). A node with several outputs receives a tuple of ndarrays, one per
+  output (zeros for outputs no gradient reached).
+
+When a node is made it also captures, per parent, where that parent's gradient must go: the
+parent's own ``grad_fn`` at that moment (with the parent's output index) or, for a leaf that
+requires grad, the leaf itself (its ``.grad`` accumulates). Later in-place operations that give a
+Tensor a new history therefore never redirect gradients of operations recorded before them.
+
+``make_node(output_data, parents, backward_fn)`` is the public way to add an operation: the
+recurrent layers use it to register a whole sequence (computed by a Numba kernel) as one node.
+
+The engine
+----------
+``tensor.backward()`` orders the nodes reachable from the tensor topologically (iteratively, so
+graphs of any depth work), calls each node's backward once with the sum of the gradients its
+outputs received, and accumulates into the ``.grad`` of leaves (adding to what is there, as
+PyTorch). Nodes free what they saved afterwards unless ``retain_graph=True``; a second backward
+through them raises PyTorch's error. Saved tensors are checked against in-place modification
+(version counters), again with PyTorch's error.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import tensor as _tensor_mod
+from .dtypes import dtype_name
+from .grad_mode import is_grad_enabled
+
+GradFn = Callable[[Any], Any]
+
+_FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call .backward() "
+    "or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time "
+    "or if you need to access saved tensors after calling backward."
+)
+
+
+class VersionCounter:
+    """Counts in-place modifications of a tensor's memory; views share their base's counter."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        """Record one in-place modification."""
+        self.value += 1
+
+
+class Node:
+    """One recorded operation (a ``grad_fn``). See the module docstring for the contract."""
+
+    __slots__ = (
+        "__weakref__",
+        "_backward_fn",
+        "_frees",
+        "_multi",
+        "_name",
+        "_outputs",
+        "_retained",
+        "_saved",
+        "edges",
+        "parents",
+    )
+
+    def __init__(self, parents: tuple, backward_fn: GradFn, name: str,
+                 outputs: Sequence[tuple[tuple[int, ...], np.dtype]], saved: Iterable[Any] = (),
+                 frees: bool = True) -> None:
+        self.parents = tuple(parents)
+        self.edges = tuple(_edge(p) for p in self.parents)
+        self._backward_fn: GradFn | None = backward_fn
+        self._name = name
+        self._saved = tuple((t._vc, t._vc.value, t.shape, t.dtype) for t in saved)
+        self._outputs = tuple(outputs)
+        self._retained: list = []
+        self._frees = frees
+        self._multi = len(self._outputs) > 1
+
+    def name(self) -> str:
+        """``'AddBackward0'``: the name PyTorch gives the same node, where there is one."""
+        return self._name
+
+    @property
+    def next_functions(self) -> tuple:
+        """``((grad_fn_or_None, output_index), ...)`` per parent, as ``torch``'s ``next_functions``."""
+        out = []
+        for edge in self.edges:
+            if edge is None:
+                out.append((None, 0))
+            elif edge[0] is None:
+                out.append(("AccumulateGrad", 0))
+            else:
+                out.append(edge)
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"<{self._name} object at {hex(id(self))}>"
+
+    def backward(self, grad_output: Any) -> tuple:
+        """Gradients w.r.t. the parents (ndarrays or None), given the gradient(s) of the output(s)."""
+        if self._backward_fn is None:
+            raise RuntimeError(_FREED_MESSAGE)
+        for vc, version, shape, dtype in self._saved:
+            if vc.value != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [{dtype_name(dtype)} {list(shape)}], which is used by {self._name}, is at "
+                    f"version {vc.value}; expected version {version} instead. Hint: the in-place change came "
+                    "after this operation was recorded; make a copy (.clone()) before changing it in place."
+                )
+        grads = self._backward_fn(grad_output)
+        if not isinstance(grads, (tuple, list)):
+            grads = (grads,)
+        if len(grads) != len(self.parents):
+            raise RuntimeError(
+                f"function {self._name} returned an incorrect number of gradients "
+                f"(expected {len(self.parents)}, got {len(grads)})"
+            )
+        return tuple(grads)
+
+    def _release(self) -> None:
+        if self._frees:
+            self._backward_fn = None
+
+
+def _edge(parent: Any) -> tuple | None:
+    if not isinstance(parent, _tensor_mod.Tensor) or not parent.requires_grad:
+        return None
+    if parent.grad_fn is None:
+        return (None, parent)
+    return (parent.grad_fn, parent._output_index)
+
+
+def _check_view(parent: Any) -> None:
+    base = getattr(parent, "_base", None)
+    if base is not None and base.grad_fn is not parent._view_base_fn:
+        raise RuntimeError(
+            "a view of a tensor was used after that tensor was modified by an in-place operation that "
+            "recorded a gradient (e.g. `x[i] = y` with y requiring grad); steprnn does not replay views: "
+            "take the view again (index/reshape the tensor) after the in-place operation"
+        )
+
+
+def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: str,
+           saved: Iterable[Any] = (), save_output: bool = False, view_of: Any = None,
+           frees: bool | None = None) -> _tensor_mod.Tensor:
+    """Wrap ``data`` as the output of an operation on ``parents`` (the internal form of
+    :func:`make_node`). ``view_of``: the input whose memory ``data`` may share (views share its
+    version counter). ``saved``: tensors whose values ``backward_fn`` reads (checked for in-place
+    changes); ``save_output``: it also reads the output's values."""
+    Tensor = _tensor_mod.Tensor
+    out = Tensor._make(data)
+    if view_of is not None and np.may_share_memory(data, view_of.data):
+        out._vc = view_of._vc
+        base = view_of._base if view_of._base is not None else view_of
+        out._base = base
+        out._view_base_fn = base.grad_fn
+    if not is_grad_enabled():
+        return out
+    for p in parents:
+        _check_view(p)
+    if any(isinstance(p, Tensor) and p.requires_grad for p in parents):
+        saved = tuple(saved) + ((out,) if save_output else ())
+        if frees is None:
+            frees = bool(saved)
+        node = Node(tuple(parents), backward_fn, name, ((out.shape, out.dtype),), saved, frees)
+        out._grad_fn = node
+        out._requires_grad = True
+    return out
+
+
+def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[Any],
+              backward_fn: GradFn, name: str | None = None,
+              saved: Iterable[Any] | None = None) -> Any:
+    """Register one operation computed outside steprnn's ops (e.g. a whole sequence run by a kernel).
+
+    ``output_data``: the result, an ndarray, or a tuple of ndarrays for an operation with several
+    outputs. ``parents``: the input Tensors (entries that are not Tensors, or do not require grad,
+    get no gradient). ``backward_fn(grad_output) -> tuple`` returns one ndarray (or ``None``) per
+    parent, shaped like that parent; for several outputs ``grad_output`` is a tuple of ndarrays
+    (zeros where no gradient reached an output). It must not modify ``grad_output`` in place.
+
+    Returns a Tensor (a tuple of Tensors for several outputs) that has ``grad_fn`` set when grad
+    mode is on and a parent requires grad, else plain Tensors. ``saved`` (default: the Tensor
+    parents) are the tensors whose values ``backward_fn`` uses: modifying one in place before
+    backward raises instead of giving wrong gradients. ``name`` shows in reprs (``grad_fn=<...>``).
+    After one backward the node drops ``backward_fn`` (and what it holds) unless
+    ``retain_graph=True``.
+    """
+    Tensor = _tensor_mod.Tensor
+    parents = tuple(parents)
+    multi = isinstance(output_data, (tuple, list))
+    arrays = tuple(output_data) if multi else (output_data,)
+    for a in arrays:
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"make_node: output_data must be ndarrays, got {type(a).__name__}")
+    outs = tuple(Tensor._make(a) for a in arrays)
+    if not is_grad_enabled():
+        return outs if multi else outs[0]
+    for p in parents:
+        _check_view(p)
+    if any(isinstance(p, Tensor) and p.requires_grad for p in parents):
+        if saved is None:
+            saved = tuple(p for p in parents if isinstance(p, Tensor))
+        node = Node(parents, backward_fn, name or getattr(backward_fn, "__name__", "CustomBackward"),
+                    tuple((o.shape, o.dtype) for o in outs), tuple(saved), frees=True)
+        node._multi = multi
+        for i, o in enumerate(outs):
+            o._grad_fn = node
+            o._output_index = i
+            o._requires_grad = True
+    return outs if multi else outs[0]
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+def _topological(roots: Iterable[Node]) -> list[Node]:
+    """Nodes reachable from ``roots``, each before every node it sends gradients to."""
+    order: list[Node] = []
+    visited: set[int] = set()
+    for root in roots:
+        if id(root) in visited:
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(root.edges))]
+        while stack:
+            node, edges = stack[-1]
+            for edge in edges:
+                if edge is not None and edge[0] is not None and id(edge[0]) not in visited:
+                    visited.add(id(edge[0]))
+                    stack.append((edge[0], iter(edge[0].edges)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _as_grad_array(grad: Any, like: _tensor_mod.Tensor, what: str) -> np.ndarray:
+    g = _tensor_mod.to_numpy(grad)
+    if g.shape != like.shape:
+        raise RuntimeError(
+            f"Mismatch in shape: {what} has a shape of {tuple(g.shape)} and output has a shape of {tuple(like.shape)}."
+        )
+    return g.astype(like.dtype, copy=False)
+
+
+def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
+    if leaf._grad is None:
+        leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
+    else:
+        leaf._grad.data = leaf._grad.data + g.astype(leaf.dtype, copy=False)
+
+
+def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> np.ndarray:
+    if not isinstance(g, np.ndarray):
+        g = np.asarray(_tensor_mod.to_numpy(g))
+    if g.shape != parent.shape:
+        if g.size == 1 and parent.data.size == 1:
+            g = g.reshape(parent.shape)
+        else:
+            raise RuntimeError(
+                f"Function {node.name()} returned an invalid gradient at index {index} - got {list(g.shape)} "
+                f"but expected shape compatible with {list(parent.shape)}"
+            )
+    if g.dtype != parent.dtype:
+        g = g.astype(parent.dtype)
+    return g
+
+
+def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray],
+                 retain_graph: bool = False, inputs: Sequence[_tensor_mod.Tensor] | None = None,
+                 allow_unused: bool = False) -> list | None:
+    """The engine. Without ``inputs``: accumulate into leaves' ``.grad``. With ``inputs``: return
+    the gradients w.r.t. those tensors (leaves or not) and leave every ``.grad`` alone."""
+    leaf_targets: dict[int, int] = {}
+    node_targets: dict[tuple[int, int], int] = {}
+    results: list = []
+    if inputs is not None:
+        results = [None] * len(inputs)
+        for i, t in enumerate(inputs):
+            if not t.requires_grad:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            if t.grad_fn is None:
+                leaf_targets[id(t)] = i
+            else:
+                node_targets[(id(t.grad_fn), t._output_index)] = i
+
+    def deliver_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
+        if inputs is None:
+            _accumulate_leaf(leaf, g)
+        elif id(leaf) in leaf_targets:
+            i = leaf_targets[id(leaf)]
+            results[i] = g if results[i] is None else results[i] + g
+
+    buffers: dict[int, list] = {}
+    nodes: list[Node] = []
+    for root, g in zip(roots, grads):
+        if root.grad_fn is None:
+            deliver_leaf(root, g)
+            continue
+        buf = buffers.setdefault(id(root.grad_fn), [None] * len(root.grad_fn._outputs))
+        i = root._output_index
+        buf[i] = g if buf[i] is None else buf[i] + g
+        nodes.append(root.grad_fn)
+
+    for node in _topological(nodes):
+        buf = buffers.pop(id(node), None)
+        if buf is None:
+            if not retain_graph:
+                node._release()
+            continue
+        for i, t in node._retained:
+            if buf[i] is not None:
+                _accumulate_leaf(t, buf[i])
+        if node_targets:
+            for i, g in enumerate(buf):
+                key = (id(node), i)
+                if key in node_targets and g is not None:
+                    results[node_targets[key]] = g
+        if node._multi:
+            arg = tuple(np.zeros(shape, dtype) if g is None else g
+                        for g, (shape, dtype) in zip(buf, node._outputs))
+        else:
+            arg = buf[0]
+        parent_grads = node.backward(arg)
+        if not retain_graph:
+            node._release()
+        for index, (edge, g) in enumerate(zip(node.edges, parent_grads)):
+            if edge is None or g is None:
+                continue
+            parent = node.parents[index]
+            g = _check_grad(node, index, g, parent)
+            target, slot = edge
+            if target is None:
+                deliver_leaf(slot, g)
+            else:
+                tbuf = buffers.setdefault(id(target), [None] * len(target._outputs))
+                tbuf[slot] = g if tbuf[slot] is None else tbuf[slot] + g
+    if inputs is None:
+        return None
+    for i, r in enumerate(results):
+        if r is None and not allow_unused:
+            raise RuntimeError(
+                "One of the differentiated Tensors appears to not have been used in the graph. "
+                "Set allow_unused=True if this is the desired behavior."
+            )
+    return results
+
+
+def _prepare(tensors: Any, grad_tensors: Any) -> tuple[list, list]:
+    Tensor = _tensor_mod.Tensor
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    tensors = list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray)):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    grad_tensors = list(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"grad can be implicitly created only for scalar outputs; got {len(grad_tensors)} "
+                           f"gradients for {len(tensors)} tensors")
+    grads = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"backward() expects Tensors, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if t.data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            grads.append(np.ones(t.shape, dtype=t.dtype))
+        else:
+            grads.append(_as_grad_array(g, t, f"grad_output[{i}]"))
+    return tensors, grads
+
+
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False) -> None:
+    """``sr.autograd.backward``: accumulate d(sum of tensors·grad_tensors)/d(leaf) into each leaf's ``.grad``."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by steprnn")
+    roots, grads = _prepare(tensors, grad_tensors)
+    run_backward(roots, grads, retain_graph=bool(retain_graph))
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """``sr.autograd.grad``: the gradients of ``outputs`` w.r.t. ``inputs`` as a tuple of Tensors
+    (``None`` for unused inputs when ``allow_unused``), without touching any ``.grad``."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by steprnn")
+    Tensor = _tensor_mod.Tensor
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    roots, grads = _prepare(outputs, grad_outputs)
+    results = run_backward(roots, grads, retain_graph=bool(retain_graph), inputs=inputs,
+                           allow_unused=allow_unused)
+    assert results is not None
+    return tuple(None if r is None else Tensor._make(np.array(r, dtype=t.dtype, copy=True))
+                 for r, t in zip(results, inputs))
