@@ -174,3 +174,19 @@ def test_positional_arguments_mean_what_they_mean_in_torch(cls, args):
                  "proj_size", "mode"):
         assert getattr(s, attr) == getattr(t, attr), attr
     assert list(s.state_dict()) == list(t.state_dict())
+
+
+def test_linear_matches_torch_and_keeps_the_graph():
+    t = torch.nn.Linear(5, 3, dtype=torch.float64)
+    s = nn.Linear(5, 3, dtype=np.float64)
+    s.load_state_dict(t.state_dict())
+    x = np.random.default_rng(0).standard_normal((4, 2, 5))
+    y = s(x)
+    close(y.detach(), t(torch.from_numpy(x)), np.float64, "Linear")
+    y.sum().backward()
+    t(torch.from_numpy(x)).sum().backward()
+    np.testing.assert_allclose(s.weight.grad.numpy(), t.weight.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(s.bias.grad.numpy(), t.bias.grad.numpy(), atol=1e-12)
+    with pytest.raises(RuntimeError, match=r"Linear expected input \(\.\.\., 5\), got \(4, 2\)"):
+        s(np.zeros((4, 2)))
+    assert repr(s) == repr(t)
