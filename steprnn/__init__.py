@@ -18,6 +18,7 @@ from .printing import set_printoptions
 from . import autograd
 
 from . import nn  # noqa: E402  (nn needs the names above)
+from .trace import Step, Trace, trace, tracing  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,10 @@ __all__ = [
     "double",
     "long",
     "nn",
+    "Trace",
+    "Step",
+    "trace",
+    "tracing",
     "as_tensor",
     "is_tensor",
     "zeros",

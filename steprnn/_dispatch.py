@@ -34,6 +34,12 @@ class DirectionRun:
     pre: np.ndarray
     cells: np.ndarray | None
 
+    def select(self, rows: np.ndarray) -> "DirectionRun":
+        """The same run with only batch rows ``rows`` of the per-step arrays (copies)."""
+        pick = lambda a: None if a is None else a[:, rows]  # noqa: E731
+        return DirectionRun(pick(self.hs), self.h_n[rows], None if self.c_n is None else self.c_n[rows],
+                            pick(self.gates), pick(self.pre), pick(self.cells))
+
 
 def _t(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.T)

@@ -7,11 +7,15 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
-from .._dispatch import DirectionRun, run_direction
+from .._dispatch import run_direction
+from ..trace.build import trace_from_run
+from ..trace.hooks import active_recording
+from ..trace.spec import RecordSpec
 from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
+from .rnn import LayerRun
 
 
 class RNNCellBase(Module):
@@ -78,14 +82,20 @@ class RNNCellBase(Module):
             raise RuntimeError(f"{what} has inconsistent hidden_size: got {h2.shape[1]}, expected {self.hidden_size}")
         return h2
 
-    def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, record: bool) -> DirectionRun:
+    def _direction_params(self, layer: int = 0, direction: int = 0) -> dict:
+        return {"w_ih": self.weight_ih.data, "w_hh": self.weight_hh.data,
+                "b_ih": None if self.bias_ih is None else self.bias_ih.data,
+                "b_hh": None if self.bias_hh is None else self.bias_hh.data}
+
+    def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, result_of) -> tuple[Any, LayerRun]:
+        """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward returns."""
         x2 = x if x.ndim == 2 else x[None, :]
-        params = {"w_ih": self.weight_ih.data, "w_hh": self.weight_hh.data,
-                  "b_ih": None if self.bias_ih is None else self.bias_ih.data,
-                  "b_hh": None if self.bias_hh is None else self.bias_hh.data}
         active = np.array([x2.shape[0]], dtype=np.int64)
-        return run_direction(self.kind, x2[None], params, h0, c0, active, reverse=False,
-                             record=record, nonlinearity=self.nonlinearity)
+        run = run_direction(self.kind, x2[None], self._direction_params(), h0, c0, active, reverse=False,
+                            record=True, nonlinearity=self.nonlinearity)
+        layer_run = LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], [run], active,
+                             None, [x2[None]], h0[None], None if c0 is None else c0[None], None, [True])
+        return result_of(run), layer_run
 
     @staticmethod
     def _shape_like(a: np.ndarray, x: np.ndarray) -> Tensor:
@@ -93,15 +103,26 @@ class RNNCellBase(Module):
 
     def forward(self, input: Any, hx: Any = None) -> Any:
         """One step: h' (N, H) for RNNCell and GRUCell, (h', c') for LSTMCell; unbatched (I,) → (H,)."""
-        result, _ = self._forward(input, hx, record=False)
+        recording = active_recording(self)
+        if recording is not None:
+            return recording.capture(self, input, hx)
+        result, _ = self._forward(input, hx)
         return result
 
-    def _forward(self, input: Any, hx: Any, record: bool):
-        """The step's result and the kernel's buffers (``DirectionRun``) for a one-state cell."""
+    def _traced(self, input: Any, hx: Any, spec: RecordSpec):
+        """The step, recorded: (what forward returns, its one-step Trace)."""
+        result, run = self._forward(input, hx)
+        rows = spec.rows(run.h0.shape[1], None)
+        if rows is not None:
+            run.runs[0] = run.runs[0].select(rows)
+            run.rows = rows
+        return result, trace_from_run(self, run, result, cell=True)
+
+    def _forward(self, input: Any, hx: Any):
+        """The step's result and the kernel's buffers (as a one-step ``LayerRun``), one-state cells."""
         x = self._input(input)
         h0 = self._state(hx, x, "hidden", "hidden")
-        run = self._step(x, h0, None, record)
-        return self._shape_like(run.h_n, x), run
+        return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x))
 
 
 class RNNCell(RNNCellBase):
@@ -124,13 +145,12 @@ class LSTMCell(RNNCellBase):
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
-    def _forward(self, input: Any, hx: Any, record: bool):
+    def _forward(self, input: Any, hx: Any):
         x = self._input(input)
         hx = (None, None) if hx is None else check_pair(hx, "LSTMCell expects hx as a tuple (h, c)")
         h0 = self._state(hx[0], x, "hx[0]", "hx[0]")
         c0 = self._state(hx[1], x, "hx[1]", "hx[1]")
-        run = self._step(x, h0, c0, record)
-        return (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)), run
+        return self._step(x, h0, c0, lambda run: (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)))
 
 
 class GRUCell(RNNCellBase):

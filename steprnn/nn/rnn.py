@@ -15,6 +15,9 @@ import numpy as np
 
 from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
 from .._dispatch import DirectionRun, run_direction
+from ..trace.build import trace_from_run
+from ..trace.hooks import active_recording
+from ..trace.spec import RecordSpec
 from ..random import default_generator
 from ..tensor import Tensor, to_numpy
 from . import init
@@ -30,9 +33,12 @@ _GATE_ROWS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 class LayerRun:
     """One forward of a recurrent layer, as arrays: what the tracer wraps.
 
-    ``output`` (T, N, D*H_out) time-major, ``h_n`` (L*D, N, H_out), ``c_n`` (L*D, N, H) or None,
-    ``runs[layer * D + direction]`` the kernel's buffers, ``active`` (T,) rows per step;
-    ``sorted_indices`` is the batch order the kernels ran in (packed input) or None.
+    ``output`` (T, N, D*H_out) time-major in the kernels' batch order, ``h_n`` (L*D, N, H_out),
+    ``c_n`` (L*D, N, H) or None; ``runs[layer * D + direction]`` the kernels' buffers (only the
+    rows in ``rows`` where a record was asked for); ``inputs[layer]`` (T, N, I_l) what each
+    recorded layer read (after dropout), ``h0``/``c0`` (L*D, N, ·) the initial states;
+    ``active`` (T,) rows per step; ``sorted_indices`` the batch order the kernels ran in
+    (packed input) or None; ``rows`` the kernel rows recorded (None: all, in order).
     """
 
     output: np.ndarray
@@ -41,6 +47,11 @@ class LayerRun:
     runs: list[DirectionRun]
     active: np.ndarray
     sorted_indices: np.ndarray | None
+    inputs: list[np.ndarray | None]
+    h0: np.ndarray
+    c0: np.ndarray | None
+    rows: np.ndarray | None
+    recorded: list[bool]
 
 
 def packed_positions(batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,10 +244,18 @@ class RNNBase(Module):
         PackedSequence. ``out``: (L, N, D*H_out) likewise (a PackedSequence for packed input);
         ``h_n``: (num_layers*D, N, H_out), ``c_n``: (num_layers*D, N, H_cell); D = 2 if bidirectional.
         """
-        result, _ = self._forward(input, hx, record=False)
+        recording = active_recording(self)
+        if recording is not None:
+            return recording.capture(self, input, hx)
+        result, _ = self._forward(input, hx, record=None)
         return result
 
-    def _forward(self, input: Any, hx: Any, record: bool):
+    def _traced(self, input: Any, hx: Any, spec: RecordSpec):
+        """The forward with every step recorded: (what forward returns, its Trace)."""
+        result, run = self._forward(input, hx, record=spec)
+        return result, trace_from_run(self, run, result)
+
+    def _forward(self, input: Any, hx: Any, record: RecordSpec | None):
         """The forward, returning PyTorch's result and the ``LayerRun`` the kernels filled."""
         if self.device != "cpu":
             resolve_device(self.device)
@@ -266,7 +285,7 @@ class RNNBase(Module):
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
         return self._pack_result(Tensor(out), h_n, c_n), run
 
-    def _forward_packed(self, packed: PackedSequence, hx: Any, record: bool):
+    def _forward_packed(self, packed: PackedSequence, hx: Any, record: RecordSpec | None):
         data = as_float_array(packed.data, self.dtype, "input")
         if data.ndim != 2:
             raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
@@ -304,10 +323,21 @@ class RNNBase(Module):
         return out, Tensor(np.ascontiguousarray(h_n))
 
     def _run_layers(self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None,
-                    active: np.ndarray, record: bool, sorted_indices: np.ndarray | None) -> LayerRun:
-        """Every layer and direction over time-major ``x`` (T, N, H_in); dropout between layers."""
-        N = x.shape[1]
+                    active: np.ndarray, record: RecordSpec | None,
+                    sorted_indices: np.ndarray | None) -> LayerRun:
+        """Every layer and direction over time-major ``x`` (T, N, H_in); dropout between layers.
+
+        With ``record``, the layers it names write every step into buffers (kept for the rows it
+        asks for); the others, and an untraced forward, run the same kernels on scratch buffers.
+        """
+        T, N = x.shape[0], x.shape[1]
         LD, H_out = self.num_layers * self.num_directions, self._real_hidden
+        rows = None
+        if record is not None:
+            record.check_layers(self.num_layers)
+            unsorted = None if sorted_indices is None else np.argsort(sorted_indices)
+            rows = record.rows(N, unsorted)
+            record.check_memory(*self.trace_nbytes(T, N, record))
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
         if self.kind == "lstm" and c0 is None:
@@ -315,26 +345,45 @@ class RNNBase(Module):
         h_n = np.empty((LD, N, H_out), dtype=self.dtype)
         c_n = np.empty((LD, N, self.hidden_size), dtype=self.dtype) if self.kind == "lstm" else None
         runs: list[DirectionRun] = []
+        inputs: list[np.ndarray | None] = []
+        recorded: list[bool] = []
         layer_input = x
         for layer in range(self.num_layers):
+            keep = record is not None and record.wants(layer)
+            recorded.append(keep)
+            inputs.append(layer_input if keep else None)
             outputs = []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
                 run = run_direction(
                     self.kind, layer_input, self._direction_params(layer, direction), h0[k],
-                    None if c0 is None else c0[k], active, reverse=direction == 1, record=record,
+                    None if c0 is None else c0[k], active, reverse=direction == 1, record=keep,
                     nonlinearity=self.nonlinearity,
                 )
                 h_n[k] = run.h_n
                 if c_n is not None:
                     c_n[k] = run.c_n
                 outputs.append(run.hs)
-                runs.append(run)
+                runs.append(run.select(rows) if keep and rows is not None else run)
             layer_output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 layer_output = _dropout(layer_output, self.dropout)
             layer_input = layer_output
-        return LayerRun(layer_input, h_n, c_n, runs, active, sorted_indices)
+        return LayerRun(layer_input, h_n, c_n, runs, active, sorted_indices, inputs, h0, c0, rows, recorded)
+
+    def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
+        """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""
+        H, P = self.hidden_size, self._real_hidden
+        widths = {"rnn": H + P, "lstm": 4 * H + 4 * H + H + P, "gru": 3 * H + 4 * H + P}[self.kind]
+        n_keep = N if record.batch is None else len(record.batch)
+        item = self.dtype.itemsize
+        total = 0
+        for layer in range(self.num_layers):
+            if record.wants(layer):
+                in_width = self.input_size if layer == 0 else P * self.num_directions
+                total += self.num_directions * T * n_keep * (widths + in_width) * item
+        full = T * N * widths * item
+        return total + (full if n_keep < N else 0), full
 
 
 def _dropout(a: np.ndarray, p: float) -> np.ndarray:

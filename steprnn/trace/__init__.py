@@ -1,0 +1,12 @@
+"""The tracer: every gate, pre-activation and state of every step, as the kernels computed them.
+
+``sr.trace(layer, x)`` records one layer or cell; ``with sr.tracing(model) as rec: model(x)``
+records every recurrent layer inside a model. A ``Trace`` gives time-major ``(L, N, H)`` arrays,
+``Step`` objects that write a step's equations with its numbers, and ``.npz`` files.
+"""
+from .record import Recording, trace, tracing
+from .spec import TraceMemoryError, set_memory_limit
+from .step import Step
+from .trace import Trace
+
+__all__ = ["Trace", "Step", "Recording", "trace", "tracing", "TraceMemoryError", "set_memory_limit"]

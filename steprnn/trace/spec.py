@@ -1,0 +1,106 @@
+"""What a traced forward records: which layers, which batch elements, and how much memory it may take."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+_limit: int | None = None  # bytes; None: half the available memory
+
+
+def set_memory_limit(max_bytes: int | None) -> None:
+    """The most memory a trace may take (bytes); ``None`` restores the default, half the available memory."""
+    global _limit
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0):
+        raise ValueError(f"max_bytes must be a positive number of bytes or None, got {max_bytes!r}")
+    _limit = None if max_bytes is None else int(max_bytes)
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable on Linux; physical memory elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 << 30
+
+
+def _fmt(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+class TraceMemoryError(RuntimeError):
+    """A trace that would not fit in the memory it may take; raised before the forward runs."""
+
+
+def _indices(value: Any, what: str, bound: int | None = None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    items: Sequence[Any] = [value] if isinstance(value, (int, np.integer)) else list(value)
+    out = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{what} must be an int or a list of ints, got {value!r}")
+        out.append(int(v))
+    if not out:
+        raise ValueError(f"{what} must name at least one index, got {value!r}")
+    if bound is not None:
+        bad = [v for v in out if not 0 <= v < bound]
+        if bad:
+            raise ValueError(f"{what} must lie in 0..{bound - 1}, got {bad}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """Which layers and batch elements (input order) to record; ``None`` means all of them."""
+
+    layers: tuple[int, ...] | None = None
+    batch: tuple[int, ...] | None = None
+    max_bytes: int | None = None
+
+    @classmethod
+    def make(cls, layers: Any = None, batch: Any = None, max_bytes: int | None = None) -> "RecordSpec":
+        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0):
+            raise ValueError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+        return cls(_indices(layers, "layers"), _indices(batch, "batch"), max_bytes)
+
+    def wants(self, layer: int) -> bool:
+        return self.layers is None or layer in self.layers
+
+    def check_layers(self, num_layers: int) -> None:
+        _indices(self.layers, "layers", num_layers)
+
+    def rows(self, N: int, unsorted_indices: np.ndarray | None) -> np.ndarray | None:
+        """The kernel's batch rows to keep, in the order asked for (None: all, in kernel order)."""
+        if self.batch is None:
+            return None if unsorted_indices is None else unsorted_indices
+        _indices(self.batch, "batch", N)
+        b = np.asarray(self.batch, dtype=np.int64)
+        return b if unsorted_indices is None else unsorted_indices[b]
+
+    def check_memory(self, nbytes: int, full_direction_bytes: int) -> None:
+        """Refuse, before anything runs, a trace larger than the limit."""
+        limit = self.max_bytes or _limit
+        source = "max_bytes" if self.max_bytes else ("set_memory_limit" if _limit else "half the available memory")
+        if limit is None:
+            limit = available_memory() // 2
+        if nbytes > limit:
+            raise TraceMemoryError(
+                f"this trace would need {_fmt(nbytes)} (one layer and direction at a time: "
+                f"{_fmt(full_direction_bytes)}), more than the limit of {_fmt(limit)} ({source}). "
+                "Record less: some layers (layers=[0]), some batch elements (batch=[0]), or a shorter "
+                "sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
+            )
