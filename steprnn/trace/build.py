@@ -8,10 +8,10 @@ import numpy as np
 from .trace import FORMAT_VERSION, Trace
 
 
-def _mask(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """NaN where ``valid`` (T, N) is False; ``a`` (T, N, W) is a private copy, changed in place."""
-    if not valid.all():
-        a[~valid] = np.nan
+def _mask(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
+    """NaN where ``invalid`` (T, N) is True (None: nowhere); ``a`` (T, N, W) is ours, changed in place."""
+    if invalid is not None:
+        a[invalid] = np.nan
     return a
 
 
@@ -22,9 +22,11 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
     ran in sorted order, and ``rows`` already put the recorded ones back in input order.
     """
     T, N = run.active.shape[0], run.h0.shape[1]
-    rows = np.arange(N) if run.rows is None else np.asarray(run.rows)
+    every_row = run.rows is None
+    rows = np.arange(N) if every_row else np.asarray(run.rows)
     valid = rows[None, :] < run.active[:, None]  # (T, n): row takes part in step t
     lengths = valid.sum(axis=0)
+    invalid = None if lengths.min() == T else ~valid
     batch = rows if run.sorted_indices is None else run.sorted_indices[rows]
     D = 1 if cell else module.num_directions
     kind = module.kind
@@ -32,7 +34,7 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
     for layer, recorded in enumerate(run.recorded):
         if not recorded:
             continue
-        x = run.inputs[layer][:, rows]  # (T, n, I_l), a copy
+        x = np.array(run.inputs[layer]) if every_row else run.inputs[layer][:, rows]  # (T, n, I_l), a copy
         for d in range(D):
             k = layer * D + d
             dr = run.runs[k]
@@ -40,12 +42,12 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
             # the gate buffers belong to this run alone; hs is also the layer's output: copy it
             # unless select() already did
             if dr.gates is not None:
-                arrays[key + "gates"] = _mask(dr.gates, valid)
-            arrays[key + "pre"] = _mask(dr.pre, valid)
+                arrays[key + "gates"] = _mask(dr.gates, invalid)
+            arrays[key + "pre"] = _mask(dr.pre, invalid)
             if dr.cells is not None:
-                arrays[key + "c"] = _mask(dr.cells, valid)
-            arrays[key + "h"] = _mask(dr.hs if run.rows is not None else dr.hs.copy(), valid)
-            arrays[key + "x"] = _mask(x.copy() if d else x, valid)
+                arrays[key + "c"] = _mask(dr.cells, invalid)
+            arrays[key + "h"] = _mask(dr.hs if run.rows is not None else dr.hs.copy(), invalid)
+            arrays[key + "x"] = _mask(x.copy() if d else x, invalid)
             arrays[key + "h0"] = np.array(run.h0[k][rows])
             if run.c0 is not None:
                 arrays[key + "c0"] = np.array(run.c0[k][rows])

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 _limit: int | None = None  # bytes; None: half the available memory
+_ALWAYS_FITS = 32 << 20  # a trace smaller than this passes the default limit without reading /proc
 
 
 def set_memory_limit(max_bytes: int | None) -> None:
@@ -96,6 +97,8 @@ class RecordSpec:
         limit = self.max_bytes or _limit
         source = "max_bytes" if self.max_bytes else ("set_memory_limit" if _limit else "half the available memory")
         if limit is None:
+            if nbytes < _ALWAYS_FITS:  # no need to ask the system
+                return
             limit = available_memory() // 2
         if nbytes > limit:
             raise TraceMemoryError(
