@@ -26,10 +26,12 @@ SIZES = [  # (T, B, I, H)
 ]
 
 
-def _time(fn) -> float:
+def _time(fn, inner: int = 1) -> float:
+    """Seconds per call, over ``inner`` back-to-back calls."""
     t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t0) / inner
 
 
 def bench(kind: str, T: int, B: int, I: int, H: int, repeats: int) -> tuple[float, float]:
@@ -50,10 +52,11 @@ def bench(kind: str, T: int, B: int, I: int, H: int, repeats: int) -> tuple[floa
     for _ in range(2):  # warm-up: JIT compile, caches, thread pools
         run_torch()
         run_steprnn()
+    inner = max(1, int(2e-3 / max(_time(run_steprnn), 1e-6)))  # samples of >= 2 ms
     t_times, s_times = [], []
     for _ in range(repeats):
-        t_times.append(_time(run_torch))
-        s_times.append(_time(run_steprnn))
+        t_times.append(_time(run_torch, inner))
+        s_times.append(_time(run_steprnn, inner))
     return statistics.median(t_times) * 1e3, statistics.median(s_times) * 1e3
 
 

@@ -18,13 +18,12 @@ import steprnn.nn as nn
 from forward import SIZES
 
 
-def _median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _sample_ms(fn, inner: int) -> float:
+    """Milliseconds per call, over ``inner`` back-to-back calls."""
+    t0 = time.perf_counter()
+    for _ in range(inner):
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return (time.perf_counter() - t0) / inner * 1e3
 
 
 def main() -> None:
@@ -40,10 +39,11 @@ def main() -> None:
             plain = lambda: layer(x)  # noqa: E731
             traced = lambda: sr.trace(layer, x)  # noqa: E731
             plain(), traced()
+            inner = max(1, int(2.0 / max(_sample_ms(plain, 1), 1e-3)))  # samples of >= 2 ms
             u, t = [], []
             for _ in range(args.repeats):  # interleaved
-                u.append(_median_ms(plain, 1))
-                t.append(_median_ms(traced, 1))
+                u.append(_sample_ms(plain, inner))
+                t.append(_sample_ms(traced, inner))
             um, tm = statistics.median(u), statistics.median(t)
             print(f"{kind:5s} {T:4d} {B:4d} {I:4d} {H:4d} {um:12.3f} {tm:10.3f} {tm / um:6.2f}", flush=True)
 

@@ -2,6 +2,7 @@
 
 ``import steprnn as sr`` mirrors ``import torch``; ``import steprnn.nn as nn`` mirrors ``torch.nn``.
 """
+from . import _allocator  # noqa: F401  (malloc thresholds; see its docstring)
 from .creation import tensor, from_numpy
 from .dtypes import float32, float64, int64, int32, double, long
 from .grad_mode import no_grad, is_grad_enabled

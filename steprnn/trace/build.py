@@ -20,44 +20,19 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
 
     ``run.rows`` are the kernel batch rows that were recorded (None: all, in order); packed input
     ran in sorted order, and ``rows`` already put the recorded ones back in input order.
+    What could change after the forward (the caller's input array, the parameters) is copied
+    now; masking and naming the buffers wait until the trace is first read.
     """
-    T, N = run.active.shape[0], run.h0.shape[1]
-    every_row = run.rows is None
-    rows = np.arange(N) if every_row else np.asarray(run.rows)
-    valid = rows[None, :] < run.active[:, None]  # (T, n): row takes part in step t
-    lengths = valid.sum(axis=0)
-    invalid = None if lengths.min() == T else ~valid
-    batch = rows if run.sorted_indices is None else run.sorted_indices[rows]
     D = 1 if cell else module.num_directions
-    kind = module.kind
-    arrays: dict[str, np.ndarray] = {}
-    for layer, recorded in enumerate(run.recorded):
-        if not recorded:
-            continue
-        x = np.array(run.inputs[layer]) if every_row else run.inputs[layer][:, rows]  # (T, n, I_l), a copy
+    recorded = [layer for layer, r in enumerate(run.recorded) if r]
+    weights = {}  # the parameters as they are now (training may change them later)
+    for layer in recorded:
         for d in range(D):
-            k = layer * D + d
-            dr = run.runs[k]
-            key = f"l{layer}d{d}."
-            # the gate buffers belong to this run alone; hs is also the layer's output: copy it
-            # unless select() already did
-            if dr.gates is not None:
-                arrays[key + "gates"] = _mask(dr.gates, invalid)
-            arrays[key + "pre"] = _mask(dr.pre, invalid)
-            if dr.cells is not None:
-                arrays[key + "c"] = _mask(dr.cells, invalid)
-            arrays[key + "h"] = _mask(dr.hs if run.rows is not None else dr.hs.copy(), invalid)
-            arrays[key + "x"] = _mask(x.copy() if d else x, invalid)
-            arrays[key + "h0"] = np.array(run.h0[k][rows])
-            if run.c0 is not None:
-                arrays[key + "c0"] = np.array(run.c0[k][rows])
-            for name, value in module._direction_params(layer, d).items():
-                if value is not None:
-                    arrays[key + name] = np.array(value)
-    meta = {
-        "format": "steprnn-trace",
-        "version": FORMAT_VERSION,
-        "kind": kind,
+            weights[layer, d] = {n: v.copy() for n, v in module._direction_params(layer, d).items() if v is not None}
+    x0 = np.array(run.inputs[0]) if run.rows is None and run.recorded[0] else None
+    states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))  # h0 may be the caller's hx
+    config = {
+        "kind": module.kind,
         "cell": cell,
         "module": type(module).__name__,
         "num_layers": 1 if cell else module.num_layers,
@@ -68,14 +43,51 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
         "nonlinearity": module.nonlinearity,
         "bias": bool(module.bias),
         "batch_first": False if cell else bool(module.batch_first),
-        "dtype": np.dtype(module.dtype).name,
-        "seq_len": int(T),
-        "layers": [i for i, r in enumerate(run.recorded) if r],
-        "batch": [int(b) for b in batch],
-        "lengths": [int(n) for n in lengths],
+        "dtype": str(module.dtype),  # np.dtype.name is slow (µs); str() gives the same
     }
-    output, h_n, c_n = _split_result(kind, result, cell)
-    return Trace(meta, arrays, output, h_n, c_n)
+    output, h_n, c_n = _split_result(module.kind, result, cell)
+    return Trace(None, None, output, h_n, c_n, build=lambda: _build(run, config, recorded, weights, x0, states))
+
+
+def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.ndarray | None, states: tuple):
+    """(meta, arrays) of a trace, from the run's buffers (masked in place: they are the trace's)."""
+    T, N = run.active.shape[0], run.h0.shape[1]
+    every_row = run.rows is None
+    rows = np.arange(N) if every_row else np.asarray(run.rows)
+    valid = rows[None, :] < run.active[:, None]  # (T, n): row takes part in step t
+    lengths = valid.sum(axis=0)
+    invalid = None if lengths.min() == T else ~valid
+    batch = rows if run.sorted_indices is None else run.sorted_indices[rows]
+    D = config["num_directions"]
+    arrays: dict[str, np.ndarray] = {}
+    for layer in recorded:
+        # (T, n, I_l): layer 0 read the caller's array (copied at trace time); deeper layers read
+        # arrays of this forward that nobody else holds
+        if not every_row:
+            x = run.inputs[layer][:, rows]
+        else:
+            x = x0 if layer == 0 else run.inputs[layer]
+        for d in range(D):
+            k = layer * D + d
+            dr = run.runs[k]
+            key = f"l{layer}d{d}."
+            # the buffers belong to this run alone; the last layer's hs may be the very array of
+            # the returned output, which trace.h() then shares (where select() made no copy)
+            if dr.gates is not None:
+                arrays[key + "gates"] = _mask(dr.gates, invalid)
+            arrays[key + "pre"] = _mask(dr.pre, invalid)
+            if dr.cells is not None:
+                arrays[key + "c"] = _mask(dr.cells, invalid)
+            arrays[key + "h"] = _mask(dr.hs, invalid)
+            arrays[key + "x"] = _mask(x.copy() if d and invalid is not None else x, invalid)
+            arrays[key + "h0"] = states[0][k][rows]
+            if states[1] is not None:
+                arrays[key + "c0"] = states[1][k][rows]
+            for name, value in weights[(layer, d)].items():
+                arrays[key + name] = value
+    meta = {"format": "steprnn-trace", "version": FORMAT_VERSION, **config, "seq_len": int(T),
+            "layers": recorded, "batch": [int(b) for b in batch], "lengths": [int(n) for n in lengths]}
+    return meta, arrays
 
 
 def _split_result(kind: str, result: Any, cell: bool) -> tuple[Any, Any, Any]:

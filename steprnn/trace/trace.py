@@ -24,13 +24,31 @@ class Trace:
     ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh``, ``w_hr`` of that layer and direction.
     """
 
-    def __init__(self, meta: dict, arrays: dict[str, np.ndarray], output: Any = None,
-                 h_n: Any = None, c_n: Any = None) -> None:
-        self.meta = meta
-        self.arrays = arrays
+    def __init__(self, meta: dict | None, arrays: dict[str, np.ndarray] | None, output: Any = None,
+                 h_n: Any = None, c_n: Any = None, build: Any = None) -> None:
+        self._meta = meta
+        self._arrays = arrays
+        self._build = build  # () -> (meta, arrays): a traced forward defers this work to first use
         self.output = output
         self.h_n = h_n
         self.c_n = c_n
+
+    def _materialise(self) -> None:
+        if self._build is not None:
+            self._meta, self._arrays = self._build()
+            self._build = None
+
+    @property
+    def meta(self) -> dict:
+        """What the trace is of: kind, sizes, recorded layers and batch elements, lengths, dtype."""
+        self._materialise()
+        return self._meta
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every recorded array by key (``l0d1.gates``, ``l0d1.x``, ``l0d1.w_ih``, ...)."""
+        self._materialise()
+        return self._arrays
 
     # -- description ----------------------------------------------------------------------------
     @property
