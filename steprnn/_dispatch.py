@@ -11,9 +11,9 @@ import numba
 import numpy as np
 
 from .kernels.cpu.blas_threads import single_threaded_blas
-from .kernels.cpu.gru import gru_forward
-from .kernels.cpu.lstm import lstm_forward
-from .kernels.cpu.rnn import rnn_forward
+from .kernels.cpu.gru import gru_backward, gru_forward
+from .kernels.cpu.lstm import lstm_backward, lstm_forward
+from .kernels.cpu.rnn import rnn_backward, rnn_forward
 
 #: gate names per cell kind, in PyTorch's row order
 GATE_NAMES = {"rnn": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
@@ -43,6 +43,10 @@ class DirectionRun:
 
 def _t(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.T)
+
+
+def _c(w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(w)
 
 
 def _flat(buf: np.ndarray) -> np.ndarray:
@@ -106,3 +110,96 @@ def run_direction(
         rnn_forward(parts, x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse,
                     nonlinearity == "relu", hs, (h,), (_flat(pre),))
     return DirectionRun(hs, h, None, None, pre, None)
+
+
+@dataclass
+class DirectionGrads:
+    """Gradients of one layer/direction. ``dx`` (T, N, I), ``dh0`` (N, H_out), ``dc0`` (N, H) or None,
+    parameter gradients by PyTorch's short names (``w_ih``, ``w_hh``, ``b_ih``, ``b_hh``, ``w_hr``),
+    ``dh_all`` (T, N, H_out) / ``dc_all`` (T, N, H) the total dL/dh_t, dL/dc_t of every step."""
+
+    dx: np.ndarray
+    dh0: np.ndarray
+    dc0: np.ndarray | None
+    params: dict
+    dh_all: np.ndarray
+    dc_all: np.ndarray | None
+
+
+def previous_states(hs: np.ndarray, h0: np.ndarray, active: np.ndarray, reverse: bool) -> np.ndarray:
+    """(T, N, W): the state each step read (h_{t-1}, or h_{t+1} in reverse; h_0 where a row starts)."""
+    if not reverse:
+        # rows active at t were active at t-1 (lengths sorted decreasing)
+        return np.concatenate([h0[None], hs[:-1]], axis=0)
+    prev = np.concatenate([hs[1:], h0[None]], axis=0)
+    starts = np.arange(hs.shape[1])[None, :] >= np.append(active[1:], 0)[:, None]  # row begins at t
+    prev[starts] = np.broadcast_to(h0, prev.shape)[starts]
+    return prev
+
+
+def backward_direction(
+    kind: str,
+    run: DirectionRun,
+    x: np.ndarray,
+    params: dict,
+    h0: np.ndarray,
+    c0: np.ndarray | None,
+    active: np.ndarray,
+    reverse: bool,
+    dhs: np.ndarray,
+    dh_n: np.ndarray,
+    dc_n: np.ndarray | None,
+    nonlinearity: str = "tanh",
+) -> DirectionGrads:
+    """BPTT for one layer/direction from a recorded ``run`` (R = T) of ``run_direction``.
+
+    x (T, N, I) the layer's input; dhs (T, N, H_out) the gradient arriving at each step's output;
+    dh_n (N, H_out), dc_n (N, H) the gradient of the final state. The recurrence runs in the
+    kernel; weight gradients are then one matrix product each over all steps.
+    """
+    T, N, _ = x.shape
+    dtype = x.dtype
+    w_ih, w_hh = params["w_ih"], params["w_hh"]
+    G = w_ih.shape[0]
+    parts = numba.get_num_threads()
+    h_prev = previous_states(run.hs, h0, active, reverse)
+    dhs = np.ascontiguousarray(dhs, dtype=dtype)
+    dh0 = np.empty_like(h0)
+    dh_all = np.zeros_like(run.hs)
+    dc0 = dc_all = None
+    grads = {}
+    with single_threaded_blas():
+        if kind == "lstm":
+            H = G // 4
+            w_hr = params.get("w_hr")
+            c_prev = previous_states(run.cells, c0, active, reverse)
+            da = np.zeros((T, N * G), dtype=dtype)
+            dc0 = np.empty_like(c0)
+            dc_all = np.zeros_like(run.cells)
+            lstm_backward(parts, (_c(w_hh), np.zeros((0, 0), dtype) if w_hr is None else _c(w_hr)), active, reverse,
+                          (_flat(run.gates), _flat(run.cells)), (h_prev, c_prev),
+                          (dhs, np.ascontiguousarray(dh_n, dtype=dtype), np.ascontiguousarray(dc_n, dtype=dtype)),
+                          (da, dh0, dc0, dh_all, dc_all))
+            d_gi = d_gh = da.reshape(T * N, G)
+            if w_hr is not None:
+                m = run.gates[:, :, 3 * H:] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
+                grads["w_hr"] = dh_all.reshape(T * N, -1).T @ m.reshape(T * N, H)
+        elif kind == "gru":
+            d_gi = np.zeros((T, N * G), dtype=dtype)
+            d_gh = np.zeros((T, N * G), dtype=dtype)
+            gru_backward(parts, _c(w_hh), active, reverse, (_flat(run.gates), _flat(run.pre)), h_prev,
+                         (dhs, np.ascontiguousarray(dh_n, dtype=dtype)), (d_gi, d_gh, dh0, dh_all))
+            d_gi, d_gh = d_gi.reshape(T * N, G), d_gh.reshape(T * N, G)
+        else:
+            da = np.zeros((T, N * G), dtype=dtype)
+            rnn_backward(parts, _c(w_hh), active, reverse, nonlinearity == "relu", (_flat(run.pre), run.hs),
+                         (dhs, np.ascontiguousarray(dh_n, dtype=dtype)), (da, dh0, dh_all))
+            d_gi = d_gh = da.reshape(T * N, G)
+    x2 = x.reshape(T * N, -1)
+    grads["w_ih"] = d_gi.T @ x2  # (G, I): Σ_t dL/da_t x_tᵀ
+    grads["w_hh"] = d_gh.T @ h_prev.reshape(T * N, -1)  # (G, H_out): Σ_t dL/da_t h_{t-1}ᵀ
+    if params.get("b_ih") is not None:
+        grads["b_ih"] = d_gi.sum(axis=0)
+        grads["b_hh"] = d_gh.sum(axis=0)
+    dx = (d_gi @ w_ih).reshape(T, N, -1)
+    return DirectionGrads(dx, dh0, dc0, grads, dh_all, dc_all)

@@ -147,6 +147,8 @@ def _edge(parent: Any) -> tuple | None:
 
 
 def _check_view(parent: Any) -> None:
+    if not isinstance(parent, _tensor_mod.Tensor):  # arrays, torch tensors: no graph of ours
+        return
     base = getattr(parent, "_base", None)
     if base is not None and base.grad_fn is not parent._view_base_fn:
         raise RuntimeError(

@@ -86,3 +86,71 @@ def _gru_rows(lo, hi, xp, w_hh, b_hh, active, reverse, hs, h, rec):
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
                 h[b, j] = (one - z) * n + z * h[b, j]
         hs[t, lo:lo + n_rows] = h[lo:lo + n_rows]
+
+
+@njit(parallel=True, **JIT)
+def gru_backward(parts, w_hh, active, reverse, rec, h_prev, grads_in, grads_out):
+    """Backpropagation through time for one GRU layer/direction, from the forward's records.
+
+    w_hh      (3H, H), as PyTorch stores it
+    active    (T,) int64 rows per step, as in the forward; reverse as in the forward
+    rec       (gates (T, N*3H), pre (T, N*4H)) recorded by gru_forward (pre holds W_hn h + b_hn)
+    h_prev    (T, N, H) the state each step read
+    grads_in  (dL/dh_t from above (T, N, H), dL/dh_n (N, H))
+    grads_out (dL/d(W_ih x + b_ih) (T, N*3H) zeroed, dL/d(W_hh h + b_hh) (T, N*3H) zeroed,
+               dL/dh_0 (N, H), dL/dh_t total (T, N, H) zeroed)
+    """
+    bounds = chunk_bounds(h_prev.shape[1], parts)
+    for k in prange(bounds.shape[0] - 1):
+        _gru_rows_backward(bounds[k], bounds[k + 1], w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
+
+
+@njit(**JIT)
+def _gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grads_out):
+    """The backward time loop for batch rows lo..hi-1 (one thread's share)."""
+    gates, pre = rec
+    dhs, dh_n = grads_in
+    d_gi, d_gh, dh0, dh_all = grads_out
+    T = active.shape[0]
+    H = h_prev.shape[2]
+    G, P = 3 * H, 4 * H
+    one = typed_one(dh_n)
+    m = hi - lo
+    dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
+    direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
+    for s in range(T):
+        t = s if reverse else T - 1 - s  # the forward's steps, last first
+        n = rows_active(active[t], lo, hi)
+        if n == 0:
+            continue
+        for q in range(n):
+            b = lo + q
+            for j in range(H):
+                d_h = dh[q, j] + dhs[t, b, j]
+                dh_all[t, b, j] = d_h
+                r = gates[t, b * G + j]
+                z = gates[t, b * G + H + j]
+                n_ = gates[t, b * G + 2 * H + j]
+                hn = pre[t, b * P + 3 * H + j]
+                # h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
+                d_n = d_h * (one - z)
+                d_z = d_h * (h_prev[t, b, j] - n_)
+                direct[q, j] = d_h * z
+                # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+                d_an = d_n * (one - n_ * n_)
+                d_r = d_an * hn
+                # r, z = σ(a): σ' = σ(1 − σ)
+                d_ar = d_r * r * (one - r)
+                d_az = d_z * z * (one - z)
+                d_gi[t, b * G + j] = d_ar
+                d_gi[t, b * G + H + j] = d_az
+                d_gi[t, b * G + 2 * H + j] = d_an
+                d_gh[t, b * G + j] = d_ar
+                d_gh[t, b * G + H + j] = d_az
+                d_gh[t, b * G + 2 * H + j] = d_an * r
+        # W_hh h_{t-1} + b_hh  ⇒  dL/dh_{t-1} = dL/d(W_hh h) W_hh + z ⊙ dL/dh_t
+        np.dot(d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
+        for q in range(n):
+            for j in range(H):
+                dh[q, j] += direct[q, j]
+    dh0[lo:hi] = dh

@@ -100,3 +100,79 @@ def _lstm_rows(lo, hi, xp, weights, b_hh, active, reverse, hs, state, rec):
         else:
             h[lo:lo + n] = hr[:n]
         hs[t, lo:lo + n] = h[lo:lo + n]
+
+
+@njit(parallel=True, **JIT)
+def lstm_backward(parts, weights, active, reverse, rec, prev, grads_in, grads_out):
+    """Backpropagation through time for one LSTM layer/direction, from the forward's records.
+
+    weights   (W_hh (4H, P), W_hr (P, H) or (0, 0)), as PyTorch stores them
+    active    (T,) int64 rows per step, as in the forward; reverse as in the forward
+    rec       (gates (T, N*4H), cells (T, N*H)) recorded by lstm_forward
+    prev      (h_prev (T, N, P), c_prev (T, N, H)): the state each step read
+    grads_in  (dL/dh_t from above (T, N, P), dL/dh_n (N, P), dL/dc_n (N, H))
+    grads_out (dL/da (T, N*4H) zeroed: gradient of every pre-activation a = W_ih x + b_ih + W_hh h + b_hh,
+               dL/dh_0 (N, P), dL/dc_0 (N, H), dL/dh_t total (T, N, P) zeroed, dL/dc_t (T, N, H) zeroed)
+    """
+    bounds = chunk_bounds(prev[0].shape[1], parts)
+    for k in prange(bounds.shape[0] - 1):
+        _lstm_rows_backward(bounds[k], bounds[k + 1], weights, active, reverse, rec, prev, grads_in, grads_out)
+
+
+@njit(**JIT)
+def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, grads_out):
+    """The backward time loop for batch rows lo..hi-1 (one thread's share)."""
+    w_hh, w_hr = weights
+    gates, cells = rec
+    h_prev, c_prev = prev
+    dhs, dh_n, dc_n = grads_in
+    da, dh0, dc0, dh_all, dc_all = grads_out
+    T = active.shape[0]
+    N, H = c_prev.shape[1], c_prev.shape[2]
+    G = 4 * H
+    one = typed_one(dh_n)
+    project_h = w_hr.shape[0] > 0
+    m = hi - lo
+    dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
+    dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
+    dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
+    for s in range(T):
+        t = s if reverse else T - 1 - s  # the forward's steps, last first
+        n = rows_active(active[t], lo, hi)
+        if n == 0:
+            continue
+        for q in range(n):
+            for j in range(dh.shape[1]):
+                dh[q, j] += dhs[t, lo + q, j]
+                dh_all[t, lo + q, j] = dh[q, j]
+        if project_h:
+            # h_t = W_hr m_t  ⇒  dL/dm_t = dL/dh_t W_hr
+            np.dot(dh[:n], w_hr, dm[:n])
+        else:
+            dm[:n] = dh[:n]
+        for q in range(n):
+            b = lo + q
+            for j in range(H):
+                i = gates[t, b * G + j]
+                f = gates[t, b * G + H + j]
+                g = gates[t, b * G + 2 * H + j]
+                o = gates[t, b * G + 3 * H + j]
+                tc = np.tanh(cells[t, b * H + j])
+                # h_t = o ⊙ tanh(c_t):  dL/do = dL/dh ⊙ tanh(c_t);  dL/dc_t += dL/dh ⊙ o ⊙ (1 − tanh²c_t)
+                d_o = dm[q, j] * tc
+                d_c = dc[q, j] + dm[q, j] * o * (one - tc * tc)
+                dc_all[t, b, j] = d_c
+                # c_t = f ⊙ c_{t-1} + i ⊙ g
+                d_i = d_c * g
+                d_g = d_c * i
+                d_f = d_c * c_prev[t, b, j]
+                dc[q, j] = d_c * f
+                # σ' = σ(1 − σ), tanh' = 1 − tanh²
+                da[t, b * G + j] = d_i * i * (one - i)
+                da[t, b * G + H + j] = d_f * f * (one - f)
+                da[t, b * G + 2 * H + j] = d_g * (one - g * g)
+                da[t, b * G + 3 * H + j] = d_o * o * (one - o)
+        # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
+        np.dot(da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
+    dh0[lo:hi] = dh
+    dc0[lo:hi] = dc

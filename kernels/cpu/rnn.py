@@ -75,3 +75,51 @@ def _rnn_rows(lo, hi, xp, w_hh, b_hh, active, reverse, use_relu, hs, h, pre):
                     h_t = two / (one + e[q * H + j]) - one
                     h[b, j] = h_t
                     hs[t, b, j] = h_t
+
+
+@njit(parallel=True, **JIT)
+def rnn_backward(parts, w_hh, active, reverse, use_relu, rec, grads_in, grads_out):
+    """Backpropagation through time for one RNN layer/direction, from the forward's records.
+
+    w_hh      (H, H), as PyTorch stores it
+    active    (T,) int64 rows per step, as in the forward; reverse as in the forward
+    rec       (pre (T, N*H), hs (T, N, H)) the pre-activations and outputs of the forward
+    grads_in  (dL/dh_t from above (T, N, H), dL/dh_n (N, H))
+    grads_out (dL/da (T, N*H) zeroed, dL/dh_0 (N, H), dL/dh_t total (T, N, H) zeroed)
+    """
+    bounds = chunk_bounds(grads_in[1].shape[0], parts)
+    for k in prange(bounds.shape[0] - 1):
+        _rnn_rows_backward(bounds[k], bounds[k + 1], w_hh, active, reverse, use_relu, rec, grads_in, grads_out)
+
+
+@njit(**JIT)
+def _rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, grads_out):
+    """The backward time loop for batch rows lo..hi-1 (one thread's share)."""
+    pre, hs = rec
+    dhs, dh_n = grads_in
+    da, dh0, dh_all = grads_out
+    T = active.shape[0]
+    H = dh_n.shape[1]
+    one = typed_one(dh_n)
+    zero = one - one
+    dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
+    for s in range(T):
+        t = s if reverse else T - 1 - s  # the forward's steps, last first
+        n = rows_active(active[t], lo, hi)
+        if n == 0:
+            continue
+        for q in range(n):
+            b = lo + q
+            for j in range(H):
+                d_h = dh[q, j] + dhs[t, b, j]
+                dh_all[t, b, j] = d_h
+                if use_relu:
+                    # h = max(a, 0): dh/da = 1 where a > 0
+                    da[t, b * H + j] = d_h if pre[t, b * H + j] > zero else zero
+                else:
+                    # h = tanh(a): dh/da = 1 − h²
+                    h = hs[t, b, j]
+                    da[t, b * H + j] = d_h * (one - h * h)
+        # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
+        np.dot(da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh[:n])
+    dh0[lo:hi] = dh

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
 from .._dispatch import DirectionRun, run_direction
 from ..trace.build import trace_from_run
+from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
 from ..random import default_generator
@@ -52,6 +53,10 @@ class LayerRun:
     c0: np.ndarray | None
     rows: np.ndarray | None
     recorded: list[bool]
+    selected: bool = False  # runs already hold only ``rows`` (a trace without a graph)
+    masks: list = field(default_factory=list)  # dropout scale masks applied after each layer
+    layout: dict = field(default_factory=dict)  # how the caller's arrays map to (T, N, ·)
+    grads: dict = field(default_factory=dict)  # k -> (dL/dh_t, dL/dc_t), filled by backward
 
 
 def packed_positions(batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -243,24 +248,34 @@ class RNNBase(Module):
         ``input``: (L, N, H_in), (N, L, H_in) with ``batch_first``, unbatched (L, H_in), or a
         PackedSequence. ``out``: (L, N, D*H_out) likewise (a PackedSequence for packed input);
         ``h_n``: (num_layers*D, N, H_out), ``c_n``: (num_layers*D, N, H_cell); D = 2 if bidirectional.
+        With grad mode on and parameters (or inputs) that require grad, the outputs join the
+        autograd graph as one node whose backward runs the BPTT kernels.
         """
         recording = active_recording(self)
         if recording is not None:
             return recording.capture(self, input, hx)
-        result, _ = self._forward(input, hx, record=None)
+        result, _ = self._run(input, hx, record=None)
         return result
 
     def _traced(self, input: Any, hx: Any, spec: RecordSpec):
         """The forward with every step recorded: (what forward returns, its Trace)."""
-        result, run = self._forward(input, hx, record=spec)
+        result, run = self._run(input, hx, record=spec)
         return result, trace_from_run(self, run, result)
 
-    def _forward(self, input: Any, hx: Any, record: RecordSpec | None):
+    def _run(self, input: Any, hx: Any, record: RecordSpec | None):
+        """Forward, then the autograd node when backward will be needed."""
+        graph = needs_graph(self, input, hx)
+        result, run = self._forward(input, hx, record, keep_all=graph)
+        if graph:
+            result = attach_graph(self, run, input, hx, result)
+        return result, run
+
+    def _forward(self, input: Any, hx: Any, record: RecordSpec | None, keep_all: bool = False):
         """The forward, returning PyTorch's result and the ``LayerRun`` the kernels filled."""
         if self.device != "cpu":
             resolve_device(self.device)
         if isinstance(input, PackedSequence):
-            return self._forward_packed(input, hx, record)
+            return self._forward_packed(input, hx, record, keep_all)
         x = as_float_array(input, self.dtype, "input")
         if x.ndim not in (2, 3):
             raise ValueError(f"{self._name()}: Expected input to be 2D or 3D, got {x.ndim}D {'tensor ' if self.kind == 'rnn' else ''}instead")
@@ -276,7 +291,8 @@ class RNNBase(Module):
             raise ValueError(f"{self._name()}: Expected a non-empty input, got sequence length {T} and batch size {N}")
         self._check_state_shapes(h0, c0, N)
         active = np.full(T, N, dtype=np.int64)
-        run = self._run_layers(x, h0, c0, active, record, sorted_indices=None)
+        run = self._run_layers(x, h0, c0, active, record, sorted_indices=None, keep_all=keep_all)
+        run.layout = {"form": "unbatched" if not batched else ("batch_first" if self.batch_first else "time_major")}
         out, h_n, c_n = run.output, run.h_n, run.c_n
         if not batched:
             out, h_n = out[:, 0, :], h_n[:, 0, :]
@@ -285,7 +301,7 @@ class RNNBase(Module):
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
         return self._pack_result(Tensor(out), h_n, c_n), run
 
-    def _forward_packed(self, packed: PackedSequence, hx: Any, record: RecordSpec | None):
+    def _forward_packed(self, packed: PackedSequence, hx: Any, record: RecordSpec | None, keep_all: bool):
         data = as_float_array(packed.data, self.dtype, "input")
         if data.ndim != 2:
             raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
@@ -308,7 +324,8 @@ class RNNBase(Module):
         t_idx, b_idx = packed_positions(batch_sizes)
         x = np.zeros((T, N, data.shape[1]), dtype=self.dtype)
         x[t_idx, b_idx] = data  # (T, N, H_in), rows sorted by decreasing length
-        run = self._run_layers(x, h0, c0, batch_sizes, record, sorted_indices=sorted_idx)
+        run = self._run_layers(x, h0, c0, batch_sizes, record, sorted_indices=sorted_idx, keep_all=keep_all)
+        run.layout = {"form": "packed", "t_idx": t_idx, "b_idx": b_idx, "sorted": sorted_idx, "unsorted": unsorted_idx}
         out_data = run.output[t_idx, b_idx]  # (sum(lengths), D*H_out)
         h_n, c_n = run.h_n, run.c_n
         if unsorted_idx is not None:
@@ -324,11 +341,12 @@ class RNNBase(Module):
 
     def _run_layers(self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None,
                     active: np.ndarray, record: RecordSpec | None,
-                    sorted_indices: np.ndarray | None) -> LayerRun:
+                    sorted_indices: np.ndarray | None, keep_all: bool = False) -> LayerRun:
         """Every layer and direction over time-major ``x`` (T, N, H_in); dropout between layers.
 
         With ``record``, the layers it names write every step into buffers (kept for the rows it
         asks for); the others, and an untraced forward, run the same kernels on scratch buffers.
+        ``keep_all`` (a forward that backward will need) records every layer and row.
         """
         T, N = x.shape[0], x.shape[1]
         LD, H_out = self.num_layers * self.num_directions, self._real_hidden
@@ -337,7 +355,7 @@ class RNNBase(Module):
             record.check_layers(self.num_layers)
             unsorted = None if sorted_indices is None else np.argsort(sorted_indices)
             rows = record.rows(N, unsorted)
-            record.check_memory(*self.trace_nbytes(T, N, record))
+            record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record))
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
         if self.kind == "lstm" and c0 is None:
@@ -347,10 +365,13 @@ class RNNBase(Module):
         runs: list[DirectionRun] = []
         inputs: list[np.ndarray | None] = []
         recorded: list[bool] = []
+        masks: list[np.ndarray | None] = []
+        select = rows is not None and not keep_all
         layer_input = x
         for layer in range(self.num_layers):
             keep = record is not None and record.wants(layer)
             recorded.append(keep)
+            keep = keep or keep_all
             inputs.append(layer_input if keep else None)
             outputs = []
             for direction in range(self.num_directions):
@@ -364,12 +385,16 @@ class RNNBase(Module):
                 if c_n is not None:
                     c_n[k] = run.c_n
                 outputs.append(run.hs)
-                runs.append(run.select(rows) if keep and rows is not None else run)
+                runs.append(run.select(rows) if keep and select else run)
             layer_output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+            mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                layer_output = _dropout(layer_output, self.dropout)
+                mask = _dropout_mask(layer_output, self.dropout)
+                layer_output = layer_output * mask
+            masks.append(mask)
             layer_input = layer_output
-        return LayerRun(layer_input, h_n, c_n, runs, active, sorted_indices, inputs, h0, c0, rows, recorded)
+        return LayerRun(layer_input, h_n, c_n, runs, active, sorted_indices, inputs, h0, c0, rows, recorded,
+                        selected=select, masks=masks)
 
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""
@@ -386,12 +411,12 @@ class RNNBase(Module):
         return total + (full if n_keep < N else 0), full
 
 
-def _dropout(a: np.ndarray, p: float) -> np.ndarray:
-    """Zero each element with probability p, scale the rest by 1/(1-p) (a new array)."""
+def _dropout_mask(a: np.ndarray, p: float) -> np.ndarray:
+    """Dropout as a multiplier: 0 with probability p, else 1/(1-p) (all zeros for p = 1)."""
     if p >= 1.0:
         return np.zeros_like(a)
     keep = default_generator().random(a.shape) >= p
-    return a * keep.astype(a.dtype) / a.dtype.type(1.0 - p)
+    return keep.astype(a.dtype) / a.dtype.type(1.0 - p)
 
 
 def _refuse_extra_kwargs(name: str, kwargs: dict) -> None:

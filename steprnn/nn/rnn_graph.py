@@ -1,0 +1,141 @@
+"""A recurrent layer as one autograd node: forward by the kernels, backward by the BPTT kernels.
+
+``attach_graph`` wraps what a layer's forward returned as outputs of a single graph node whose
+parents are the input, the initial states and every parameter. Its backward maps the incoming
+gradients to the kernels' time-major layout, runs each layer and direction's BPTT kernel (last
+layer first), undoes dropout between layers, and maps the results back to the caller's layouts.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._dispatch import backward_direction
+from ..autograd import make_node
+from ..grad_mode import is_grad_enabled
+from ..tensor import Tensor
+from .utils.rnn import PackedSequence
+
+_FULL_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
+
+
+def _requires_grad(value: Any) -> bool:
+    return isinstance(value, Tensor) and value.requires_grad
+
+
+def _state_parents(module: Any, hx: Any) -> tuple[Any, Any]:
+    if hx is None:
+        return None, None
+    if module.kind == "lstm":
+        return hx[0], hx[1]
+    return hx, None
+
+
+def needs_graph(module: Any, input: Any, hx: Any) -> bool:
+    """Whether a forward must be kept for backward: grad mode on and anything requiring grad."""
+    if not is_grad_enabled():
+        return False
+    if any(p.requires_grad for p in module.parameters()):
+        return True
+    data = input.data if isinstance(input, PackedSequence) else input
+    h, c = _state_parents(module, hx) if isinstance(hx, (tuple, list)) or module.kind != "lstm" else (None, None)
+    return _requires_grad(data) or _requires_grad(h) or _requires_grad(c)
+
+
+def layers_backward(module: Any, run: Any, dy: np.ndarray, dh_n: np.ndarray, dc_n: np.ndarray | None):
+    """BPTT through every layer, last first. dy (T, N, D*H_out) time-major in kernel order.
+
+    Returns (dx (T, N, H_in), dh_0 (L*D, N, H_out), dc_0 or None, {parameter name: gradient}).
+    Also leaves each direction's dL/dh_t, dL/dc_t in ``run.grads`` (for gradient-flow plots).
+    """
+    D, P = module.num_directions, module._real_hidden
+    dh0 = np.zeros_like(run.h0)
+    dc0 = None if run.c0 is None else np.zeros_like(run.c0)
+    grads: dict[str, np.ndarray] = {}
+    for layer in reversed(range(module.num_layers)):
+        d_input = None
+        for d in range(D):
+            k = layer * D + d
+            g = backward_direction(
+                module.kind, run.runs[k], run.inputs[layer], module._direction_params(layer, d), run.h0[k],
+                None if run.c0 is None else run.c0[k], run.active, d == 1, dy[:, :, d * P:(d + 1) * P],
+                dh_n[k], None if dc_n is None else dc_n[k], module.nonlinearity,
+            )
+            d_input = g.dx if d_input is None else d_input + g.dx
+            dh0[k] = g.dh0
+            if dc0 is not None:
+                dc0[k] = g.dc0
+            suffix = f"_l{layer}" + ("_reverse" if d else "")
+            for short, value in g.params.items():
+                grads[_FULL_NAMES[short] + suffix] = value
+            run.grads[k] = (g.dh_all, g.dc_all)
+        if layer > 0 and run.masks[layer - 1] is not None:
+            d_input = d_input * run.masks[layer - 1]  # through the dropout between layers
+        dy = d_input
+    return dy, dh0, dc0, grads
+
+
+def attach_graph(module: Any, run: Any, input: Any, hx: Any, result: Any) -> Any:
+    """``result`` (as forward returns it) re-issued as outputs of one node with a BPTT backward."""
+    layout = run.layout
+    form = layout["form"]
+    out_obj, state = result
+    packed = form == "packed"
+    out_arr = (out_obj.data if packed else out_obj).data
+    h_arr, c_arr = (state[0].data, state[1].data) if module.kind == "lstm" else (state.data, None)
+    x_parent = input.data if packed else input
+    h_parent, c_parent = _state_parents(module, hx)
+    names = list(module._flat_weights_names)
+    parents = tuple(p if isinstance(p, Tensor) else None
+                    for p in (x_parent, h_parent, c_parent, *[getattr(module, n) for n in names]))
+    T, N = run.active.shape[0], run.h0.shape[1]
+
+    def to_kernel_states(g: np.ndarray) -> np.ndarray:
+        """A gradient of h_n/c_n as returned → (L*D, N, ·) in the kernels' batch order."""
+        if form == "unbatched":
+            return g[:, None, :]
+        if packed and layout["sorted"] is not None:
+            return g[:, layout["sorted"]]
+        return g
+
+    def to_caller_states(g: np.ndarray) -> np.ndarray:
+        """A gradient of h_0/c_0 in kernel order → the caller's layout."""
+        if form == "unbatched":
+            return g[:, 0, :]
+        if packed and layout["sorted"] is not None:
+            return g[:, layout["unsorted"]]
+        return g
+
+    def backward(grads: tuple) -> tuple:
+        g_out, g_h = grads[0], grads[1]
+        g_c = grads[2] if module.kind == "lstm" else None
+        if packed:
+            dy = np.zeros((T, N, g_out.shape[-1]), dtype=g_out.dtype)
+            dy[layout["t_idx"], layout["b_idx"]] = g_out
+        elif form == "unbatched":
+            dy = g_out[:, None, :]
+        elif form == "batch_first":
+            dy = g_out.transpose(1, 0, 2)
+        else:
+            dy = g_out
+        dx, dh0, dc0, pgrads = layers_backward(module, run, dy, to_kernel_states(g_h),
+                                               None if g_c is None else to_kernel_states(g_c))
+        if packed:
+            dx = dx[layout["t_idx"], layout["b_idx"]]
+        elif form == "unbatched":
+            dx = dx[:, 0, :]
+        elif form == "batch_first":
+            dx = dx.transpose(1, 0, 2)
+        dh0 = to_caller_states(dh0)
+        dc0 = None if dc0 is None else to_caller_states(dc0)
+        return (dx, dh0, dc0, *[pgrads[n].astype(module.dtype, copy=False) for n in names])
+
+    name = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[module.kind] + "Backward"
+    outputs = (out_arr, h_arr) if c_arr is None else (out_arr, h_arr, c_arr)
+    made = make_node(outputs, parents, backward, name=name)
+    out_t, h_t = made[0], made[1]
+    out_new = PackedSequence(out_t, out_obj.batch_sizes, out_obj.sorted_indices, out_obj.unsorted_indices) if packed else out_t
+    if module.kind == "lstm":
+        return out_new, (h_t, made[2])
+    return out_new, h_t
