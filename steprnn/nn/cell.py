@@ -16,6 +16,7 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 from .rnn import LayerRun
+from .rnn_graph import attach_cell_graph, needs_graph
 
 
 class RNNCellBase(Module):
@@ -106,16 +107,20 @@ class RNNCellBase(Module):
         recording = active_recording(self)
         if recording is not None:
             return recording.capture(self, input, hx)
-        result, _ = self._forward(input, hx)
+        result, _ = self._run(input, hx)
         return result
+
+    def _run(self, input: Any, hx: Any):
+        """The step, then the autograd node when backward will be needed."""
+        result, run = self._forward(input, hx)
+        if needs_graph(self, input, hx):
+            result = attach_cell_graph(self, run, input, hx, result)
+        return result, run
 
     def _traced(self, input: Any, hx: Any, spec: RecordSpec):
         """The step, recorded: (what forward returns, its one-step Trace)."""
-        result, run = self._forward(input, hx)
-        rows = spec.rows(run.h0.shape[1], None)
-        if rows is not None:
-            run.runs[0] = run.runs[0].select(rows)
-            run.rows = rows
+        result, run = self._run(input, hx)
+        run.rows = spec.rows(run.h0.shape[1], None)
         return result, trace_from_run(self, run, result, cell=True)
 
     def _forward(self, input: Any, hx: Any):

@@ -139,3 +139,33 @@ def attach_graph(module: Any, run: Any, input: Any, hx: Any, result: Any) -> Any
     if module.kind == "lstm":
         return out_new, (h_t, made[2])
     return out_new, h_t
+
+
+def attach_cell_graph(cell: Any, run: Any, input: Any, hx: Any, result: Any) -> Any:
+    """A cell's step (h', or (h', c') for LSTMCell) re-issued as outputs of one node."""
+    lstm = cell.kind == "lstm"
+    h_parent, c_parent = (hx[0], hx[1]) if lstm and hx is not None else (hx, None)
+    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if cell.bias else [])
+    parents = tuple(p if isinstance(p, Tensor) else None
+                    for p in (input, h_parent, c_parent, *[getattr(cell, n) for n in names]))
+    unbatched = run.inputs[0].shape[1] == 1 and np.ndim(result[0].data if lstm else result.data) == 1
+    outputs = (result[0].data, result[1].data) if lstm else (result.data,)
+
+    def backward(grads: tuple) -> tuple:
+        g_h = grads[0][None] if unbatched else grads[0]
+        g_c = None
+        if lstm:
+            g_c = grads[1][None] if unbatched else grads[1]
+        dr = run.runs[0]
+        g = backward_direction(cell.kind, dr, run.inputs[0], cell._direction_params(), run.h0[0],
+                               None if run.c0 is None else run.c0[0], run.active, False,
+                               np.zeros_like(dr.hs), g_h, g_c, cell.nonlinearity)
+        squeeze = (lambda a: a[0]) if unbatched else (lambda a: a)  # noqa: E731
+        dx = squeeze(g.dx[0])
+        dh0 = squeeze(g.dh0)
+        dc0 = None if g.dc0 is None else squeeze(g.dc0)
+        short = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
+        return (dx, dh0, dc0, *[g.params[short[n]].astype(cell.dtype, copy=False) for n in names])
+
+    made = make_node(outputs, parents, backward, name=type(cell).__name__ + "Backward")
+    return (made[0], made[1]) if lstm else made[0]

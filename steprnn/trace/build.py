@@ -70,6 +70,8 @@ def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.nd
         for d in range(D):
             k = layer * D + d
             dr = run.runs[k]
+            if run.rows is not None and not run.selected:  # a forward kept whole for backward
+                dr = dr.select(rows)
             key = f"l{layer}d{d}."
             # the buffers belong to this run alone; the last layer's hs may be the very array of
             # the returned output, which trace.h() then shares (where select() made no copy)
