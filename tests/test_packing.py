@@ -490,3 +490,32 @@ def test_errors_leave_the_inputs_untouched():
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_array_equal(lengths, lengths_before)
     assert lengths.dtype == lengths_before.dtype
+
+
+def test_packing_and_padding_pass_gradients_like_torch():
+    import torch
+
+    import steprnn as sr
+    from steprnn.nn.utils import rnn as R
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 2))
+    seqs = [rng.standard_normal((n, 2)) for n in (2, 5, 3)]
+    w = rng.standard_normal((5, 3, 2))
+    xs = sr.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    ss = [sr.tensor(s, requires_grad=True) for s in seqs]
+    st_ = [torch.tensor(s, requires_grad=True) for s in seqs]
+    p = R.pack_padded_sequence(xs, [2, 5, 3], enforce_sorted=False)
+    pt = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor([2, 5, 3]), enforce_sorted=False)
+    padded, _ = R.pad_packed_sequence(p, total_length=5)
+    padded_t, _ = torch.nn.utils.rnn.pad_packed_sequence(pt, total_length=5)
+    a = R.pad_sequence(ss)
+    at = torch.nn.utils.rnn.pad_sequence(st_)
+    b = R.pack_sequence(ss, enforce_sorted=False).data
+    bt = torch.nn.utils.rnn.pack_sequence(st_, enforce_sorted=False).data
+    ((padded * sr.tensor(w)).sum() + (a ** 2).sum() + (b ** 3).sum()).backward()
+    ((padded_t * torch.tensor(w)).sum() + (at ** 2).sum() + (bt ** 3).sum()).backward()
+    np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), atol=1e-12)
+    for s_, t_ in zip(ss, st_):
+        np.testing.assert_allclose(s_.grad.numpy(), t_.grad.numpy(), atol=1e-12)

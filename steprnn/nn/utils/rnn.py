@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
+from ...autograd import make_node
 from ...tensor import Tensor, to_numpy
 
 __all__ = [
@@ -291,10 +292,55 @@ def _sort(lengths: np.ndarray, enforce_sorted: bool) -> tuple[np.ndarray, np.nda
     return lengths[order], order
 
 
-def _packed(data: np.ndarray, batch_sizes: np.ndarray, sorted_indices: np.ndarray | None) -> PackedSequence:
+def _packed(data: Tensor, batch_sizes: np.ndarray, sorted_indices: np.ndarray | None) -> PackedSequence:
     if sorted_indices is None:
-        return PackedSequence(Tensor(data), Tensor(batch_sizes), None, None)
-    return PackedSequence(Tensor(data), Tensor(batch_sizes), Tensor(sorted_indices), Tensor(_invert(sorted_indices)))
+        return PackedSequence(data, Tensor(batch_sizes), None, None)
+    return PackedSequence(data, Tensor(batch_sizes), Tensor(sorted_indices), Tensor(_invert(sorted_indices)))
+
+
+# --------------------------------------------------------------------------------------------------
+# gradients: packing and padding only move elements, so backward moves them back
+# --------------------------------------------------------------------------------------------------
+
+def _wants_grad(values: Any) -> bool:
+    return any(isinstance(v, Tensor) and v.requires_grad for v in values)
+
+
+def _gathered(out: np.ndarray, parent: Any, shape: tuple, idx: tuple) -> Tensor:
+    """``out = parent[idx]`` as a Tensor; backward scatters the gradient back (indices are unique)."""
+    if not _wants_grad([parent]):
+        return Tensor(out)
+
+    def backward(g: np.ndarray) -> tuple:
+        grad = np.zeros(shape, dtype=g.dtype)
+        grad[idx] = g
+        return (grad,)
+
+    return make_node(out, (parent,), backward, name="PackBackward")
+
+
+def _scattered(out: np.ndarray, parent: Any, idx: tuple) -> Tensor:
+    """``out[idx] = parent`` (the rest padding) as a Tensor; backward gathers the gradient."""
+    if not _wants_grad([parent]):
+        return Tensor(out)
+    return make_node(out, (parent,), lambda g: (g[idx],), name="PadBackward")
+
+
+def _from_sequences(out: np.ndarray, sequences: list, lens: np.ndarray, rows: np.ndarray, idx: tuple,
+                    name: str) -> Tensor:
+    """``out[idx] = concat(sequences)[rows]`` as a Tensor; backward splits the gradient per sequence."""
+    if not _wants_grad(sequences):
+        return Tensor(out)
+    total = int(lens.sum())
+    shapes = [np.shape(s) for s in sequences]
+
+    def backward(g: np.ndarray) -> tuple:
+        flat = np.zeros((total,) + g.shape[len(idx):], dtype=g.dtype)
+        flat[rows] = g[idx]
+        parts = np.split(flat, np.cumsum(lens)[:-1])
+        return tuple(part.reshape(shape) for part, shape in zip(parts, shapes))
+
+    return make_node(out, tuple(sequences), backward, name=name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -332,7 +378,8 @@ def pack_padded_sequence(input: Any, lengths: Any, batch_first: bool = False,
     batch_sizes = _batch_sizes(sorted_lens)
     t_idx, j_idx = _packed_positions(batch_sizes)
     b_idx = j_idx if sorted_indices is None else sorted_indices[j_idx]
-    data = x[b_idx, t_idx] if batch_first else x[t_idx, b_idx]  # fancy indexing: a fresh array
+    idx = (b_idx, t_idx) if batch_first else (t_idx, b_idx)
+    data = _gathered(x[idx], input, x.shape, idx)  # fancy indexing: a fresh array
     return _packed(data, batch_sizes, sorted_indices)
 
 
@@ -397,11 +444,9 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
         lengths = lengths[unsorted]
     shape = (B, max_seq_length) if batch_first else (max_seq_length, B)
     padded = np.full(shape + data.shape[1:], padding_value, dtype=data.dtype)
-    if batch_first:
-        padded[j_idx, t_idx] = data
-    else:
-        padded[t_idx, j_idx] = data
-    return Tensor(padded), Tensor(lengths)
+    idx = (j_idx, t_idx) if batch_first else (t_idx, j_idx)
+    padded[idx] = data
+    return _scattered(padded, sequence.data, idx), Tensor(lengths)
 
 
 def _sequence_arrays(sequences: Any, who: str) -> list[np.ndarray]:
@@ -454,17 +499,15 @@ def pad_sequence(sequences: Any, batch_first: bool = False, padding_value: float
     shape = (B, T) if batch_first else (T, B)
     padded = np.full(shape + arrays[0].shape[1:], padding_value, dtype=arrays[0].dtype)
     total = int(lens.sum())
-    if total:
-        b_idx = np.repeat(np.arange(B, dtype=_INT64), lens)
-        t_idx = np.arange(total, dtype=_INT64) - np.repeat(np.cumsum(lens) - lens, lens)
-        if padding_side == "left":
-            t_idx += (T - lens)[b_idx]
-        cat = _concatenated(arrays)
-        if batch_first:
-            padded[b_idx, t_idx] = cat
-        else:
-            padded[t_idx, b_idx] = cat
-    return Tensor(padded)
+    if not total:
+        return Tensor(padded)
+    b_idx = np.repeat(np.arange(B, dtype=_INT64), lens)
+    t_idx = np.arange(total, dtype=_INT64) - np.repeat(np.cumsum(lens) - lens, lens)
+    if padding_side == "left":
+        t_idx += (T - lens)[b_idx]
+    idx = (b_idx, t_idx) if batch_first else (t_idx, b_idx)
+    padded[idx] = _concatenated(arrays)
+    return _from_sequences(padded, list(sequences), lens, np.arange(total), idx, "PadSequenceBackward")
 
 
 def pack_sequence(sequences: Any, enforce_sorted: bool = True) -> PackedSequence:
@@ -481,8 +524,9 @@ def pack_sequence(sequences: Any, enforce_sorted: bool = True) -> PackedSequence
     batch_sizes = _batch_sizes(sorted_lens)
     t_idx, j_idx = _packed_positions(batch_sizes)
     b_idx = j_idx if sorted_indices is None else sorted_indices[j_idx]
-    offsets = np.cumsum(lens) - lens
-    data = _concatenated(arrays)[offsets[b_idx] + t_idx]
+    rows = (np.cumsum(lens) - lens)[b_idx] + t_idx  # each packed row's place in the concatenation
+    data = _from_sequences(_concatenated(arrays)[rows], list(sequences), lens, rows, (slice(None),),
+                           "PackSequenceBackward")
     return _packed(data, batch_sizes, sorted_indices)
 
 

@@ -1,0 +1,171 @@
+"""Gradients of the recurrent layers: torch autograd's, float64 within 1e-8, and finite differences."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import steprnn as sr
+import steprnn.nn as nn
+from steprnn.nn.utils.rnn import pack_padded_sequence as sr_pack
+from helpers import twin_layers
+
+TOL = 1e-8
+
+
+@st.composite
+def configs(draw):
+    kind = draw(st.sampled_from(["rnn", "lstm", "gru"]))
+    H = draw(st.integers(2, 7))
+    extra = {}
+    if kind == "lstm" and draw(st.booleans()):
+        extra["proj_size"] = draw(st.integers(1, H - 1))
+    if kind == "rnn":
+        extra["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    return dict(kind=kind, I=draw(st.integers(1, 5)), H=H, num_layers=draw(st.integers(1, 3)),
+                bidirectional=draw(st.booleans()), batch_first=draw(st.booleans()), bias=draw(st.booleans()),
+                with_hx=draw(st.booleans()), form=draw(st.sampled_from(["padded", "packed", "unbatched"])),
+                L=draw(st.integers(1, 6)), N=draw(st.integers(1, 4)), seed=draw(st.integers(0, 10_000)),
+                extra=extra, lengths_seed=draw(st.integers(0, 1000)))
+
+
+def _grads_equal(a, b, what):
+    assert (a is None) == (b is None), f"{what}: one side has no gradient"
+    if a is not None:
+        np.testing.assert_allclose(np.asarray(a.numpy()), b.numpy(), rtol=0, atol=TOL, err_msg=what)
+
+
+@given(configs())
+def test_layer_gradients_match_torch(cfg):
+    t_layer, s_layer = twin_layers(cfg["kind"], cfg["I"], cfg["H"], np.float64, seed=cfg["seed"],
+                                   num_layers=cfg["num_layers"], bidirectional=cfg["bidirectional"],
+                                   batch_first=cfg["batch_first"], bias=cfg["bias"], **cfg["extra"])
+    rng = np.random.default_rng(cfg["seed"])
+    L, N, I = cfg["L"], cfg["N"], cfg["I"]
+    unbatched = cfg["form"] == "unbatched"
+    shape = (L, I) if unbatched else ((N, L, I) if cfg["batch_first"] else (L, N, I))
+    x = rng.standard_normal(shape)
+    D = 2 if cfg["bidirectional"] else 1
+    H_out = cfg["extra"].get("proj_size") or cfg["H"]
+    lead = (cfg["num_layers"] * D,) + (() if unbatched else (N,))
+    hx_np = None
+    if cfg["with_hx"]:
+        hx_np = [rng.standard_normal(lead + (H_out,))]
+        if cfg["kind"] == "lstm":
+            hx_np.append(rng.standard_normal(lead + (cfg["H"],)))
+    xs, xt = sr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    hs = [sr.tensor(a, requires_grad=True) for a in hx_np] if hx_np else None
+    ht = [torch.tensor(a, requires_grad=True) for a in hx_np] if hx_np else None
+    pack = lambda v: v  # noqa: E731
+    s_in, t_in = xs, xt
+    if cfg["form"] == "packed":
+        lengths = np.random.default_rng(cfg["lengths_seed"]).integers(1, L + 1, size=N).tolist()
+        s_in = sr_pack(xs, lengths, batch_first=cfg["batch_first"], enforce_sorted=False)
+        t_in = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=cfg["batch_first"],
+                                                       enforce_sorted=False)
+        s_x_parent, t_x_parent = s_in.data, t_in.data
+    s_hx = None if hs is None else (tuple(hs) if cfg["kind"] == "lstm" else hs[0])
+    t_hx = None if ht is None else (tuple(ht) if cfg["kind"] == "lstm" else ht[0])
+    s_out, s_state = s_layer(s_in, s_hx)
+    t_out, t_state = t_layer(t_in, t_hx)
+    weights = rng.standard_normal(tuple(t_state[0].shape if cfg["kind"] == "lstm" else t_state.shape))
+    w_out = rng.standard_normal(tuple((t_out.data if cfg["form"] == "packed" else t_out).shape))
+
+    def loss(out, state, lib):
+        o = out.data if cfg["form"] == "packed" else out
+        total = (o * lib.tensor(w_out)).sum()
+        if cfg["kind"] == "lstm":
+            return total + (state[0] * lib.tensor(weights)).sum() + (state[1] ** 2).sum()
+        return total + (state * lib.tensor(weights)).sum()
+
+    loss(s_out, s_state, sr).backward()
+    loss(t_out, t_state, torch).backward()
+    if cfg["form"] == "packed":
+        _grads_equal(s_x_parent.grad if s_x_parent.grad is not None else None, t_x_parent.grad, "packed data")
+    _grads_equal(xs.grad, xt.grad, "input")
+    for i, (a, b) in enumerate(zip(hs or [], ht or [])):
+        _grads_equal(a.grad, b.grad, f"hx[{i}]")
+    for (name, p), (_, q) in zip(s_layer.named_parameters(), t_layer.named_parameters()):
+        _grads_equal(p.grad, q.grad, name)
+
+
+@pytest.mark.parametrize("kind", ["rnncell", "lstmcell", "grucell"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_cell_gradients_match_torch(kind, batched):
+    t_cell, s_cell = twin_layers(kind, 3, 5, np.float64, seed=1)
+    rng = np.random.default_rng(0)
+    lead = (4,) if batched else ()
+    x, h, c = rng.standard_normal(lead + (3,)), rng.standard_normal(lead + (5,)), rng.standard_normal(lead + (5,))
+    xs, hs, cs = (sr.tensor(a, requires_grad=True) for a in (x, h, c))
+    xt, ht, ct = (torch.tensor(a, requires_grad=True) for a in (x, h, c))
+    if kind == "lstmcell":
+        a, b = s_cell(xs, (hs, cs))
+        ta, tb = t_cell(xt, (ht, ct))
+        ((a * a).sum() + (b ** 3).sum()).backward()
+        ((ta * ta).sum() + (tb ** 3).sum()).backward()
+        _grads_equal(cs.grad, ct.grad, "c")
+    else:
+        (s_cell(xs, hs) ** 2).sum().backward()
+        (t_cell(xt, ht) ** 2).sum().backward()
+    _grads_equal(xs.grad, xt.grad, "x")
+    _grads_equal(hs.grad, ht.grad, "h")
+    for (name, p), (_, q) in zip(s_cell.named_parameters(), t_cell.named_parameters()):
+        _grads_equal(p.grad, q.grad, name)
+
+
+def _numeric_grad(f, a, eps=1e-6):
+    g = np.zeros_like(a)
+    it = np.nditer(a, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = a[i]
+        a[i] = old + eps
+        up = f()
+        a[i] = old - eps
+        down = f()
+        a[i] = old
+        g[i] = (up - down) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("kind,extra", [("RNN", {}), ("RNN", {"nonlinearity": "relu"}), ("LSTM", {}),
+                                        ("LSTM", {"proj_size": 2}), ("GRU", {})])
+def test_bptt_kernels_against_finite_differences(kind, extra):
+    """Central differences through the whole stacked, bidirectional layer, dropout included."""
+    sr.manual_seed(0)
+    layer = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True, dropout=0.3, dtype=np.float64, **extra)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 2, 3))
+    w = rng.standard_normal((5, 2, layer.num_directions * (extra.get("proj_size") or 4)))
+
+    def value():
+        sr.manual_seed(7)  # the same dropout masks on every evaluation
+        with sr.no_grad():
+            out, _ = layer(x)
+        return float((np.asarray(out) * w).sum())
+
+    sr.manual_seed(7)
+    xs = sr.tensor(x, requires_grad=True)
+    out, _ = layer(xs)
+    (out * sr.tensor(w)).sum().backward()
+    np.testing.assert_allclose(xs.grad.numpy(), _numeric_grad(value, x), atol=1e-7)
+    for name in ("weight_hh_l0", "weight_ih_l1_reverse", "bias_hh_l1"):
+        p = getattr(layer, name)
+        np.testing.assert_allclose(p.grad.numpy(), _numeric_grad(value, p.data), atol=1e-7, err_msg=name)
+
+
+def test_no_graph_under_no_grad_and_gradients_accumulate():
+    layer = nn.GRU(2, 3, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((4, 1, 2))
+    with sr.no_grad():
+        out, h = layer(x)
+    assert out.grad_fn is None and not out.requires_grad
+    out, h = layer(x)
+    assert out.grad_fn is not None
+    h.sum().backward()
+    first = layer.weight_hh_l0.grad.numpy().copy()
+    out, h = layer(x)
+    h.sum().backward()
+    np.testing.assert_allclose(layer.weight_hh_l0.grad.numpy(), 2 * first, atol=1e-14)
