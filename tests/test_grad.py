@@ -169,3 +169,48 @@ def test_no_graph_under_no_grad_and_gradients_accumulate():
     out, h = layer(x)
     h.sum().backward()
     np.testing.assert_allclose(layer.weight_hh_l0.grad.numpy(), 2 * first, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_recorded_gradient_flow_equals_an_unrolled_torch_loop(kind, reverse):
+    """trace.grad_h(t) is the total dL/dh_t; check it against torch cells unrolled by hand."""
+    layer = getattr(nn, kind)(3, 4, bidirectional=reverse, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 2, 3))
+    w = rng.standard_normal((7, 2, 4 * layer.num_directions))
+    tr = sr.trace(layer, x)
+    (tr.output * sr.tensor(w)).sum().backward()
+    d = 1 if reverse else 0
+    cell = getattr(torch.nn, kind + "Cell")(3, 4, dtype=torch.float64)
+    sfx = "_reverse" if reverse else ""
+    cell.load_state_dict({n: torch.from_numpy(layer.state_dict()[f"{n}_l0{sfx}"]) for n in cell.state_dict()})
+    h = torch.zeros(2, 4, dtype=torch.float64)
+    c = torch.zeros(2, 4, dtype=torch.float64)
+    hs, cs, loss = {}, {}, 0
+    for t in (range(6, -1, -1) if reverse else range(7)):
+        if kind == "LSTM":
+            h, c = cell(torch.from_numpy(x[t]), (h, c))
+            c.retain_grad()
+            cs[t] = c
+        else:
+            h = cell(torch.from_numpy(x[t]), h)
+        h.retain_grad()
+        hs[t] = h
+        loss = loss + (h * torch.from_numpy(w[t, :, d * 4:(d + 1) * 4])).sum()
+    loss.backward()
+    g = tr.grad_h(0, d)
+    for t in range(7):
+        np.testing.assert_allclose(g[t], hs[t].grad.numpy(), atol=1e-12, err_msg=f"dL/dh_{t}")
+        if kind == "LSTM":
+            np.testing.assert_allclose(tr.grad_c(0, d)[t], cs[t].grad.numpy(), atol=1e-12, err_msg=f"dL/dc_{t}")
+    norms = tr.gradient_norms(0, d)
+    np.testing.assert_allclose(norms, np.sqrt((g ** 2).sum(axis=(1, 2))), rtol=1e-12)
+
+
+def test_gradient_flow_needs_a_backward():
+    tr = sr.trace(nn.LSTM(2, 3), np.zeros((4, 1, 2), np.float32))
+    with pytest.raises(RuntimeError, match="call loss.backward"):
+        tr.grad_h()
+    with pytest.raises(ValueError, match="only an LSTM"):
+        sr.trace(nn.GRU(2, 3), np.zeros((4, 1, 2), np.float32)).grad_c()

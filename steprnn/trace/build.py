@@ -46,7 +46,23 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
         "dtype": str(module.dtype),  # np.dtype.name is slow (µs); str() gives the same
     }
     output, h_n, c_n = _split_result(module.kind, result, cell)
-    return Trace(None, None, output, h_n, c_n, build=lambda: _build(run, config, recorded, weights, x0, states))
+    tr = Trace(None, None, output, h_n, c_n, build=lambda: _build(run, config, recorded, weights, x0, states))
+    tr._gradients = lambda layer, d, which: _gradient(run, D, layer, d, which)
+    return tr
+
+
+def _gradient(run: Any, D: int, layer: int, d: int, which: int) -> np.ndarray | None:
+    """dL/dh_t (which=0) or dL/dc_t (which=1) of every step, as the trace lays out arrays; None
+    until a backward through this forward has run."""
+    got = run.grads.get(layer * D + d)
+    if got is None or got[which] is None:
+        return None
+    g = got[which]
+    if run.rows is not None:
+        g = g[:, run.rows]
+        rows = np.asarray(run.rows)
+        g = np.where((rows[None, :] < run.active[:, None])[:, :, None], g, np.nan)
+    return g
 
 
 def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.ndarray | None, states: tuple):

@@ -32,6 +32,7 @@ class Trace:
         self.output = output
         self.h_n = h_n
         self.c_n = c_n
+        self._gradients = None  # (layer, direction, 0 | 1) -> dL/dh_t | dL/dc_t, set by a traced forward
 
     def _materialise(self) -> None:
         if self._build is not None:
@@ -157,6 +158,35 @@ class Trace:
         if self.kind != "lstm":
             raise ValueError(f"only an LSTM has a cell state; this trace is of a {self.kind.upper()}")
         return self.array("c", layer, direction)
+
+    def grad_h(self, layer: int = 0, direction: int = 0) -> np.ndarray:
+        """(L, N, H_out) dL/dh_t of every step, from a backward through this traced forward.
+
+        The total gradient reaching h_t (from the output at t and from every later step): its norm
+        over t shows vanishing or exploding gradients.
+        """
+        return self._grad(layer, direction, 0)
+
+    def grad_c(self, layer: int = 0, direction: int = 0) -> np.ndarray:
+        """(L, N, H) dL/dc_t of every step of an LSTM, from a backward through this traced forward."""
+        if self.kind != "lstm":
+            raise ValueError(f"only an LSTM has a cell state; this trace is of a {self.kind.upper()}")
+        return self._grad(layer, direction, 1)
+
+    def gradient_norms(self, layer: int = 0, direction: int = 0, state: str = "h") -> np.ndarray:
+        """(L,) ‖dL/dh_t‖ (or ‖dL/dc_t‖ with ``state='c'``) at each step, over units and batch."""
+        g = self.grad_h(layer, direction) if state == "h" else self.grad_c(layer, direction)
+        return np.sqrt(np.nansum(np.square(g, dtype=np.float64), axis=(1, 2)))
+
+    def _grad(self, layer: int, direction: int, which: int) -> np.ndarray:
+        self._key(layer, direction)
+        g = None if self._gradients is None else self._gradients(layer, direction, which)
+        if g is None:
+            raise RuntimeError(
+                "no gradients recorded for this trace: compute a loss from the traced forward's outputs "
+                "and call loss.backward() (with grad mode on) before reading grad_h / grad_c"
+            )
+        return g
 
     def step(self, t: int, layer: int = 0, direction: int = 0, batch: int = 0):
         """The ``Step`` at time ``t`` (input order) of one layer, direction and batch element."""
