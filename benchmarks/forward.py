@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+import steprnn as sr
 import steprnn.nn as nn
 
 SIZES = [  # (T, B, I, H)
@@ -47,7 +48,8 @@ def bench(kind: str, T: int, B: int, I: int, H: int, repeats: int) -> tuple[floa
             t_layer(xt)
 
     def run_steprnn():
-        s_layer(x)
+        with sr.no_grad():
+            s_layer(x)
 
     for _ in range(2):  # warm-up: JIT compile, caches, thread pools
         run_torch()

@@ -36,8 +36,14 @@ def main() -> None:
         for T, B, I, H in SIZES:
             layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind](I, H)
             x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
-            plain = lambda: layer(x)  # noqa: E731
-            traced = lambda: sr.trace(layer, x)  # noqa: E731
+            def plain():
+                with sr.no_grad():
+                    layer(x)
+
+            def traced():
+                with sr.no_grad():
+                    sr.trace(layer, x)
+
             plain(), traced()
             inner = max(1, int(2.0 / max(_sample_ms(plain, 1), 1e-3)))  # samples of >= 2 ms
             u, t = [], []
