@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 
 import numpy as np
 import torch
 
 import steprnn as sr
 import steprnn.nn as nn
-from forward import SIZES, _time
+from forward import SIZES, interleaved
 
 
 def bench(kind: str, T: int, B: int, I: int, H: int, repeats: int) -> tuple[float, float]:
@@ -42,15 +41,7 @@ def bench(kind: str, T: int, B: int, I: int, H: int, repeats: int) -> tuple[floa
         out, _ = s_layer(xs)
         (out * ws).sum().backward()
 
-    for _ in range(2):
-        run_torch()
-        run_steprnn()
-    inner = max(1, int(2e-3 / max(_time(run_steprnn), 1e-6)))
-    t_times, s_times = [], []
-    for _ in range(repeats):
-        t_times.append(_time(run_torch, inner))
-        s_times.append(_time(run_steprnn, inner))
-    return statistics.median(t_times) * 1e3, statistics.median(s_times) * 1e3
+    return interleaved(run_torch, run_steprnn, repeats)
 
 
 def main() -> None:

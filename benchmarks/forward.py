@@ -51,15 +51,20 @@ def bench(kind: str, T: int, B: int, I: int, H: int, repeats: int) -> tuple[floa
         with sr.no_grad():
             s_layer(x)
 
+    return interleaved(run_torch, run_steprnn, repeats)
+
+
+def interleaved(run_a, run_b, repeats: int) -> tuple[float, float]:
+    """Median milliseconds per call of two functions, timed alternately after a warm-up."""
     for _ in range(2):  # warm-up: JIT compile, caches, thread pools
-        run_torch()
-        run_steprnn()
-    inner = max(1, int(2e-3 / max(_time(run_steprnn), 1e-6)))  # samples of >= 2 ms
-    t_times, s_times = [], []
+        run_a()
+        run_b()
+    inner = max(1, int(2e-3 / max(_time(run_b), 1e-6)))  # samples of >= 2 ms
+    a_times, b_times = [], []
     for _ in range(repeats):
-        t_times.append(_time(run_torch, inner))
-        s_times.append(_time(run_steprnn, inner))
-    return statistics.median(t_times) * 1e3, statistics.median(s_times) * 1e3
+        a_times.append(_time(run_a, inner))
+        b_times.append(_time(run_b, inner))
+    return statistics.median(a_times) * 1e3, statistics.median(b_times) * 1e3
 
 
 def main() -> None:

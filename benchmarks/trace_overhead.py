@@ -8,22 +8,12 @@ into arrays it keeps (the untraced one overwrites a one-step scratch area). Medi
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import steprnn as sr
 import steprnn.nn as nn
-from forward import SIZES
-
-
-def _sample_ms(fn, inner: int) -> float:
-    """Milliseconds per call, over ``inner`` back-to-back calls."""
-    t0 = time.perf_counter()
-    for _ in range(inner):
-        fn()
-    return (time.perf_counter() - t0) / inner * 1e3
+from forward import SIZES, interleaved
 
 
 def main() -> None:
@@ -44,13 +34,7 @@ def main() -> None:
                 with sr.no_grad():
                     sr.trace(layer, x)
 
-            plain(), traced()
-            inner = max(1, int(2.0 / max(_sample_ms(plain, 1), 1e-3)))  # samples of >= 2 ms
-            u, t = [], []
-            for _ in range(args.repeats):  # interleaved
-                u.append(_sample_ms(plain, inner))
-                t.append(_sample_ms(traced, inner))
-            um, tm = statistics.median(u), statistics.median(t)
+            um, tm = interleaved(plain, traced, args.repeats)
             print(f"{kind:5s} {T:4d} {B:4d} {I:4d} {H:4d} {um:12.3f} {tm:10.3f} {tm / um:6.2f}", flush=True)
 
 

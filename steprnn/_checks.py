@@ -5,23 +5,18 @@ from typing import Any
 
 import numpy as np
 
+from .dtypes import as_dtype, dtype_name
 from .tensor import to_numpy
 
 _FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
 
 
-def dtype_name(dtype: np.dtype) -> str:
-    return f"steprnn.{np.dtype(dtype).name}"
-
-
 def resolve_dtype(dtype: Any) -> np.dtype:
-    """``None`` → float32; accepts ``sr.float64``, ``np.float64``, ``'float64'``, ``torch.float64``."""
+    """A layer's dtype: ``None`` → float32; else float32 or float64 named any way ``as_dtype`` reads."""
     if dtype is None:
         return np.dtype("float32")
-    if type(dtype).__module__.startswith("torch"):
-        dtype = str(dtype).replace("torch.", "")
     try:
-        resolved = np.dtype(dtype)
+        resolved = as_dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if resolved not in _FLOAT_DTYPES:
