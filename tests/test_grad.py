@@ -58,7 +58,6 @@ def test_layer_gradients_match_torch(cfg):
     xs, xt = sr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     hs = [sr.tensor(a, requires_grad=True) for a in hx_np] if hx_np else None
     ht = [torch.tensor(a, requires_grad=True) for a in hx_np] if hx_np else None
-    pack = lambda v: v  # noqa: E731
     s_in, t_in = xs, xt
     if cfg["form"] == "packed":
         lengths = np.random.default_rng(cfg["lengths_seed"]).integers(1, L + 1, size=N).tolist()
