@@ -128,7 +128,7 @@ def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, g
     dhs, dh_n, dc_n = grads_in
     da, dh0, dc0, dh_all, dc_all = grads_out
     T = active.shape[0]
-    N, H = c_prev.shape[1], c_prev.shape[2]
+    H = c_prev.shape[2]
     G = 4 * H
     one = typed_one(dh_n)
     project_h = w_hr.shape[0] > 0
