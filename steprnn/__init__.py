@@ -18,6 +18,7 @@ from .devices import device
 from .printing import set_printoptions
 from . import autograd
 
+from . import optim
 from . import nn  # noqa: E402  (nn needs the names above)
 from .trace import Step, Trace, trace, tracing  # noqa: E402
 

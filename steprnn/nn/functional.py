@@ -1,0 +1,548 @@
+"""``steprnn.nn.functional`` mirrors ``torch.nn.functional``: activations, softmax, losses, dropout, linear.
+
+Every function is differentiable through steprnn's autograd. ``log_softmax`` (and ``softmax``) is
+one graph node computed the numerically stable way (``x - max - log(sum(exp(x - max)))``), and the
+class-index losses (``nll_loss``, ``cross_entropy`` with or without label smoothing) are one more
+node on top of it with a hand-written backward, so ``cross_entropy`` is ``log_softmax`` followed by
+``nll_loss`` exactly as in PyTorch's ATen. Argument checks follow PyTorch's order and wording.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .. import autograd
+from .. import ops as _ops
+from ..dtypes import is_floating, result_type
+from ..random import default_generator
+from ..tensor import Tensor
+
+__all__ = [
+    "relu",
+    "tanh",
+    "sigmoid",
+    "softmax",
+    "log_softmax",
+    "linear",
+    "dropout",
+    "mse_loss",
+    "nll_loss",
+    "cross_entropy",
+]
+
+_QUIET = {"divide": "ignore", "invalid": "ignore", "over": "ignore", "under": "ignore"}
+
+#: how PyTorch's C++ messages name a dtype (``c10::toString(ScalarType)``)
+_SCALAR_NAMES = {
+    "float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
+    "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
+
+
+def _scalar_name(dtype: np.dtype) -> str:
+    return _SCALAR_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def _sizes(shape: tuple) -> str:
+    """A shape as PyTorch's messages print it: ``[3, 5]``."""
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def _tensor_arg(x: Any, fname: str, name: str, position: int) -> Tensor:
+    """``x`` as a Tensor (an ndarray is wrapped without a copy); PyTorch's TypeError otherwise."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor._make(x)
+    raise TypeError(f"{fname}(): argument '{name}' (position {position}) must be Tensor, not {type(x).__name__}")
+
+
+def _int_arg(x: Any, fname: str, name: str, position: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{fname}(): argument '{name}' (position {position}) must be int, not {type(x).__name__}")
+    return int(x)
+
+
+def _float_arg(x: Any, fname: str, name: str, position: int) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fname}(): argument '{name}' (position {position}) must be float, not {type(x).__name__}")
+    return float(x)
+
+
+# --- reductions (torch.nn._reduction) --------------------------------------------------------
+
+def _reduction_enum(reduction: str) -> int:
+    """``'none'`` → 0, ``'mean'`` → 1, ``'sum'`` → 2 (``_Reduction.get_enum``)."""
+    if reduction == "none":
+        return 0
+    if reduction == "mean":
+        return 1
+    if reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
+                      stacklevel=3)
+        return 1
+    if reduction == "sum":
+        return 2
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _legacy_reduction(size_average: bool | None, reduce: bool | None, emit_warning: bool = True) -> str:
+    """The ``reduction`` string named by the deprecated ``size_average``/``reduce`` pair."""
+    if size_average is None:
+        size_average = True
+    if reduce is None:
+        reduce = True
+    if size_average and reduce:
+        ret = "mean"
+    elif reduce:
+        ret = "sum"
+    else:
+        ret = "none"
+    if emit_warning:
+        warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
+                      stacklevel=3)
+    return ret
+
+
+# --- activations ------------------------------------------------------------------------------
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Elementwise ``max(x, 0)``; ``inplace=True`` overwrites ``input``."""
+    x = _tensor_arg(input, "relu", "input", 1)
+    if inplace:
+        return _ops.inplace_(x, _ops.relu)
+    return _ops.relu(x)
+
+
+def tanh(input: Tensor) -> Tensor:
+    """Elementwise hyperbolic tangent."""
+    return _ops.tanh(_tensor_arg(input, "tanh", "input", 1))
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """Elementwise logistic function ``1 / (1 + exp(-x))``, without overflow."""
+    return _ops.sigmoid(_tensor_arg(input, "sigmoid", "input", 1))
+
+
+def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. "
+                  "Change the call to include dim=X as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_input(x: Tensor, dim: int, dtype: Any, kernel: str) -> tuple[Tensor, int]:
+    d = _ops.normalize_dim(dim, x.ndim)
+    if dtype is not None:
+        from ..dtypes import as_dtype
+        x = x.to(as_dtype(dtype))
+    if not is_floating(x.dtype):
+        where = "lastdim_kernel_impl" if x.ndim == 0 or d == x.ndim - 1 else "kernel_impl"
+        raise NotImplementedError(f"\"{kernel}_{where}\" not implemented for '{_scalar_name(x.dtype)}'")
+    return x, d
+
+
+def _log_softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
+    if xv.ndim == 0:
+        return _log_softmax_array(xv.reshape(1), 0).reshape(())
+    if xv.size == 0:
+        return xv.copy()
+    with np.errstate(**_QUIET):
+        shifted = xv - np.max(xv, axis=d, keepdims=True)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=d, keepdims=True))
+
+
+def _softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
+    if xv.ndim == 0:
+        return _softmax_array(xv.reshape(1), 0).reshape(())
+    if xv.size == 0:
+        return xv.copy()
+    with np.errstate(**_QUIET):
+        e = np.exp(xv - np.max(xv, axis=d, keepdims=True))
+        return e * (1 / np.sum(e, axis=d, keepdims=True))
+
+
+def _log_softmax(x: Tensor, dim: int) -> Tensor:
+    """The log-softmax node: ``out = x - max - log(sum(exp(x - max)))``; backward
+    ``g - exp(out) * sum(g)`` (as ATen's ``_log_softmax_backward_data``)."""
+    d = dim if x.ndim else None
+    out = _log_softmax_array(x.data, dim)
+
+    def backward(g: np.ndarray) -> tuple:
+        with np.errstate(**_QUIET):
+            return (g - np.exp(out) * np.sum(g, axis=d, keepdims=True),)
+
+    return autograd.record(out, (x,), backward, "LogSoftmaxBackward0", save_output=True)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """``log(softmax(input))`` along ``dim``, computed without overflow or underflow."""
+    x = _tensor_arg(input, "log_softmax", "input", 1)
+    if dim is None:
+        dim = _softmax_dim("log_softmax", x.ndim, _stacklevel)
+    x, d = _softmax_input(x, dim, dtype, "log_softmax")
+    return _log_softmax(x, d)
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim`` (the maximum subtracted first)."""
+    x = _tensor_arg(input, "softmax", "input", 1)
+    if dim is None:
+        dim = _softmax_dim("softmax", x.ndim, _stacklevel)
+    x, d = _softmax_input(x, dim, dtype, "softmax")
+    axis = d if x.ndim else None
+    out = _softmax_array(x.data, d)
+
+    def backward(g: np.ndarray) -> tuple:
+        with np.errstate(**_QUIET):
+            return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
+
+    return autograd.record(out, (x,), backward, "SoftmaxBackward0", save_output=True)
+
+
+# --- linear and dropout -----------------------------------------------------------------------
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` (``weight``: ``(out_features, in_features)``)."""
+    x = _tensor_arg(input, "linear", "input", 1)
+    w = _tensor_arg(weight, "linear", "weight", 2)
+    if w.ndim == 2 and x.ndim >= 1 and x.shape[-1] != w.shape[1]:
+        rows = int(np.prod(x.shape[:-1], dtype=np.int64))
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1]} and "
+                           f"{w.shape[1]}x{w.shape[0]})")
+    y = _ops.matmul(x, w) if w.ndim == 1 else _ops.matmul(x, _ops.t(w))
+    if bias is None:
+        return y
+    b = _tensor_arg(bias, "linear", "bias", 3)
+    lead = y.ndim - b.ndim
+    for i in range(b.ndim):
+        if lead < 0 or (b.shape[i] != 1 and b.shape[i] != y.shape[lead + i]):
+            dim = max(lead + i, 0)
+            raise RuntimeError(
+                f"The expanded size of the tensor ({y.shape[dim] if y.ndim else 1}) must match the existing "
+                f"size ({b.shape[i]}) at non-singleton dimension {dim}.  Target sizes: {_sizes(y.shape)}.  "
+                f"Tensor sizes: {_sizes(b.shape)}"
+            )
+    return y + b
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` (training only).
+
+    The mask is drawn from steprnn's global generator (``sr.manual_seed``). With ``training=False``
+    or ``p == 0`` the input itself is returned, as PyTorch does.
+    """
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    x = _tensor_arg(input, "dropout", "input", 1)
+    if p == 0 or not training or x.data.size == 0:
+        return x
+    if p == 1:
+        noise = np.zeros((), dtype=x.dtype)
+    else:
+        keep = default_generator().random(x.shape) < (1 - p)
+        noise = keep.astype(x.dtype) / x.dtype.type(1 - p) if is_floating(x.dtype) else keep / (1 - p)
+    mask = Tensor._make(np.asarray(noise))
+    if inplace:
+        return _ops.inplace_(x, lambda v: _ops.mul(v, mask), (), True)
+    return _ops.mul(x, mask)
+
+
+# --- losses -----------------------------------------------------------------------------------
+
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Mean squared error ``(input - target)**2`` with ``reduction`` ``'mean'`` | ``'sum'`` | ``'none'``;
+    ``weight`` (the input's shape) weighs each element."""
+    x = _tensor_arg(input, "mse_loss", "input", 1)
+    t = _tensor_arg(target, "mse_loss", "target", 2)
+    if t.shape != x.shape:
+        warnings.warn(
+            f"Using a target size ({_sizes(t.shape)}) that is different to the input size ({_sizes(x.shape)}). "
+            "This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            stacklevel=2,
+        )
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    try:
+        shape = np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise _ops._torch_broadcast_error(x.shape, t.shape) from None
+    if weight is not None:
+        w = _tensor_arg(weight, "mse_loss", "weight", 6)
+        if w.shape != x.shape:
+            raise ValueError("Weights and input must have the same size.")
+        weighted = _ops.pow(_ops.sub(x, t), 2) * w
+        if reduction == "none":
+            return weighted
+        if reduction == "sum":
+            return _ops.sum(weighted)
+        if reduction == "mean":
+            return _ops.sum(weighted) / _ops.sum(w)
+        raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
+    red = _reduction_enum(reduction)
+    dtype = result_type(x, t)
+    if not is_floating(dtype):
+        raise NotImplementedError(f"\"mse_cpu\" not implemented for '{_scalar_name(dtype)}'")
+    xv = np.broadcast_to(x.data.astype(dtype, copy=False), shape)
+    tv = np.broadcast_to(t.data.astype(dtype, copy=False), shape)
+    with np.errstate(**_QUIET):
+        diff = xv - tv
+        sq = diff * diff
+        if red == 0:
+            out = sq
+        elif red == 2:
+            out = np.asarray(np.sum(sq))
+        else:
+            out = np.asarray(np.mean(sq)) if sq.size else np.asarray(np.nan, dtype=dtype)
+    n = sq.size
+    x_shape, t_shape = x.shape, t.shape
+
+    def backward(g: np.ndarray) -> tuple:
+        norm = 2.0 / n if red == 1 else 2.0
+        with np.errstate(**_QUIET):
+            gi = norm * diff * g
+        return _ops.unbroadcast(gi, x_shape), _ops.unbroadcast(-gi, t_shape)
+
+    return autograd.record(np.asarray(out, dtype=dtype), (x, t), backward, "MseLossBackward0", saved=(x, t))
+
+
+def _check_weight_dtype(weight: Tensor | None, dtype: np.dtype) -> None:
+    if weight is not None and weight.dtype != dtype:
+        raise RuntimeError(f"expected scalar type {_scalar_name(dtype)} but found {_scalar_name(weight.dtype)}")
+
+
+def _check_target_dtype(target: Tensor) -> None:
+    if target.dtype not in (np.dtype(np.int64), np.dtype(np.uint8)):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_scalar_name(target.dtype)}")
+
+
+def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
+    """The shape/dtype checks of ATen's ``nll_loss_nd`` → ``nll_loss`` / ``nll_loss2d``, in their order."""
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if input.ndim != 1:
+        if target.ndim == 0:
+            if input.shape[0] != 0:
+                raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size (0).")
+            raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+        if input.shape[0] != target.shape[0]:
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                             f"({target.shape[0]}).")
+    if input.ndim <= 2:
+        if target.ndim > 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+        _check_target_dtype(target)
+        if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
+        n_classes = input.shape[-1]
+        if weight is not None and (weight.ndim != 1 or weight.data.size != n_classes):
+            raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
+                               f"but got weight tensor of shape: {_sizes(weight.shape)}")
+    else:
+        if input.ndim != 4 and target.shape[1:] != input.shape[2:]:
+            out_size = (input.shape[0],) + input.shape[2:]
+            raise RuntimeError(f"Expected target size {_sizes(out_size)}, got {_sizes(target.shape)}")
+        _check_target_dtype(target)
+        if input.ndim == 4:
+            if target.ndim != 3:
+                raise RuntimeError("only batches of spatial targets supported (3D tensors) but got targets of "
+                                   f"dimension: {target.ndim}")
+            if input.shape[2:] != target.shape[1:]:
+                raise RuntimeError(f"size mismatch (got input: {_sizes(input.shape)} , target: "
+                                   f"{_sizes(target.shape)}")
+        if weight is not None and weight.data.size != input.shape[1]:
+            raise RuntimeError("weight tensor should be defined either for all or no classes")
+    _check_weight_dtype(weight, input.dtype)
+
+
+def _nll_node(logp: Tensor, target: Tensor, weight: Tensor | None, red: int, ignore_index: int,
+              smoothing: float = 0.0) -> Tensor:
+    """ATen's ``nll_loss_nd`` on ``logp`` (checked), plus, when ``smoothing > 0``, the label-smoothing
+    term of ``cross_entropy_loss_label_smoothing``: one node, backward written by hand."""
+    shape = logp.shape
+    if logp.ndim == 1:
+        n, c, k = 1, shape[0], 1
+    else:
+        n, c = shape[0], shape[1]
+        k = int(np.prod(shape[2:], dtype=np.int64))
+    dtype = logp.dtype
+    lp = logp.data.reshape(n, c, k)
+    t = target.data.reshape(n, k).astype(np.int64)
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= c))
+    if bad.any():
+        raise IndexError(f"Target {t[bad][0]} is out of bounds.")
+    tc = np.where(valid, t, 0)
+    wv = None if weight is None else weight.data.astype(dtype, copy=False).reshape(-1)
+    w_t = (np.ones((n, k), dtype) if wv is None else wv[tc]) * valid
+    picked = np.take_along_axis(lp, tc[:, None, :], axis=1)[:, 0, :]
+    with np.errstate(**_QUIET):
+        elem = np.where(valid, -picked * w_t, dtype.type(0))
+        total_weight = np.sum(w_t, dtype=dtype) if wv is not None else dtype.type(np.count_nonzero(valid))
+        if red == 0:
+            nll = elem.reshape(target.shape if logp.ndim > 1 else ())
+        else:
+            nll = np.sum(elem, dtype=dtype)
+            if red == 1:
+                nll = nll / total_weight if elem.size else dtype.type(np.nan)
+        out = nll
+        if smoothing > 0:
+            if logp.ndim == 1 and target.ndim == 1:
+                raise RuntimeError("output with shape [] doesn't match the broadcast shape [1]")
+            if wv is None:
+                smooth = -np.sum(lp, axis=1)
+            else:
+                smooth = -np.sum(lp * wv[None, :, None], axis=1)
+            smooth = np.where(valid, smooth, dtype.type(0))
+            if red == 0:
+                ret = smooth.reshape(nll.shape)
+            else:
+                ret = np.sum(smooth, dtype=dtype)
+                if red == 1:
+                    if wv is not None and target.dtype != np.dtype(np.int64):
+                        raise RuntimeError("gather(): Expected dtype int32/int64 for index")
+                    ret = ret / total_weight
+            out = (1 - smoothing) * nll + ret * (smoothing / c)
+    out = np.asarray(out, dtype=dtype)
+    def backward(g: np.ndarray) -> tuple:
+        with np.errstate(**_QUIET):
+            g_nll = g * (1 - smoothing) if smoothing > 0 else g
+            if red == 0:
+                gn = np.broadcast_to(np.asarray(g_nll).reshape(-1), (n * k,)).reshape(n, k)
+            else:
+                gn = np.asarray(g_nll / total_weight if red == 1 else g_nll)
+            grad = np.zeros((n, c, k), dtype=dtype)
+            gi = np.broadcast_to(-gn, (n, k)) * w_t
+            np.put_along_axis(grad, tc[:, None, :], np.where(valid, gi, 0)[:, None, :], axis=1)
+            if smoothing > 0:
+                gs = g * (smoothing / c)
+                if red == 0:
+                    gs = np.asarray(gs).reshape(-1).reshape(n, k) if np.ndim(gs) else np.full((n, k), gs)
+                elif red == 1:
+                    gs = gs / total_weight
+                gs = np.where(valid, np.broadcast_to(gs, (n, k)), dtype.type(0))
+                wc = np.ones(c, dtype) if wv is None else wv
+                grad -= wc[None, :, None] * gs[:, None, :]
+        return (grad.reshape(shape), None)
+
+    return autograd.record(out, (logp, target), backward,
+                           "NllLossBackward0" if smoothing <= 0 else "CrossEntropyLossBackward0",
+                           saved=(logp,))
+
+
+def _prob_target_node(logp: Tensor, target: Tensor, weight: Tensor | None, red: int, smoothing: float,
+                      class_dim: int, n_classes: int) -> Tensor:
+    """``cross_entropy_loss_prob_target``: ``-(logp * target * weight)`` summed over the classes."""
+    dtype = result_type(logp, target) if weight is None else result_type(logp, target, weight)
+    lp = logp.data.astype(dtype, copy=False)
+    tv = target.data.astype(dtype, copy=False)
+    if smoothing > 0:
+        tv = tv * (1 - smoothing) + smoothing / n_classes
+    wb = None
+    if weight is not None:
+        wb = weight.data.astype(dtype, copy=False)
+        if logp.ndim > 1:
+            wb = wb.reshape((1, n_classes) + (1,) * (logp.ndim - 2))
+    with np.errstate(**_QUIET):
+        prod = lp * tv if wb is None else lp * tv * wb
+        if red == 0:
+            out = -np.sum(prod, axis=class_dim)
+        elif red == 2:
+            out = -np.sum(prod)
+        else:
+            count = lp.size // n_classes if n_classes else 0
+            out = -np.sum(prod) / count if lp.size else np.asarray(np.nan, dtype=dtype)
+    out = np.asarray(out, dtype=dtype)
+    count = lp.size // n_classes if n_classes else 0
+
+    def backward(g: np.ndarray) -> tuple:
+        with np.errstate(**_QUIET):
+            if red == 0:
+                gb = np.expand_dims(g, class_dim)
+            elif red == 1:
+                gb = g / count
+            else:
+                gb = g
+            gb = -np.asarray(gb)
+            if wb is not None:
+                gb = gb * wb
+            g_lp = gb * tv
+            g_t = None
+            if target.requires_grad:
+                g_t = gb * lp
+                if smoothing > 0:
+                    g_t = g_t * (1 - smoothing)
+        return (g_lp, g_t)
+
+    saved = (logp, target)
+    return autograd.record(out, (logp, target), backward, "CrossEntropyLossBackward0", saved=saved)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """The negative log likelihood ``-input[n, target[n]]`` (weighted by ``weight[target[n]]``) for
+    log-probabilities ``input`` of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``."""
+    x = _tensor_arg(input, "nll_loss_nd", "input", 1)
+    t = _tensor_arg(target, "nll_loss_nd", "target", 2)
+    w = None if weight is None else _tensor_arg(weight, "nll_loss_nd", "weight", 3)
+    ignore_index = _int_arg(ignore_index, "nll_loss_nd", "ignore_index", 5)
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    red = _reduction_enum(reduction)
+    if not is_floating(x.dtype):
+        if x.ndim >= 1:
+            _check_nll(x, t, None)
+        raise NotImplementedError(f"\"nll_loss_out_frame\" not implemented for '{_scalar_name(x.dtype)}'")
+    _check_nll(x, t, w)
+    return _nll_node(x, t, w, red, ignore_index)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
+                  ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross entropy between ``input`` logits and ``target``, as ``torch.nn.functional.cross_entropy``.
+
+    ``input``: ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``. ``target``: class indices (int64 or uint8)
+    of shape ``()``, ``(N,)`` or ``(N, d1, ...)``; or class probabilities of the input's shape.
+    ``weight``: one rescaling weight per class. Targets equal to ``ignore_index`` add nothing, and
+    ``'mean'`` divides by the summed weight of the targets that count. ``label_smoothing`` in
+    ``[0, 1]`` mixes the target with the uniform distribution.
+    """
+    fname = "cross_entropy_loss"
+    x = _tensor_arg(input, fname, "input", 1)
+    t = _tensor_arg(target, fname, "target", 2)
+    w = None if weight is None else _tensor_arg(weight, fname, "weight", 3)
+    ignore_index = _int_arg(ignore_index, fname, "ignore_index", 5)
+    label_smoothing = _float_arg(label_smoothing, fname, "label_smoothing", 7)
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    red = _reduction_enum(reduction)
+    class_dim = 0 if x.ndim == 1 else 1
+    if x.shape == t.shape:
+        if not is_floating(t.dtype):
+            raise RuntimeError(f"Expected floating point type for target with class probabilities, got "
+                               f"{_scalar_name(t.dtype)}")
+        if ignore_index >= 0:
+            raise RuntimeError("ignore_index is not supported for floating point target")
+        if x.ndim == 0:
+            raise IndexError("Dimension specified as 1 but tensor has no dimensions")
+        n_classes = x.shape[class_dim]
+        if w is not None and (w.ndim != 1 or w.data.size != n_classes):
+            raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {n_classes} classes "
+                               f"or no classes but got weight tensor of shape: {_sizes(w.shape)}")
+        x, d = _softmax_input(x, class_dim, None, "log_softmax")
+        if label_smoothing > 0 and label_smoothing > 1.0:
+            raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
+        logp = _log_softmax(x, d)
+        return _prob_target_node(logp, t, w, red, label_smoothing, class_dim, n_classes)
+    if label_smoothing > 0 and label_smoothing > 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
+    x, d = _softmax_input(x, class_dim, None, "log_softmax")
+    _check_nll(x, t, w)
+    logp = _log_softmax(x, d)
+    return _nll_node(logp, t, w, red, ignore_index, label_smoothing if label_smoothing > 0 else 0.0)
+
