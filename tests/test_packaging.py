@@ -26,3 +26,12 @@ def test_ci_runs_the_readme_test_line():
     readme = (ROOT / "README.md").read_text().splitlines()
     line = next(s.strip() for s in readme if "pytest" in s and s.strip().startswith("pip install"))
     assert line in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_package_is_installed():
+    """A non-editable install ships only the packages pyproject lists: every folder must be there."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "steprnn").rglob("__init__.py")}
+    found |= {"steprnn." + ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "kernels").rglob("__init__.py")}
+    assert found <= listed, f"not installed: {sorted(found - listed)}"
