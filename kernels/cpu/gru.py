@@ -84,8 +84,9 @@ def _gru_rows(lo, hi, xp, w_hh, b_hh, active, reverse, hs, h, rec):
                 z = gates[r_, b * G + H + j]
                 gates[r_, b * G + 2 * H + j] = n
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
-                h[b, j] = (one - z) * n + z * h[b, j]
-        hs[t, lo:lo + n_rows] = h[lo:lo + n_rows]
+                h_t = (one - z) * n + z * h[b, j]
+                h[b, j] = h_t
+                hs[t, b, j] = h_t
 
 
 @njit(parallel=True, **JIT)

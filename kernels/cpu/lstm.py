@@ -88,18 +88,22 @@ def _lstm_rows(lo, hi, xp, weights, b_hh, active, reverse, hs, state, rec):
                 cells[r, b * H + j] = c_t
                 e[q * H + j] = -two * c_t
         exp_inplace(e[:n * H], scratch)
-        for q in range(n):
-            b = lo + q
-            for j in range(H):
-                o = gates[r, b * G + 3 * H + j]
-                # h_t = o_t ⊙ tanh(c_t)
-                hr[q, j] = o * (two / (one + e[q * H + j]) - one)
         if project_h:
-            # h_t = W_hr (o_t ⊙ tanh(c_t))
+            for q in range(n):
+                for j in range(H):
+                    # m_t = o_t ⊙ tanh(c_t)
+                    hr[q, j] = gates[r, (lo + q) * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
+            # h_t = W_hr m_t
             np.dot(hr[:n], w_hr, h[lo:lo + n])
+            hs[t, lo:lo + n] = h[lo:lo + n]
         else:
-            h[lo:lo + n] = hr[:n]
-        hs[t, lo:lo + n] = h[lo:lo + n]
+            for q in range(n):
+                b = lo + q
+                for j in range(H):
+                    # h_t = o_t ⊙ tanh(c_t)
+                    v = gates[r, b * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
+                    h[b, j] = v
+                    hs[t, b, j] = v
 
 
 @njit(parallel=True, **JIT)
