@@ -119,6 +119,12 @@ class RNNCellBase(Module):
 
     def _traced(self, input: Any, hx: Any, spec: RecordSpec):
         """The step, recorded: (what forward returns, its one-step Trace)."""
+        spec.check_layers(1)
+        x = np.asarray(self._input(input))
+        N = x.shape[0] if x.ndim == 2 else 1
+        G = {"rnn": 1, "lstm": 4, "gru": 3}[self.kind]
+        nbytes = N * ((2 * G + 2) * self.hidden_size + self.input_size) * self.dtype.itemsize  # gates, pre, c, h, x
+        spec.check_memory(nbytes, nbytes)
         result, run = self._run(input, hx)
         run.rows = spec.rows(run.h0.shape[1], None)
         return result, trace_from_run(self, run, result, cell=True)

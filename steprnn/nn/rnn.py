@@ -355,7 +355,7 @@ class RNNBase(Module):
             record.check_layers(self.num_layers)
             unsorted = None if sorted_indices is None else np.argsort(sorted_indices)
             rows = record.rows(N, unsorted)
-            record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record))
+            record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
         if self.kind == "lstm" and c0 is None:

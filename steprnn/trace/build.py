@@ -29,7 +29,9 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
     for layer in recorded:
         for d in range(D):
             weights[layer, d] = {n: v.copy() for n, v in module._direction_params(layer, d).items() if v is not None}
-    x0 = np.array(run.inputs[0]) if run.rows is None and run.recorded[0] else None
+    x0 = None  # layer 0 read the caller's array: copy what the trace keeps of it now
+    if run.recorded[0]:
+        x0 = np.array(run.inputs[0]) if run.rows is None else run.inputs[0][:, run.rows]
     states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))  # h0 may be the caller's hx
     config = {
         "kind": module.kind,
@@ -77,12 +79,12 @@ def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.nd
     D = config["num_directions"]
     arrays: dict[str, np.ndarray] = {}
     for layer in recorded:
-        # (T, n, I_l): layer 0 read the caller's array (copied at trace time); deeper layers read
-        # arrays of this forward that nobody else holds
-        if not every_row:
-            x = run.inputs[layer][:, rows]
+        # (T, n, I_l): layer 0's was copied at trace time; deeper layers read arrays of this
+        # forward that nobody else holds
+        if layer == 0:
+            x = x0
         else:
-            x = x0 if layer == 0 else run.inputs[layer]
+            x = run.inputs[layer] if every_row else run.inputs[layer][:, rows]
         for d in range(D):
             k = layer * D + d
             dr = run.runs[k]

@@ -27,7 +27,11 @@ def save(trace: Trace, path: Any) -> None:
     for name in ("output", "h_n", "c_n"):
         payload.update(_result_arrays(name, getattr(trace, name)))
     payload["meta"] = np.frombuffer(json.dumps(trace.meta).encode("utf-8"), dtype=np.uint8)
-    np.savez(path, **payload)
+    if hasattr(path, "write"):
+        np.savez(path, **payload)
+    else:
+        with open(path, "wb") as f:  # np.savez(name) would append '.npz' to a name without it
+            np.savez(f, **payload)
 
 
 def _expected_keys(meta: dict) -> list[str]:
@@ -54,20 +58,23 @@ def _result(files: dict[str, np.ndarray], name: str) -> Any:
     return None
 
 
+_META_FIELDS = {"kind": str, "num_layers": int, "num_directions": int, "hidden_size": int, "seq_len": int,
+                "layers": list, "batch": list, "lengths": list, "nonlinearity": str, "dtype": str}
+
+
 def load(path: Any) -> Trace:
     where = repr(str(path))
     try:
         with np.load(path, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise ValueError(f"{where} is not a steprnn trace: it has no 'meta' entry")
-            files = {k: z[k] for k in z.files}
-    except ValueError:
-        raise
+            names = list(z.files)
+            files = {k: z[k] for k in names} if "meta" in names else None
     except FileNotFoundError:
         raise
-    except Exception as err:  # noqa: BLE001 - zip, zlib and format errors all mean the same here
+    except Exception as err:  # noqa: BLE001 - zip, zlib, pickle and format errors all mean the same here
         raise ValueError(f"cannot read a steprnn trace from {where}: the file is truncated or not a trace "
                          f"({type(err).__name__}: {err})") from None
+    if files is None:
+        raise ValueError(f"{where} is not a steprnn trace: it has no 'meta' entry")
     try:
         meta = json.loads(files.pop("meta").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -77,6 +84,9 @@ def load(path: Any) -> Trace:
     if not isinstance(meta.get("version"), int) or meta["version"] > FORMAT_VERSION:
         raise ValueError(f"{where} was written by a newer steprnn (trace format {meta.get('version')}; "
                          f"this one reads up to {FORMAT_VERSION})")
+    bad = [k for k, kind in _META_FIELDS.items() if not isinstance(meta.get(k), kind)]
+    if bad:
+        raise ValueError(f"{where} is damaged: its metadata lacks {', '.join(bad)}")
     arrays = {k[3:]: v for k, v in files.items() if k.startswith("a__")}
     missing = [k for k in _expected_keys(meta) if k not in arrays]
     if missing:

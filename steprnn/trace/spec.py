@@ -92,8 +92,12 @@ class RecordSpec:
         b = np.asarray(self.batch, dtype=np.int64)
         return b if unsorted_indices is None else unsorted_indices[b]
 
-    def check_memory(self, nbytes: int, full_direction_bytes: int) -> None:
-        """Refuse, before anything runs, a trace larger than the limit."""
+    def check_memory(self, nbytes: int, full_direction_bytes: int, graph: bool = False) -> None:
+        """Refuse, before anything runs, a trace larger than the limit.
+
+        ``graph``: the forward keeps every layer and step for backward (grad mode on), so the size
+        counts all of it, and only ``sr.no_grad()`` lets ``layers=``/``batch=`` save memory.
+        """
         limit = self.max_bytes or _limit
         source = "max_bytes" if self.max_bytes else ("set_memory_limit" if _limit else "half the available memory")
         if limit is None:
@@ -101,9 +105,11 @@ class RecordSpec:
                 return
             limit = available_memory() // 2
         if nbytes > limit:
+            advice = ("With grad mode on, the forward keeps every layer and step for backward: trace under "
+                      "`with sr.no_grad():` so that layers=/batch= record less, or " if graph else
+                      "Record less: some layers (layers=[0]), some batch elements (batch=[0]), or ")
             raise TraceMemoryError(
                 f"this trace would need {_fmt(nbytes)} (one layer and direction at a time: "
                 f"{_fmt(full_direction_bytes)}), more than the limit of {_fmt(limit)} ({source}). "
-                "Record less: some layers (layers=[0]), some batch elements (batch=[0]), or a shorter "
-                "sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
+                + advice + "a shorter sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
             )
