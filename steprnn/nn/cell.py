@@ -125,8 +125,9 @@ class RNNCellBase(Module):
         G = {"rnn": 1, "lstm": 4, "gru": 3}[self.kind]
         nbytes = N * ((2 * G + 2) * self.hidden_size + self.input_size) * self.dtype.itemsize  # gates, pre, c, h, x
         spec.check_memory(nbytes, nbytes)
+        rows = spec.rows(N, None)  # refuses a bad batch= before the step runs
         result, run = self._run(input, hx)
-        run.rows = spec.rows(run.h0.shape[1], None)
+        run.rows = rows
         return result, trace_from_run(self, run, result, cell=True)
 
     def _forward(self, input: Any, hx: Any):

@@ -57,6 +57,8 @@ def _indices(value: Any, what: str, bound: int | None = None) -> tuple[int, ...]
         out.append(int(v))
     if not out:
         raise ValueError(f"{what} must name at least one index, got {value!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what} must not name an index twice, got {value!r}")
     if bound is not None:
         bad = [v for v in out if not 0 <= v < bound]
         if bad:
