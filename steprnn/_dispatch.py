@@ -12,6 +12,7 @@ import numpy as np
 
 from .kernels.cpu.blas_threads import single_threaded_blas
 from .kernels.cpu.gru import gru_backward, gru_forward
+from .kernels.cpu.jit import matmul, matmul_tn
 from .kernels.cpu.lstm import lstm_backward, lstm_forward
 from .kernels.cpu.rnn import rnn_backward, rnn_forward
 
@@ -166,11 +167,11 @@ def backward_direction(
     dhs = np.ascontiguousarray(dhs, dtype=dtype)
     dh0 = np.empty_like(h0)
     dh_all = np.zeros_like(run.hs)
-    dc0 = dc_all = None
+    dc0 = dc_all = w_hr = None
+    H = G // GATE_ROWS[kind]
     grads = {}
     with single_threaded_blas():
         if kind == "lstm":
-            H = G // 4
             w_hr = params.get("w_hr")
             c_prev = previous_states(run.cells, c0, active, reverse)
             da = np.zeros((T, N * G), dtype=dtype)
@@ -181,9 +182,6 @@ def backward_direction(
                           (dhs, np.ascontiguousarray(dh_n, dtype=dtype), np.ascontiguousarray(dc_n, dtype=dtype)),
                           (da, dh0, dc0, dh_all, dc_all))
             d_gi = d_gh = da.reshape(T * N, G)
-            if w_hr is not None:
-                m = run.gates[:, :, 3 * H:] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
-                grads["w_hr"] = dh_all.reshape(T * N, -1).T @ m.reshape(T * N, H)
         elif kind == "gru":
             d_gi = np.zeros((T, N * G), dtype=dtype)
             d_gh = np.zeros((T, N * G), dtype=dtype)
@@ -195,11 +193,15 @@ def backward_direction(
             rnn_backward(parts, _c(w_hh), active, reverse, nonlinearity == "relu", (_flat(run.pre), run.hs),
                          (dhs, np.ascontiguousarray(dh_n, dtype=dtype)), (da, dh0, dh_all))
             d_gi = d_gh = da.reshape(T * N, G)
-    x2 = x.reshape(T * N, -1)
-    grads["w_ih"] = d_gi.T @ x2  # (G, I): Σ_t dL/da_t x_tᵀ
-    grads["w_hh"] = d_gh.T @ h_prev.reshape(T * N, -1)  # (G, H_out): Σ_t dL/da_t h_{t-1}ᵀ
+        # weight gradients: one product each over all T*N rows (Σ_t dL/da_t x_tᵀ, Σ_t dL/da_t h_{t-1}ᵀ)
+        x2 = np.ascontiguousarray(x).reshape(T * N, -1)
+        grads["w_ih"] = matmul_tn(parts, d_gi, x2)  # (G, I)
+        grads["w_hh"] = matmul_tn(parts, d_gh, h_prev.reshape(T * N, -1))  # (G, H_out)
+        dx = matmul(parts, d_gi, _c(w_ih)).reshape(T, N, -1)  # dL/dx_t = dL/da_t W_ih
+        if kind == "lstm" and w_hr is not None:
+            m = run.gates[:, :, 3 * H:] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
+            grads["w_hr"] = matmul_tn(parts, dh_all.reshape(T * N, -1), m.reshape(T * N, H))
     if params.get("b_ih") is not None:
         grads["b_ih"] = d_gi.sum(axis=0)
         grads["b_hh"] = d_gh.sum(axis=0)
-    dx = (d_gi @ w_ih).reshape(T, N, -1)
     return DirectionGrads(dx, dh0, dc0, grads, dh_all, dc_all)
