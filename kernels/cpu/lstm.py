@@ -140,6 +140,9 @@ def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, g
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
     dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
+    tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
+    scratch = np.empty(m * H, dtype=dh.dtype)
+    two = one + one
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
         n = rows_active(active[t], lo, hi)
@@ -155,16 +158,20 @@ def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, g
         else:
             dm[:n] = dh[:n]
         for q in range(n):
+            for j in range(H):
+                tc[q * H + j] = -two * cells[t, (lo + q) * H + j]
+        exp_inplace(tc[:n * H], scratch)
+        for q in range(n):
             b = lo + q
             for j in range(H):
                 i = gates[t, b * G + j]
                 f = gates[t, b * G + H + j]
                 g = gates[t, b * G + 2 * H + j]
                 o = gates[t, b * G + 3 * H + j]
-                tc = np.tanh(cells[t, b * H + j])
+                th = two / (one + tc[q * H + j]) - one  # tanh(c_t), as the forward computed it
                 # h_t = o ⊙ tanh(c_t):  dL/do = dL/dh ⊙ tanh(c_t);  dL/dc_t += dL/dh ⊙ o ⊙ (1 − tanh²c_t)
-                d_o = dm[q, j] * tc
-                d_c = dc[q, j] + dm[q, j] * o * (one - tc * tc)
+                d_o = dm[q, j] * th
+                d_c = dc[q, j] + dm[q, j] * o * (one - th * th)
                 dc_all[t, b, j] = d_c
                 # c_t = f ⊙ c_{t-1} + i ⊙ g
                 d_i = d_c * g
