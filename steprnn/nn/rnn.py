@@ -26,6 +26,8 @@ from .module import Module
 from .parameter import Parameter
 from .utils.rnn import PackedSequence
 
+_SHORT_NAMES = (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"),
+                ("w_hr", "weight_hr"))
 _KINDS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn"}
 _GATE_ROWS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -185,11 +187,14 @@ class RNNBase(Module):
         return s
 
     def _direction_params(self, layer: int, direction: int) -> dict:
-        suffix = "_reverse" if direction == 1 else ""
-        get = lambda n: None if n is None else self._parameters.get(f"{n}_l{layer}{suffix}")  # noqa: E731
-        params = {"w_ih": get("weight_ih"), "w_hh": get("weight_hh"), "b_ih": get("bias_ih"),
-                  "b_hh": get("bias_hh"), "w_hr": get("weight_hr")}
-        return {k: (None if v is None else v.data) for k, v in params.items()}
+        """{'w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_hr'} → the arrays of one layer and direction (None if absent)."""
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        params = self._parameters
+        out = {}
+        for short, full in _SHORT_NAMES:
+            p = params.get(full + suffix)
+            out[short] = None if p is None else p.data
+        return out
 
     # -- input handling -----------------------------------------------------------------------
     def _name(self) -> str:
