@@ -28,3 +28,18 @@ def close(ours, theirs, dtype, what: str = "") -> None:
     assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != torch's {theirs.shape}"
     assert ours.dtype == theirs.dtype, f"{what}: dtype {ours.dtype} != torch's {theirs.dtype}"
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL[np.dtype(dtype)], err_msg=what)
+
+
+def draw_kind(draw, min_hidden: int = 2, max_hidden: int = 7) -> tuple[str, int, dict]:
+    """(kind, hidden_size, kind-specific keyword arguments) for a hypothesis ``@st.composite``:
+    LSTMs sometimes with a projection, RNNs with tanh or relu."""
+    from hypothesis import strategies as st
+
+    kind = draw(st.sampled_from(["rnn", "lstm", "gru"]))
+    H = draw(st.integers(min_hidden, max_hidden))
+    extra = {}
+    if kind == "lstm" and H > 1 and draw(st.booleans()):
+        extra["proj_size"] = draw(st.integers(1, H - 1))
+    if kind == "rnn":
+        extra["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    return kind, H, extra

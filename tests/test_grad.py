@@ -10,20 +10,14 @@ from hypothesis import strategies as st
 import steprnn as sr
 import steprnn.nn as nn
 from steprnn.nn.utils.rnn import pack_padded_sequence as sr_pack
-from helpers import twin_layers
+from helpers import draw_kind, twin_layers
 
 TOL = 1e-8
 
 
 @st.composite
 def configs(draw):
-    kind = draw(st.sampled_from(["rnn", "lstm", "gru"]))
-    H = draw(st.integers(2, 7))
-    extra = {}
-    if kind == "lstm" and draw(st.booleans()):
-        extra["proj_size"] = draw(st.integers(1, H - 1))
-    if kind == "rnn":
-        extra["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    kind, H, extra = draw_kind(draw)
     return dict(kind=kind, I=draw(st.integers(1, 5)), H=H, num_layers=draw(st.integers(1, 3)),
                 bidirectional=draw(st.booleans()), batch_first=draw(st.booleans()), bias=draw(st.booleans()),
                 with_hx=draw(st.booleans()), form=draw(st.sampled_from(["padded", "packed", "unbatched"])),

@@ -8,13 +8,12 @@ from hypothesis import strategies as st
 
 from steprnn.nn.utils.rnn import pack_padded_sequence as sr_pack
 from steprnn.nn.utils.rnn import pad_packed_sequence as sr_pad
-from helpers import close, twin_layers
+from helpers import close, draw_kind, twin_layers
 
 
 @st.composite
 def configs(draw):
-    kind = draw(st.sampled_from(["rnn", "lstm", "gru"]))
-    hidden = draw(st.integers(1, 9))
+    kind, hidden, extra = draw_kind(draw, 1, 9)
     cfg = dict(
         kind=kind,
         input_size=draw(st.integers(1, 7)),
@@ -30,11 +29,6 @@ def configs(draw):
         N=draw(st.integers(1, 4)),
         seed=draw(st.integers(0, 2**16)),
     )
-    extra = {}
-    if kind == "lstm" and hidden > 1 and draw(st.booleans()):
-        extra["proj_size"] = draw(st.integers(1, hidden - 1))
-    if kind == "rnn":
-        extra["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
     cfg["extra"] = extra
     if cfg["packed"]:
         cfg["lengths"] = draw(st.lists(st.integers(1, cfg["L"]), min_size=cfg["N"], max_size=cfg["N"]))
