@@ -38,6 +38,7 @@ __all__ = [
     "double",
     "long",
     "nn",
+    "optim",
     "Trace",
     "Step",
     "trace",
