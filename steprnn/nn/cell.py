@@ -92,10 +92,12 @@ class RNNCellBase(Module):
         """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward returns."""
         x2 = x if x.ndim == 2 else x[None, :]
         active = np.array([x2.shape[0]], dtype=np.int64)
-        run = run_direction(self.kind, x2[None], self._direction_params(), h0, c0, active, reverse=False,
+        params = self._direction_params()
+        run = run_direction(self.kind, x2[None], params, h0, c0, active, reverse=False,
                             record=True, nonlinearity=self.nonlinearity)
         layer_run = LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], [run], active,
-                             None, [x2[None]], h0[None], None if c0 is None else c0[None], None, [True])
+                             None, [x2[None]], h0[None], None if c0 is None else c0[None], None, [True],
+                             params=[params])
         return result_of(run), layer_run
 
     @staticmethod

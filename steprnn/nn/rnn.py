@@ -59,6 +59,7 @@ class LayerRun:
     masks: list = field(default_factory=list)  # dropout scale masks applied after each layer
     layout: dict = field(default_factory=dict)  # how the caller's arrays map to (T, N, ·)
     grads: dict = field(default_factory=dict)  # k -> (dL/dh_t, dL/dc_t), filled by backward
+    params: list = field(default_factory=list)  # k -> the parameter arrays the kernels used
 
 
 def packed_positions(batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -371,6 +372,7 @@ class RNNBase(Module):
         inputs: list[np.ndarray | None] = []
         recorded: list[bool] = []
         masks: list[np.ndarray | None] = []
+        params: list[dict] = []
         select = rows is not None and not keep_all
         layer_input = x
         for layer in range(self.num_layers):
@@ -381,8 +383,9 @@ class RNNBase(Module):
             outputs = []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
+                params.append(self._direction_params(layer, direction))
                 run = run_direction(
-                    self.kind, layer_input, self._direction_params(layer, direction), h0[k],
+                    self.kind, layer_input, params[k], h0[k],
                     None if c0 is None else c0[k], active, reverse=direction == 1, record=keep,
                     nonlinearity=self.nonlinearity,
                 )
@@ -399,7 +402,7 @@ class RNNBase(Module):
             masks.append(mask)
             layer_input = layer_output
         return LayerRun(layer_input, h_n, c_n, runs, active, sorted_indices, inputs, h0, c0, rows, recorded,
-                        selected=select, masks=masks)
+                        selected=select, masks=masks, params=params)
 
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""

@@ -25,10 +25,10 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
     """
     D = 1 if cell else module.num_directions
     recorded = [layer for layer, r in enumerate(run.recorded) if r]
-    weights = {}  # the parameters as they are now (training may change them later)
+    weights = {}  # the parameters the kernels used, copied (training may change them later)
     for layer in recorded:
         for d in range(D):
-            weights[layer, d] = {n: v.copy() for n, v in module._direction_params(layer, d).items() if v is not None}
+            weights[layer, d] = {n: v.copy() for n, v in run.params[layer * D + d].items() if v is not None}
     x0 = None  # layer 0 read the caller's array: copy what the trace keeps of it now
     if run.recorded[0]:
         x0 = np.array(run.inputs[0]) if run.rows is None else run.inputs[0][:, run.rows]

@@ -84,12 +84,13 @@ class RecordSpec:
         return self.layers is None or layer in self.layers
 
     def check_layers(self, num_layers: int) -> None:
-        _indices(self.layers, "layers", num_layers)
+        if self.layers is not None:
+            _indices(self.layers, "layers", num_layers)
 
     def rows(self, N: int, unsorted_indices: np.ndarray | None) -> np.ndarray | None:
         """The kernel's batch rows to keep, in the order asked for (None: all, in kernel order)."""
         if self.batch is None:
-            return None if unsorted_indices is None else unsorted_indices
+            return unsorted_indices
         _indices(self.batch, "batch", N)
         b = np.asarray(self.batch, dtype=np.int64)
         return b if unsorted_indices is None else unsorted_indices[b]
