@@ -407,14 +407,12 @@ class RNNBase(Module):
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""
         H, P = self.hidden_size, self._real_hidden
-        widths = {"rnn": H + P, "lstm": 4 * H + 4 * H + H + P, "gru": 3 * H + 4 * H + P}[self.kind]
+        widths = (H + P) if self.kind == "rnn" else ((9 * H + P) if self.kind == "lstm" else (7 * H + P))
         n_keep = N if record.batch is None else len(record.batch)
         item = self.dtype.itemsize
-        total = 0
-        for layer in range(self.num_layers):
-            if record.wants(layer):
-                in_width = self.input_size if layer == 0 else P * self.num_directions
-                total += self.num_directions * T * n_keep * (widths + in_width) * item
+        layers = range(self.num_layers) if record.layers is None else record.layers
+        in_widths = sum(self.input_size if layer == 0 else P * self.num_directions for layer in layers)
+        total = self.num_directions * T * n_keep * (len(layers) * widths + in_widths) * item
         full = T * N * widths * item
         return total + (full if n_keep < N else 0), full
 
