@@ -8,10 +8,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_kernels_are_a_subpackage():
+    """`steprnn/kernels` links to the top-level `kernels/`; discovery installs only `steprnn.*`."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    setuptools = config["tool"]["setuptools"]
-    assert setuptools["package-dir"]["steprnn.kernels"] == "kernels"
-    assert not any(p == "kernels" or p.startswith("kernels.") for p in setuptools["packages"])
+    find = config["tool"]["setuptools"]["packages"]["find"]
+    assert find["include"] == ["steprnn", "steprnn.*"]
+    link = ROOT / "steprnn" / "kernels"
+    assert link.is_symlink() and link.resolve() == (ROOT / "kernels").resolve()
     assert steprnn.kernels.__name__ == "steprnn.kernels"
     assert Path(steprnn.kernels.__file__).parent.name == "kernels"
 
@@ -29,9 +31,12 @@ def test_ci_runs_the_readme_test_line():
 
 
 def test_every_package_is_installed():
-    """A non-editable install ships only the packages pyproject lists: every folder must be there."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    listed = set(config["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "steprnn").rglob("__init__.py")}
-    found |= {"steprnn." + ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "kernels").rglob("__init__.py")}
-    assert found <= listed, f"not installed: {sorted(found - listed)}"
+    """Package discovery (through the kernels link) finds every folder that has an __init__.py."""
+    from setuptools import find_packages
+
+    found = set(find_packages(str(ROOT), include=["steprnn", "steprnn.*"]))
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "steprnn").rglob("__init__.py")}
+    folders |= {"steprnn." + ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "kernels").rglob("__init__.py")}
+    assert {"steprnn.kernels", "steprnn.kernels.cpu", "steprnn.kernels.cuda"} <= found
+    assert folders <= found, f"not installed: {sorted(folders - found)}"
+    assert not any(p == "kernels" or p.startswith("kernels.") for p in found)

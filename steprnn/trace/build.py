@@ -8,11 +8,19 @@ import numpy as np
 from .trace import FORMAT_VERSION, Trace
 
 
-def _mask(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
-    """NaN where ``invalid`` (T, N) is True (None: nowhere); ``a`` (T, N, W) is ours, changed in place."""
-    if invalid is not None:
-        a[invalid] = np.nan
-    return a
+def _masked(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
+    """``a`` (T, N, W) with NaN where ``invalid`` (T, N) is True: a new array, ``a`` untouched.
+
+    The buffers a forward filled are shared: the autograd node reads them in backward (states,
+    gates, each layer's input) and the last layer's ``hs`` may be the very output the caller holds.
+    A trace therefore never writes into them; with nothing to mask (every sequence full length)
+    it shares them as they are.
+    """
+    if invalid is None:
+        return a
+    out = a.copy()
+    out[invalid] = np.nan
+    return out
 
 
 _DTYPE_NAMES = {np.dtype("float32"): "float32", np.dtype("float64"): "float64"}  # str(dtype) costs µs
@@ -71,7 +79,7 @@ def _gradient(run: Any, D: int, layer: int, d: int, which: int) -> np.ndarray | 
 
 
 def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.ndarray | None, states: tuple):
-    """(meta, arrays) of a trace, from the run's buffers (masked in place: they are the trace's)."""
+    """(meta, arrays) of a trace, from the run's buffers (shared, or masked copies where padded)."""
     T, N = run.active.shape[0], run.h0.shape[1]
     every_row = run.rows is None
     rows = np.arange(N) if every_row else np.asarray(run.rows)
@@ -88,21 +96,21 @@ def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.nd
             x = x0
         else:
             x = run.inputs[layer] if every_row else run.inputs[layer][:, rows]
+        x = _masked(x, invalid)  # one masked input per layer, shared by both directions
         for d in range(D):
             k = layer * D + d
             dr = run.runs[k]
             if run.rows is not None and not run.selected:  # a forward kept whole for backward
                 dr = dr.select(rows)
             key = f"l{layer}d{d}."
-            # the buffers belong to this run alone; the last layer's hs may be the very array of
-            # the returned output, which trace.h() then shares (where select() made no copy)
+            # the graph's backward may still read these buffers: _masked copies, never writes
             if dr.gates is not None:
-                arrays[key + "gates"] = _mask(dr.gates, invalid)
-            arrays[key + "pre"] = _mask(dr.pre, invalid)
+                arrays[key + "gates"] = _masked(dr.gates, invalid)
+            arrays[key + "pre"] = _masked(dr.pre, invalid)
             if dr.cells is not None:
-                arrays[key + "c"] = _mask(dr.cells, invalid)
-            arrays[key + "h"] = _mask(dr.hs, invalid)
-            arrays[key + "x"] = _mask(x.copy() if d and invalid is not None else x, invalid)
+                arrays[key + "c"] = _masked(dr.cells, invalid)
+            arrays[key + "h"] = _masked(dr.hs, invalid)
+            arrays[key + "x"] = x
             arrays[key + "h0"] = states[0][k][rows]
             if states[1] is not None:
                 arrays[key + "c0"] = states[1][k][rows]
