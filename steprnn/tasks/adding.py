@@ -27,7 +27,7 @@ class Adding(Task):
     stop_at = 0.004
     claim = "MSE ≤ 0.01 on held-out sequences of 20 steps (guessing scores 0.167)"
     hidden_size = 16
-    steps = 800
+    steps = 1000
     batch_size = 64
     lr = 0.01
     length = 20
