@@ -119,8 +119,7 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
         for k, q in enumerate(ts):
             values[k, q + 1:] = np.nan
     shown = np.where(values > 0, values, np.nan)
-    cm = mpl.colormaps[style.CONNECTIVITY_CMAP].copy()
-    cm.set_bad((0, 0, 0, 0))
+    cm = mpl.colormaps[style.CONNECTIVITY_CMAP].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
     if T == 1:
         q = ts[0]
         fig = style.figure((style.SLIDE[0], 5.0))

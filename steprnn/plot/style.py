@@ -87,9 +87,7 @@ def scale_of(name: str) -> str:
 
 def cmap(scale: str) -> Colormap:
     """The colour map of a scale, with NaN drawn fully transparent (the background shows)."""
-    m = mpl.colormaps[CMAPS[scale]].copy()
-    m.set_bad((0.0, 0.0, 0.0, 0.0))
-    return m
+    return mpl.colormaps[CMAPS[scale]].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
 
 
 @contextlib.contextmanager
