@@ -119,7 +119,8 @@ def _trace(args: argparse.Namespace) -> int:
     tr = trace(model.rnn, example.x)
     top = args.layers - 1
     fig = trace_figure(tr, layer=top, direction=0, tokens=example.tokens[0])
-    fig.suptitle(f"{args.arch.upper()} on {task.name} ({note})", fontsize="large")
+    where = fig.get_suptitle() or args.arch.upper()  # e.g. 'GRU · layer 1 · forward · batch element 0'
+    fig.suptitle(f"{where} on {task.name} ({note})", x=0.01, ha="left")
     try:
         fig.savefig(out)
     except OSError as e:

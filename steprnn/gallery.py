@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["FIGURES", "Figure", "Models", "build"]
 
-QUICK_STEPS = 150  # --quick: at most this many training steps per model (and stop at the goal as usual)
+QUICK_STEPS = 200  # --quick: at most this many training steps per model (and stop at the goal as usual)
 
 
 class Models:
@@ -126,7 +126,8 @@ def _anbn_trace(models: Models, out: Path) -> Any:
 def _anbn_gif(models: Models, out: Path) -> Any:
     from . import plot
 
-    tr, ex = _traced(models("anbn", "lstm"))
+    r = models("anbn", "lstm")
+    tr, ex = _traced(r, r.task.strings(np.array([5])))
     plot.animate(tr, out / "anbn_lstm.gif", tokens=ex.tokens[0], fps=2)
     return None
 
@@ -342,10 +343,11 @@ FIGURES: list[Figure] = [
            "Input, forget and output gates before training (every unit near 0.5) and after it "
            "(units switched nearly fully on or off, and switching where the a's turn into b's).",
            ANBN + "\nsr.manual_seed(0); before = sr.trace(TaskModel(r.task, 'lstm', 8).rnn, ex.x)",
-           'plot.gate_heatmap(before, "f", ax=ax, tokens=ex.tokens[0])  # and "i", "o"; and tr', _before_after),
+           'plot.gate_heatmap(before, "f", ax=ax, tokens=ex.tokens[0])  # and "i", "o"; and tr', _before_after, quick=False),
     Figure("anbn_lstm.gif",
-           "The trace figure of a⁸b⁸ filling in one step per frame.",
-           ANBN, 'plot.animate(tr, "anbn_lstm.gif", tokens=ex.tokens[0], fps=2)', _anbn_gif),
+           "The trace figure of a⁵b⁵ (a count never seen in training) filling in one step per frame.",
+           'r = tasks.train("anbn", "lstm"); ex = r.task.strings([5]); tr = r.trace(ex)',
+           'plot.animate(tr, "anbn_lstm.gif", tokens=ex.tokens[0], fps=2)', _anbn_gif),
     Figure("brackets_gru_update_gate.png",
            "A GRU's update gate z over the text (a(b(cd)a)((b)c)d)ab(c): whole bands of units switch "
            "on at depth 2 or 3 and off again when the brackets close; below, the depth and the two "
@@ -354,7 +356,7 @@ FIGURES: list[Figure] = [
            'plot.gate_heatmap(tr, "z", tokens=ex.tokens[0])', _brackets_z),
     Figure("brackets_gru_trace.png",
            "Reset gate, update gate, candidate and state of the bracket-depth GRU on one string.",
-           BRACKETS, "plot.trace_figure(tr, tokens=ex.tokens[0])", _brackets_trace),
+           BRACKETS, "plot.trace_figure(tr, tokens=ex.tokens[0])", _brackets_trace, quick=False),
     Figure("packed_batch_gru.png",
            "A PackedSequence of three strings of different lengths traced in one call: each batch "
            "element's steps past its end are NaN and stay blank.",
@@ -395,11 +397,11 @@ FIGURES: list[Figure] = [
            "One step of the bracket GRU (the fifth character, an opening bracket) drawn as its cell "
            "with the values of the unit that follows the depth most.",
            BRACKETS + "\nu = gallery.depth_units(tr, ex)[0]", "plot.cell_diagram(tr.step(4), unit=u)",
-           _cell("gru", "brackets")),
+           _cell("gru", "brackets"), quick=False),
     Figure("cell_diagram_rnn.png",
            "One step of the sine-forecasting RNN drawn as its cell: a tanh of W_ih x + W_hh h + b.",
            'r = tasks.train("sine", "rnn"); ex = r.example(); tr = r.trace(ex)',
-           "plot.cell_diagram(tr.step(20), unit=0)", _cell("rnn", "sine")),
+           "plot.cell_diagram(tr.step(20), unit=0)", _cell("rnn", "sine"), quick=False),
     Figure("sine_rnn_trace.png",
            "A plain RNN forecasting a sine wave: its pre-activation and state over 40 steps.",
            'r = tasks.train("sine", "rnn"); ex = r.example(); tr = r.trace(ex)',
