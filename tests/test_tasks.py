@@ -225,7 +225,8 @@ def test_train_reaches_the_stated_score(name):
     assert r.reached, f"{name}: {r.task.metric} = {r.score}, the task claims {r.task.claim}"
     assert r.task.reached(r.score)
     held = r.task.heldout()
-    assert r.score == r.task.score(r.model.predict(held.x), held)  # the reported score is the held-out one
+    # the reported score is the held-out one (threads split the batch differently here: float32 rounding)
+    assert r.score == pytest.approx(r.task.score(r.model.predict(held.x), held), rel=1e-3)
     assert r.steps <= r.task.steps and r.losses[-1] < r.losses[0]
 
 
