@@ -305,23 +305,49 @@ def _sine_rnn(models: Models, out: Path) -> Any:
     return plot.trace_figure(tr, tokens=ex.tokens[0])
 
 
+def sum_units(result: Any, count: int = 2) -> tuple[list[int], np.ndarray]:
+    """The ``count`` LSTM units whose final cell state correlates most (±) with the sum, over the
+    held-out sequences of the adding task, and every unit's correlation (H,)."""
+    held = result.task.heldout()
+    c = np.asarray(result.trace(held).c()[-1], dtype=np.float64)  # (N, H) c after the last step
+    c = c - c.mean(0)
+    y = held.y - held.y.mean()
+    corr = (y @ c) / (np.linalg.norm(y) * np.linalg.norm(c, axis=0) + 1e-12)
+    return [int(u) for u in np.argsort(-np.abs(corr))[:count]], corr
+
+
 def _adding_lines(models: Models, out: Path) -> Any:
     from . import plot
 
     r = models("adding", "lstm")
+    units, corr = sum_units(r, count=1)
     tr, ex = _traced(r)
-    c = tr.c()[:, 0]  # (L, H)
-    marked = np.flatnonzero(ex.x[:, 0, 1])
-    jump = np.abs(c[marked[-1]] - c[marked[-1] - 1]) + np.abs(c[marked[0]] - c[max(marked[0] - 1, 0)])
-    units = [int(u) for u in np.argsort(-jump)[:3]]
-    return plot.state_lines(tr, units=units, tokens=ex.tokens[0])
+    fig = plot.state_lines(tr, units=units, tokens=ex.tokens[0])
+    u = units[0]
+    fig.suptitle(f"Adding problem, LSTM unit {u}: its final c predicts the sum (r = {corr[u]:+.2f} over 256 "
+                 "held-out sequences)\n[·] marks the two numbers to add", x=0.01, ha="left")
+    return fig
 
 
 def _digits(models: Models, out: Path) -> Any:
     from . import plot
 
-    tr, ex = _traced(models("digits", "gru"))
-    return plot.trace_figure(tr, tokens=ex.tokens[0])
+    from .plot import style
+
+    r = models("digits", "gru")
+    tr, ex = _traced(r)
+    fig = plot.trace_figure(tr, tokens=ex.tokens[0])
+    fig.get_layout_engine().set(rect=(0, 0, 0.82, 1))  # the right fifth holds the digit itself
+    guess = int(r.model.predict(ex.x).argmax(-1)[0])
+    with style.rc():
+        ax = fig.add_axes((0.875, 0.33, 0.115, 0.34))
+        ax.imshow(ex.x[:, 0], cmap="gray_r", vmin=0, vmax=1)
+        ax.set_yticks(range(8), [f"row {k}" for k in range(8)], fontsize=style.SMALL_SIZE - 2)
+        ax.set_xticks([])
+        ax.set_title(f"the input: a {ex.y[0]}", fontsize=style.SMALL_SIZE)
+        ax.set_xlabel(f"the GRU says {guess}", fontsize=style.SMALL_SIZE)
+    fig.suptitle("GRU reading an 8×8 handwritten digit, one row of 8 pixels per step", x=0.01, ha="left")
+    return fig
 
 
 FIGURES: list[Figure] = [
@@ -367,12 +393,13 @@ FIGURES: list[Figure] = [
            BRACKETS, "plot.weights(r.model.rnn)", _weights),
     Figure("copy_lstm_saturation.png",
            "How often each gate of the trained copy-task LSTM is saturated (below 0.1 or above 0.9) "
-           "over 256 held-out sequences (after Karpathy, Johnson & Fei-Fei 2015).",
+           "over 256 held-out sequences (after Karpathy, Johnson & Fei-Fei 2015): many forget gates "
+           "sit wide open much of the time, holding the symbols.",
            'r = tasks.train("copy", "lstm"); tr = sr.trace(r.model.rnn, r.task.heldout().x)',
            "plot.saturation(tr)", _saturation),
     Figure("copy_lstm_connectivity.png",
-           "For each recalled symbol, how much each input step moves the output (‖∂y_t/∂x_s‖): "
-           "the diagonal is the network reading back the symbol it must write.",
+           "At each recall step t, how much each input step s moves the predicted symbol's logit "
+           "(‖∂y_t/∂x_s‖, Madsen 2019): the four stored symbols matter, the blanks much less.",
            'r = tasks.train("copy", "lstm"); ex = r.example()   # e.g. DBEA----:---',
            "plot.connectivity(r.model, ex.x, [8, 9, 10, 11], tokens=ex.tokens[0])", _connectivity),
     Figure("gradient_flow_rnn_lstm_gru.png",
@@ -403,16 +430,19 @@ FIGURES: list[Figure] = [
            'r = tasks.train("sine", "rnn"); ex = r.example(); tr = r.trace(ex)',
            "plot.cell_diagram(tr.step(20), unit=0)", _cell("rnn", "sine"), quick=False),
     Figure("sine_rnn_trace.png",
-           "A plain RNN forecasting a sine wave: its pre-activation and state over 40 steps.",
+           "A plain RNN forecasting a sine wave: its pre-activation and state over 40 steps, units "
+           "oscillating with the wave once it has seen a period.",
            'r = tasks.train("sine", "rnn"); ex = r.example(); tr = r.trace(ex)',
            "plot.trace_figure(tr, tokens=ex.tokens[0])", _sine_rnn, quick=False),
     Figure("adding_lstm_state_lines.png",
-           "The adding problem: the LSTM units whose cell state jumps at the two marked numbers [·] "
-           "and holds the sum between them.",
-           'r = tasks.train("adding", "lstm"); ex = r.example(); tr = r.trace(ex)',
+           "The adding problem: the LSTM unit whose final cell state best predicts the sum steps down at "
+           "each marked number [·] and barely moves in between: an accumulator.",
+           'r = tasks.train("adding", "lstm"); ex = r.example(); tr = r.trace(ex)\n'
+           "units, corr = gallery.sum_units(r, count=1)",
            "plot.state_lines(tr, units=units, tokens=ex.tokens[0])", _adding_lines, quick=False),
     Figure("digits_gru_trace.png",
-           "A GRU reading an 8×8 handwritten digit one row per step before it names it.",
+           "A GRU reading an 8×8 handwritten digit (shown on the right) one row per step before it "
+           "names it.",
            'r = tasks.train("digits", "gru"); ex = r.example(); tr = r.trace(ex)',
            "plot.trace_figure(tr, tokens=ex.tokens[0])", _digits, quick=False),
 ]
