@@ -465,6 +465,9 @@ def readme(figures: list[Figure], quick: bool) -> str:
         "from steprnn.tasks import TaskModel",
         "```",
         "",
+        "`plot.explore(tr)`, the interactive view for Jupyter (the `notebooks` extra), is the one "
+        "function of `steprnn.plot` without a picture here.",
+        "",
     ]
     for f in figures:
         lines += [f"## `{f.file}`", "", f.what, "", "```python", f.setup, f.code, "```", "",
