@@ -92,7 +92,10 @@ def _figures(args: argparse.Namespace) -> int:
     out = writable_dir(Path(args.out))
     from .gallery import build
 
-    build(out, quick=args.quick, progress=not args.no_progress)
+    try:
+        build(out, quick=args.quick, progress=not args.no_progress)
+    except OSError as e:  # the folder vanished or filled up while the gallery was being written
+        raise UsageError(f"cannot write into {str(out)!r}: {e.strerror or e}") from None
     return 0
 
 

@@ -40,8 +40,7 @@ class TaskModel(nn.Module):
         if self.task.per_step:
             return self.head(out)  # (L, N, C)
         h_n = state[0] if self.arch == "lstm" else state  # (D*layers, N, H)
-        D = self.rnn.num_layers and (2 if self.rnn.bidirectional else 1)
-        last = h_n[-1] if D == 1 else cat([h_n[-2], h_n[-1]], dim=1)  # (N, D*H)
+        last = cat([h_n[-2], h_n[-1]], dim=1) if self.rnn.bidirectional else h_n[-1]  # (N, D*H)
         return self.head(last)  # (N, C)
 
     def predict(self, x: Any) -> np.ndarray:
