@@ -424,7 +424,7 @@ FIGURES: list[Figure] = [
            "One step of the bracket GRU (the fifth character, an opening bracket) drawn as its cell "
            "with the values of the unit that follows the depth most.",
            BRACKETS + "\nu = gallery.depth_units(tr, ex)[0]", "plot.cell_diagram(tr.step(4), unit=u)",
-           _cell("gru", "brackets"), quick=False),
+           _cell("gru", "brackets")),
     Figure("cell_diagram_rnn.png",
            "One step of the sine-forecasting RNN drawn as its cell: a tanh of W_ih x + W_hh h + b.",
            'r = tasks.train("sine", "rnn"); ex = r.example(); tr = r.trace(ex)',
