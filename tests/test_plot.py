@@ -30,15 +30,14 @@ L, N, I, H = 6, 2, 3, 5
 TOKENS = list("abcdef")
 LOW_DPI = 30
 
-CONFIGS = {
+CONFIGS = {  # every kind, and every layout option in at least one configuration
     "rnn": lambda: (nn.RNN(I, H), False),
     "lstm": lambda: (nn.LSTM(I, H), False),
     "gru": lambda: (nn.GRU(I, H), False),
-    "lstm-stacked-bidirectional": lambda: (nn.LSTM(I, H, num_layers=2, bidirectional=True), False),
-    "gru-batch_first": lambda: (nn.GRU(I, H, batch_first=True), False),
-    "lstm-proj_size": lambda: (nn.LSTM(I, H, proj_size=2), False),
-    "gru-packed": lambda: (nn.GRU(I, H, num_layers=2), True),
-    "rnn-packed-bidirectional": lambda: (nn.RNN(I, H, bidirectional=True), True),
+    "lstm-stacked-bidirectional-proj_size": lambda: (nn.LSTM(I, H, num_layers=2, bidirectional=True, proj_size=2),
+                                                     False),
+    "gru-stacked-batch_first-packed": lambda: (nn.GRU(I, H, num_layers=2, batch_first=True), True),
+    "rnn-bidirectional-packed": lambda: (nn.RNN(I, H, bidirectional=True), True),
 }
 LENGTHS = [L, 3]
 
@@ -84,6 +83,11 @@ def _check_drawn(fig, size=None):
     assert fig.dpi == style.DPI
 
 
+def series_shape(tr, q):
+    """(L, units) of quantity q."""
+    return (L, tr.h().shape[2] if q == "h" else H)
+
+
 def _quantities(tr):
     return list(tr.gate_names) + (["c"] if tr.kind == "lstm" else []) + ["h"] + (["pre"] if tr.kind == "rnn" else [])
 
@@ -96,7 +100,8 @@ def test_heatmaps_and_trace_figures_render(case):
     for q in _quantities(tr):
         ax = P.gate_heatmap(tr, q, layer=last, direction=d, batch=1, tokens=TOKENS)
         assert isinstance(ax, Axes)
-        _check_drawn(ax.figure, style.WIDE_STRIP)
+        assert ax.images[0].get_array().shape[::-1] == series_shape(tr, q)
+    _check_drawn(ax.figure, style.WIDE_STRIP)
     _check_drawn(P.trace_figure(tr, layer=last, direction=d, batch=1, tokens=TOKENS), style.SLIDE)
 
 
@@ -105,9 +110,8 @@ def test_line_saturation_strip_and_diagram_figures_render(case):
     _check_drawn(P.state_lines(tr, units=[0, 2], batch=1, tokens=TOKENS))
     _check_drawn(P.saturation(tr))
     _check_drawn(P.token_strip(tr, 1, "abcdef", layer=tr.num_layers - 1, batch=1))
-    for t in (0, 2):
-        _check_drawn(P.cell_diagram(tr.step(t, layer=tr.num_layers - 1, direction=tr.num_directions - 1, batch=1),
-                                    unit=H - 1), style.SLIDE)
+    step = tr.step(2, layer=tr.num_layers - 1, direction=tr.num_directions - 1, batch=1)
+    _check_drawn(P.cell_diagram(step, unit=H - 1), style.SLIDE)
 
 
 def test_layer_figures_render(case):
@@ -124,7 +128,8 @@ def test_layer_figures_render(case):
     if not isinstance(x, np.ndarray):
         return  # connectivity takes a padded tensor
     _check_drawn(P.connectivity(layer, x, L - 1, TOKENS))
-    _check_drawn(P.connectivity(layer, x, [1, L - 1], TOKENS))
+    fig = P.connectivity(layer, x, [1, L - 1], TOKENS)
+    assert fig.axes[0].images[0].get_array().shape == (2, L)
 
 
 def test_shapes_unbatched_and_cells():
@@ -220,12 +225,12 @@ def test_animate_writes_one_frame_per_step(tmp_path):
     from PIL import Image
 
     sr.manual_seed(0)
-    for layer in (nn.GRU(I, H), nn.LSTM(I, H, bidirectional=True)):
-        tr = sr.trace(layer, np.random.default_rng(3).standard_normal((L, 1, I)).astype(np.float32))
-        path = P.animate(tr, tmp_path / "steps.gif", direction=layer.num_directions - 1, tokens=TOKENS, dpi=30)
-        with Image.open(path) as im:
-            assert im.format == "GIF"
-            assert im.n_frames == L
+    layer = nn.LSTM(I, H, bidirectional=True)
+    tr = sr.trace(layer, np.random.default_rng(3).standard_normal((L, 1, I)).astype(np.float32))
+    path = P.animate(tr, tmp_path / "steps.gif", direction=1, tokens=TOKENS, dpi=20)
+    with Image.open(path) as im:
+        assert im.format == "GIF"
+        assert im.n_frames == L
     with pytest.raises(ValueError, match=".gif"):
         P.animate(tr, tmp_path / "steps.png")
 
@@ -296,10 +301,10 @@ def test_nothing_calls_show_or_leaves_figures_open(monkeypatch, tmp_path):
     x = np.random.default_rng(6).standard_normal((L, 1, I)).astype(np.float32)
     tr = sr.trace(layer, x)
     for fig in _every_figure(tr, layer, x):
-        _render(fig, 10)
+        assert isinstance(fig, Figure)
     P.animate(tr, tmp_path / "a.gif", dpi=10)
+    assert plt.get_fignums() == []
     for _ in range(50):
-        P.trace_figure(tr)
         P.gate_heatmap(tr, "i")
     assert plt.get_fignums() == []
 
@@ -338,14 +343,15 @@ def test_explore_follows_its_widgets():
     tr = sr.trace(layer, pack_padded_sequence(x, LENGTHS))
     ex = P.explore(tr, tokens=TOKENS)
     assert "t = 0" in ex.equations.value and "unit 0 of 5" in ex.equations.value
-    first = ex.figure.value
-    assert first.startswith(b"\x89PNG") and ex.diagram.value.startswith(b"\x89PNG")
+    first = bytes(ex.figure.value)
+    assert first.startswith(b"\x89PNG") and bytes(ex.diagram.value).startswith(b"\x89PNG")
     ex.step.value = 4
     ex.unit.value = 3
     assert "t = 4" in ex.equations.value and "unit 3 of 5" in ex.equations.value
-    assert ex.figure.value != first
-    ex.layer.value = 1
-    ex.direction.value = 1
+    assert bytes(ex.figure.value) != first
+    with ex.hold():  # one redraw for both
+        ex.layer.value = 1
+        ex.direction.value = 1
     assert "layer 1 (reverse)" in ex.equations.value
     assert html.escape(tr.step(4, 1, 1, 0).explain(3)) in ex.equations.value
     ex.batch.value = 1  # length 3: step 4 is past its end

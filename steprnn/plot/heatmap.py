@@ -22,6 +22,10 @@ def draw_heatmap(ax: Axes, values: np.ndarray, scale: str, tokens: Sequence[str]
     unit_axis(ax, H)
     for side in ("top", "right"):
         ax.spines[side].set_visible(True)
+    valid = ~np.isnan(values).all(axis=1)
+    if valid.any() and not valid[-1]:  # a sequence shorter than the batch: mark where it ends
+        end = int(np.flatnonzero(valid)[-1]) + 1
+        ax.axvline(end - 0.5, color=style.MUTED, lw=1.2, ls=(0, (4, 3)))
     return im
 
 
