@@ -130,10 +130,10 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
         s = np.arange(L)
         ax.bar(s, np.nan_to_num(shown[0], nan=0.0), width=0.8, color=style.LINE_COLOURS[0])
         ax.set_yscale("log")
-        ax.set_ylabel(f"‖∂y_{q}/∂x_s‖")
+        ax.set_ylabel(rf"$\|\partial y_{{{q}}} / \partial x_s\|$ (log scale)")
         ax.grid(axis="y", which="major", alpha=0.3)
         ax.axvline(q, color=style.ACCENT, lw=1.5, ls="--")
-        ax.set_title(f"Connectivity: how much each input x_s moves the output at t = {q}", loc="left")
+        ax.set_title(f"Connectivity: how much each input $x_s$ moves the output at t = {q}", loc="left")
         top = np.nanmax(shown[0]) if np.any(np.isfinite(shown[0])) else 1.0
         # shade on the bars' log scale: the largest darkest, SHADE_DECADES below it white
         rel = np.clip(1.0 + np.log10(shown[0] / top) / SHADE_DECADES, 0.0, 1.0)
@@ -167,6 +167,6 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
     ax.set_ylabel("output step t")
     for k, q in enumerate(ts):  # the step s = t itself
         ax.add_patch(Rectangle((q - 0.5, k - 0.5), 1, 1, fill=False, edgecolor=style.ACCENT, lw=2))
-    fig.colorbar(im, ax=ax, label="‖∂y_t/∂x_s‖ (log scale)", fraction=0.04, pad=0.02)
-    ax.set_title("Connectivity: how much each input x_s moves the output y_t", loc="left")
+    fig.colorbar(im, ax=ax, label=r"$\|\partial y_t / \partial x_s\|$ (log scale)", fraction=0.04, pad=0.02)
+    ax.set_title("Connectivity: how much each input $x_s$ moves the output $y_t$", loc="left")
     return fig

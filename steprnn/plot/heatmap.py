@@ -50,6 +50,5 @@ def gate_heatmap(trace: Any, gate: str, layer: int = 0, direction: int = 0, batc
     scale = scale_of(gate)
     draw_heatmap(ax, values, scale, tokens)
     ax.set_title(f"{title_of(gate)}  ·  {where(trace, layer, direction, batch)}", loc="left")
-    colorbar(ax.figure, scale, ax, label=f"{style.GATE_SYMBOLS.get(gate, gate)}  ({style.SCALE_LABELS[scale]})",
-             fraction=0.05, pad=0.02)
+    colorbar(ax.figure, scale, ax, label=style.GATE_SYMBOLS.get(gate, gate), fraction=0.05, pad=0.02)
     return ax

@@ -42,8 +42,8 @@ def state_lines(trace: Any, units: int | Sequence[int] | None = None, layer: int
     panels = []
     if trace.kind == "lstm":
         pos = trace.batch.index(batch)
-        panels.append(("c_t: cell state", "c_t", np.asarray(trace.c(layer, direction)[:, pos], dtype=np.float64)))
-    panels.append(("h_t: hidden state", "h_t", pos_h))
+        panels.append(("cell state", "$c_t$", np.asarray(trace.c(layer, direction)[:, pos], dtype=np.float64)))
+    panels.append(("hidden state", "$h_t$", pos_h))
     H = max(p[2].shape[1] for p in panels)  # with proj_size, h has fewer units than c
     chosen = _units(units, H)
     L = pos_h.shape[0]
@@ -58,12 +58,12 @@ def state_lines(trace: Any, units: int | Sequence[int] | None = None, layer: int
             ax.plot(t, values[:, u], marker="o", ms=4, lw=2, color=style.LINE_COLOURS[k % len(style.LINE_COLOURS)],
                     label=f"unit {u}")
         ax.axhline(0, color=style.MUTED, lw=0.8, zorder=0)
-        if sym == "h_t":
+        if sym == "$h_t$":
             ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel(sym)
         if values.shape[1] < H:
             title += f" ({values.shape[1]} units: proj_size)"
-        ax.set_title(title, loc="left")
+        ax.set_title(f"{sym}: {title}", loc="left")
         ax.grid(axis="y", alpha=0.3)
         time_axis(ax, L, tokens, label=ax is axes[-1])
         if ax is not axes[-1]:

@@ -51,7 +51,8 @@ GATE_TITLES = {
     "r": "r: reset gate", "z": "z: update gate", "n": "n: candidate state",
     "c": "tanh(c): cell state", "h": "h: hidden state (output)", "pre": "pre-activation of h",
 }
-GATE_SYMBOLS = {"c": "tanh(c_t)", "h": "h_t", "pre": "a_t"}
+GATE_SYMBOLS = {"c": r"$\tanh(c_t)$", "h": "$h_t$", "pre": "$a_t$",
+                **{g: f"${g}_t$" for g in ("i", "f", "g", "o", "r", "z", "n")}}
 
 LINE_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442")
 """Okabe & Ito's colour-blind-safe qualitative palette, for lines."""
