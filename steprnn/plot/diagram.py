@@ -200,9 +200,8 @@ def _gru(c: _Canvas, s: Step, j: int) -> None:
         c.wire((x, yb), (x, yg - HB))
     c.layer(xz, yg, "σ", "update z")
     c.layer(xr, yg, "σ", "reset r")
-    c.layer(xl, yg, "$W_{hn} h$\n$+\ b_{hn}$", "", w=1.1, h=0.8)
+    c.layer(xl, yg, "$W_{hn} h$\n" + r"$+\ b_{hn}$", "")
     c.layer(xn, yg, "tanh", "new n")
-    ax.text(xl, yg - 0.55, "(h part)", ha="center", va="top", fontsize=style.SMALL_SIZE - 1, style="italic")
     # r ⊙ (W_hn h + b_hn) into n
     c.op(xl, 4.5, "×")
     c.wire((xr, yg + HB), (xr, 4.5), (xl - 0.28, 4.5))
