@@ -92,8 +92,8 @@ def test_kernel_compiles_to_ptx(factory, dtype, cc):
         f64 = [line for line in ptx.splitlines() if re.search(r"\b(add|sub|mul|fma|div)\.\w*f64\b", line)]
         assert not f64, f"{_name(factory)} computes in float64: {f64[:3]}"
     ptxas = _ptxas()
-    if ptxas is None:
-        return
+    if ptxas is None or cc != CCS[-1]:
+        return  # registers per thread barely depend on the architecture: assemble for one
     # ptxas assembles the PTX as the driver would, and says how many registers a thread needs:
     # a launch of MAX_THREADS (or TILE*TILE) threads must fit in the 64K registers of a block
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"steprnn_{_name(factory)}_{np.dtype(dtype)}_{cc[0]}{cc[1]}.ptx"
