@@ -80,9 +80,10 @@ def forward_kernel(dt):
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}   (each thread reads and writes its own units)
                 h_t = (one - z) * n + z * h_s[j]
                 h_s[j] = h_t
-                h[b, j] = h_t
                 hs[t, b, j] = h_t
             cuda.syncthreads()
+        for k in range(tid, H, nt):
+            h[b, k] = h_s[k]  # h_n: the state after row b's last step
 
     return gru_steps
 

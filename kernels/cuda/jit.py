@@ -57,17 +57,30 @@ def sigmoid(a, one):
 def col_dot(w_s, w, in_shared, v, v0, j):
     """Σ_k W[k, j] v[v0 + k] for W (K, G), K >= 1: ``w_s`` (K*G,) row-major in shared memory when
     ``in_shared``, else the global array ``w`` (K, G). Threads of a warp take consecutive ``j``,
-    so both reads are coalesced (global) or conflict-free (shared)."""
+    so both reads are coalesced (global) or conflict-free (shared). Two running sums (even and odd
+    k) halve the chain of dependent multiply-adds."""
     K, G = w.shape
     if in_shared:
-        acc = w_s[j] * v[v0]
-        for k in range(1, K):
-            acc += w_s[k * G + j] * v[v0 + k]
+        even = w_s[j] * v[v0]
+        if K == 1:
+            return even
+        odd = w_s[G + j] * v[v0 + 1]
+        for k in range(2, K - 1, 2):
+            even += w_s[k * G + j] * v[v0 + k]
+            odd += w_s[(k + 1) * G + j] * v[v0 + k + 1]
+        if K % 2 == 1:
+            even += w_s[(K - 1) * G + j] * v[v0 + K - 1]
     else:
-        acc = w[0, j] * v[v0]
-        for k in range(1, K):
-            acc += w[k, j] * v[v0 + k]
-    return acc
+        even = w[0, j] * v[v0]
+        if K == 1:
+            return even
+        odd = w[1, j] * v[v0 + 1]
+        for k in range(2, K - 1, 2):
+            even += w[k, j] * v[v0 + k]
+            odd += w[k + 1, j] * v[v0 + k + 1]
+        if K % 2 == 1:
+            even += w[K - 1, j] * v[v0 + K - 1]
+    return even + odd
 
 
 @cuda.jit(device=True)

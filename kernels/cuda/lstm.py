@@ -46,11 +46,14 @@ def forward_kernel(dt):
         every_step = gates.shape[0] == T
         dyn = cuda.shared.array(0, dt)
         h_s = dyn[:P]  # h_{t-1}
-        act = dyn[P:P + G]  # this step's i|f|g|o
-        m_s = dyn[P + G:P + G + H]  # o_t ⊙ tanh(c_t), the projection's input
-        w_s = dyn[P + G + H:]  # W_hh^T (P*4H,) when w_shared
+        c_s = dyn[P:P + H]  # c_{t-1}
+        act = dyn[P + H:P + H + G]  # this step's i|f|g|o
+        m_s = dyn[P + H + G:P + 2 * H + G]  # o_t ⊙ tanh(c_t), the projection's input
+        w_s = dyn[P + 2 * H + G:]  # W_hh^T (P*4H,) when w_shared
         for k in range(tid, P, nt):
             h_s[k] = h[b, k]
+        for j in range(tid, H, nt):
+            c_s[j] = c[b, j]
         if w_shared:
             to_shared(w_hh, w_s, tid, nt)
         cuda.syncthreads()
@@ -70,8 +73,8 @@ def forward_kernel(dt):
             cuda.syncthreads()
             for j in range(tid, H, nt):
                 # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                c_t = act[H + j] * c[b, j] + act[j] * act[2 * H + j]
-                c[b, j] = c_t
+                c_t = act[H + j] * c_s[j] + act[j] * act[2 * H + j]
+                c_s[j] = c_t
                 cells[r, b * H + j] = c_t
                 # h_t = o_t ⊙ tanh(c_t)   (m_t, before a projection)
                 v = act[3 * H + j] * math.tanh(c_t)
@@ -79,7 +82,6 @@ def forward_kernel(dt):
                     m_s[j] = v
                 else:
                     h_s[j] = v
-                    h[b, j] = v
                     hs[t, b, j] = v
             cuda.syncthreads()
             if project_h:
@@ -87,9 +89,13 @@ def forward_kernel(dt):
                     # h_t = W_hr m_t
                     v = col_dot(w_s, w_hr, False, m_s, 0, k)
                     h_s[k] = v
-                    h[b, k] = v
                     hs[t, b, k] = v
                 cuda.syncthreads()
+        # h_n, c_n: the state after row b's last step (each thread writes what it last wrote)
+        for k in range(tid, P, nt):
+            h[b, k] = h_s[k]
+        for j in range(tid, H, nt):
+            c[b, j] = c_s[j]
 
     return lstm_steps
 
@@ -115,7 +121,7 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec, str
     P = state[0].shape[1]
     G = 4 * H
     xp = project(parts, x, w_ih, biases[0], stream)  # (T*N, 4H): W_ih x_t + b_ih of every step
-    other = P + G + H
+    other = P + G + 2 * H
     w_shared = w_fits(P * G, other, x.dtype.itemsize)
     launch(for_dtype(forward_kernel, x.dtype), N, block_threads(G), other + (P * G if w_shared else 0),
            x.dtype.itemsize, stream, xp, w_hh, w_hr, biases[1], active, reverse, w_shared, hs, state, rec)

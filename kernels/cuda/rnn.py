@@ -60,10 +60,11 @@ def forward_kernel(dt):
                     # h_t = tanh(a_t)
                     v = math.tanh(a)
                 h_s[nxt * H + j] = v
-                h[b, j] = v
                 hs[t, b, j] = v
             cuda.syncthreads()
             cur = nxt
+        for k in range(tid, H, nt):
+            h[b, k] = h_s[cur * H + k]  # h_n: the state after row b's last step
 
     return rnn_steps
 
