@@ -21,7 +21,7 @@ pytest.importorskip("numba_cuda", reason="the CUDA tests need numba-cuda (the te
 
 from numba import cuda, int64, types  # noqa: E402
 
-from steprnn.kernels.cuda import gru, lstm, matmul, rnn  # noqa: E402
+from steprnn.kernels.cuda import bptt, gru, lstm, matmul, rnn  # noqa: E402
 from steprnn.kernels.cuda.jit import MAX_THREADS, numba_type  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,9 @@ def kernel_arg_types(dt) -> dict:
                                T((A2, A2, A2, A3, A3))),
         gru.forward_kernel: (A2, A2, A1, I1, B, B, A3, A2, T((A2, A2))),
         gru.backward_kernel: (A2, B, I1, B, T((A2, A2)), A3, T((A3, A2)), T((A2, A2, A2, A3))),
+        bptt.previous_kernel: (A3, A2, I1, B, A3),
+        bptt.column_sums_kernel: (A2, A1),
+        bptt.cell_outputs_kernel: (A2, A2, A2),
     }
 
 
@@ -105,7 +108,7 @@ def test_kernel_compiles_to_ptx(factory, dtype, cc):
         path.unlink(missing_ok=True)
     assert res.returncode == 0, res.stderr
     regs = [int(r) for r in re.findall(r"Used (\d+) registers", res.stderr)]
-    threads = matmul.TILE ** 2 if factory is matmul.gemm_kernel else MAX_THREADS
+    threads = {matmul.gemm_kernel: matmul.TILE ** 2}.get(factory, MAX_THREADS)
     assert regs and max(regs) * threads <= 65536, f"{_name(factory)}: {regs} registers × {threads} threads"
 
 

@@ -31,6 +31,7 @@ from steprnn.kernels.cuda import gru as cuda_gru  # noqa: E402
 from steprnn.kernels.cuda import lstm as cuda_lstm  # noqa: E402
 from steprnn.kernels.cuda import rnn as cuda_rnn  # noqa: E402
 from steprnn.kernels.cuda.jit import host_call  # noqa: E402
+from steprnn.kernels.cuda.bptt import cell_outputs, column_sums, previous_states  # noqa: E402
 from steprnn.kernels.cuda.matmul import matmul, matmul_tn, project  # noqa: E402
 
 TOL = {np.dtype("float32"): 1e-5, np.dtype("float64"): 1e-10}
@@ -254,3 +255,28 @@ def test_tiled_products_equal_numpy(dtype):
     np.testing.assert_allclose(run(matmul, x, w), x @ w, rtol=0, atol=tol)
     a = rng.standard_normal((19, 3)).astype(dt)
     np.testing.assert_allclose(run(matmul_tn, a, x), a.T @ x, rtol=0, atol=tol)
+
+
+def _on_device(f, *args, **kw):
+    from numba import cuda
+
+    return f(*(cuda.to_device(v) if isinstance(v, np.ndarray) else v for v in args), **kw).copy_to_host()
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_backward_helpers_equal_numpy(reverse):
+    """previous_states (packed rows starting late in reverse), column sums, o ⊙ tanh(c)."""
+    c = Case("lstm", "float64", 5, 4, 2, 3, 0, (5, 4, 2, 1), reverse, True, False, 11)
+    a = arrays(c)
+    args, fwd = forward_call(c, a, True)
+    cpu_lstm.lstm_forward(2, *args)
+    taken = np.arange(c.N)[None, :] < a["active"][:, None]  # (T, N): the steps each row takes
+    got = _on_device(previous_states, fwd["hs"], a["h0"], a["active"], reverse)
+    np.testing.assert_array_equal(got[taken], previous(c, fwd["hs"], a["h0"])[taken])
+    da = np.random.default_rng(0).standard_normal((c.T * c.N, 12))
+    np.testing.assert_allclose(_on_device(column_sums, da), da.sum(axis=0), rtol=0, atol=1e-12)
+    gates = fwd["gates"].reshape(c.T * c.N, 4 * c.H)
+    m = gates[:, 3 * c.H:] * np.tanh(fwd["cells"].reshape(c.T * c.N, c.H))
+    got = _on_device(cell_outputs, fwd["gates"], fwd["cells"], c.H)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(m))  # steps a row does not take: NaN records
+    np.testing.assert_allclose(got, m, rtol=0, atol=1e-12)
