@@ -112,6 +112,13 @@ def test_kernel_compiles_to_ptx(factory, dtype, cc):
     assert regs and max(regs) * threads <= 65536, f"{_name(factory)}: {regs} registers × {threads} threads"
 
 
+def test_numba_cuda_is_the_active_numba_cuda():
+    """numba 0.68 still ships a deprecated built-in numba.cuda; numba-cuda must be the one imported."""
+    import numba.cuda
+
+    assert "numba_cuda" in Path(numba.cuda.__file__).parts, numba.cuda.__file__
+
+
 def test_ptx_compilation_needs_no_gpu():
     """The checks above are meaningful here because no GPU is used: compile_ptx talks to NVVM only."""
     assert compile_ptx(rnn.forward_kernel, np.float32, (8, 0))
