@@ -21,7 +21,7 @@ pytest.importorskip("numba_cuda", reason="the CUDA tests need numba-cuda (the te
 
 from numba import cuda, int64, types  # noqa: E402
 
-from steprnn.kernels.cuda import bptt, gru, lstm, matmul, rnn  # noqa: E402
+from steprnn.kernels.cuda import bptt, gru, jit, lstm, matmul, rnn  # noqa: E402
 from steprnn.kernels.cuda.jit import MAX_THREADS, numba_type  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,7 @@ def kernel_arg_types(dt) -> dict:
                                T((A2, A2, A2, A3, A3))),
         gru.forward_kernel: (A2, A2, A1, I1, B, B, A3, A2, T((A2, A2))),
         gru.backward_kernel: (A2, B, I1, B, T((A2, A2)), A3, T((A3, A2)), T((A2, A2, A2, A3))),
+        jit.fill_kernel: (A1, types.float64),
         bptt.previous_kernel: (A3, A2, I1, B, A3),
         bptt.column_sums_kernel: (A2, A1),
         bptt.cell_outputs_kernel: (A2, A2, A2),

@@ -30,7 +30,7 @@ from steprnn.kernels.cpu import rnn as cpu_rnn  # noqa: E402
 from steprnn.kernels.cuda import gru as cuda_gru  # noqa: E402
 from steprnn.kernels.cuda import lstm as cuda_lstm  # noqa: E402
 from steprnn.kernels.cuda import rnn as cuda_rnn  # noqa: E402
-from steprnn.kernels.cuda.jit import host_call  # noqa: E402
+from steprnn.kernels.cuda.jit import device_full, host_call  # noqa: E402
 from steprnn.kernels.cuda.bptt import cell_outputs, column_sums, previous_states  # noqa: E402
 from steprnn.kernels.cuda.matmul import matmul, matmul_tn, project  # noqa: E402
 
@@ -280,3 +280,10 @@ def test_backward_helpers_equal_numpy(reverse):
     got = _on_device(cell_outputs, fwd["gates"], fwd["cells"], c.H)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(m))  # steps a row does not take: NaN records
     np.testing.assert_allclose(got, m, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_device_full(dtype):
+    got = device_full((3, 2, 5), np.nan, dtype).copy_to_host()
+    assert got.dtype == np.dtype(dtype) and got.shape == (3, 2, 5) and np.isnan(got).all()
+    np.testing.assert_array_equal(device_full((7,), 0.0, dtype).copy_to_host(), np.zeros(7, dtype))

@@ -36,7 +36,7 @@ NUMBA_TYPES = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 
 __all__ = ["SHARED_BYTES", "MAX_THREADS", "NUMBA_TYPES", "numba_type", "sigmoid", "col_dot",
            "to_shared", "block_threads", "w_fits", "launch", "host_call",
-           "for_dtype"]
+           "for_dtype", "fill_kernel", "device_full"]
 
 
 def numba_type(dtype):
@@ -116,6 +116,29 @@ def _cached(factory, dtype):
 def for_dtype(factory, dtype):
     """The kernel ``factory(numba element type)`` builds for ``dtype``, built once per dtype."""
     return _cached(factory, np.dtype(dtype))
+
+
+def fill_kernel(dt):
+    """The kernel of ``device_full``."""
+
+    @cuda.jit
+    def fill(a, value):
+        """a[i] = value for every element of the 1-D array a."""
+        i = cuda.grid(1)
+        if i < a.shape[0]:
+            a[i] = value
+
+    return fill
+
+
+def device_full(shape, value: float, dtype, stream=0):
+    """A new C-contiguous device array of ``shape`` filled with ``value`` (zeros for ``hs`` and
+    gradient buffers, NaN for records), filled on the device: no host copy."""
+    out = cuda.device_array(shape, dtype=dtype, stream=stream)
+    if out.size:
+        threads = 128
+        for_dtype(fill_kernel, dtype)[-(-out.size // threads), threads, stream](out.reshape(out.size), float(value))
+    return out
 
 
 def _to_device(a, stream):
