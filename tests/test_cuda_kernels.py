@@ -46,7 +46,7 @@ def kernel_arg_types(dt) -> dict:
         jit.fill_kernel: (A1, types.float64),
         bptt.previous_kernel: (A3, A2, I1, B, A3),
         bptt.column_sums_kernel: (A2, A1),
-        bptt.cell_outputs_kernel: (A2, A2, A2),
+        bptt.cell_outputs_kernel: (A2, A2, I1, A2),
     }
 
 

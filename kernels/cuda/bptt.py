@@ -67,8 +67,9 @@ def cell_outputs_kernel(dt):
     """The kernel of ``cell_outputs``."""
 
     @cuda.jit
-    def cell_outputs_(gates, cells, out):
-        """out[q, j] = o ⊙ tanh(c): gates (R, N*4H) i|f|g|o, cells (R, N*H), out (R*N, H)."""
+    def cell_outputs_(gates, cells, active, out):
+        """out[q, j] = o ⊙ tanh(c): gates (T, N*4H) i|f|g|o, cells (T, N*H), active (T,), out (T*N, H);
+        0 at the steps a row does not take (whatever the records hold there)."""
         i = cuda.grid(1)
         M, H = out.shape
         if i >= M * H:
@@ -78,6 +79,9 @@ def cell_outputs_kernel(dt):
         N = cells.shape[1] // H
         r = q // N
         b = q % N
+        if b >= active[r]:
+            out[q, j] = 0
+            return
         # m_t = o_t ⊙ tanh(c_t): the input of the projection h_t = W_hr m_t
         out[q, j] = gates[r, b * 4 * H + 3 * H + j] * math.tanh(cells[r, b * H + j])
 
@@ -109,12 +113,13 @@ def column_sums(a, stream=0):
     return out
 
 
-def cell_outputs(gates, cells, H: int, stream=0):
-    """(R*N, H): m = o ⊙ tanh(c) of every recorded step, from gates (R, N*4H) and cells (R, N*H),
-    the input of an LSTM projection (its weight gradient is Σ_t dL/dh_t m_tᵀ)."""
+def cell_outputs(gates, cells, H: int, active, stream=0):
+    """(T*N, H): m = o ⊙ tanh(c) of every step, from the records gates (T, N*4H) and cells (T, N*H),
+    the input of an LSTM projection (its weight gradient is Σ_t dL/dh_t m_tᵀ); 0 at the steps a
+    row does not take (``active`` (T,) as in the forward), so records there need no initialising."""
     R = cells.shape[0]
     N = cells.shape[1] // H if H else 0
     out = cuda.device_array((R * N, H), dtype=cells.dtype, stream=stream)
     if out.size:
-        for_dtype(cell_outputs_kernel, cells.dtype)[_blocks(out.size), THREADS, stream](gates, cells, out)
+        for_dtype(cell_outputs_kernel, cells.dtype)[_blocks(out.size), THREADS, stream](gates, cells, active, out)
     return out
