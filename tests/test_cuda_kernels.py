@@ -91,6 +91,9 @@ def test_kernel_compiles_to_ptx(factory, dtype, cc):
     ptx = compile_ptx(factory, dtype, cc)
     assert f".target sm_{cc[0]}{cc[1]}" in ptx
     assert ".entry" in ptx
+    if factory.__name__ in ("forward_kernel", "backward_kernel"):
+        # the recurrence kernels size their dynamic shared array at run time from the launch
+        assert "%dynamic_smem_size" in ptx, "dynamic shared memory read with a compile-time size"
     if dtype == np.float32:
         # float32 kernels stay in float32: no stray double-precision arithmetic from a constant
         f64 = [line for line in ptx.splitlines() if re.search(r"\b(add|sub|mul|fma|div)\.\w*f64\b", line)]

@@ -37,14 +37,15 @@ def gemm_kernel(dt):
         b      (K, Nc)
         bias   (Nc,), or (0,) for none
         out    (M, Nc)
-        Grid (ceil(Nc/TILE), ceil(M/TILE)), block (TILE, TILE).
+        Grid (ceil(M/TILE), ceil(Nc/TILE)): rows on x, whose limit is 2^31 − 1 blocks (y allows
+        only 65535); block (TILE, TILE), tx along the columns of out.
         """
         sa = cuda.shared.array((TILE, TILE_ROW), dt)  # op(a)[row0:row0+TILE, k0:k0+TILE]
         sb = cuda.shared.array((TILE, TILE_ROW), dt)  # b[k0:k0+TILE, col0:col0+TILE]
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        row0 = cuda.blockIdx.y * TILE
-        col0 = cuda.blockIdx.x * TILE
+        row0 = cuda.blockIdx.x * TILE
+        col0 = cuda.blockIdx.y * TILE
         M, Nc = out.shape
         K = b.shape[0]
         zero = zero_
@@ -83,7 +84,7 @@ def gemm(a, b, bias, trans_a: bool, out, stream=0) -> None:
     if M == 0 or Nc == 0:
         return
     kernel = for_dtype(gemm_kernel, out.dtype)
-    grid = (-(-Nc // TILE), -(-M // TILE))
+    grid = (-(-M // TILE), -(-Nc // TILE))
     kernel[grid, (TILE, TILE), stream](a, b, bias, trans_a, out)
 
 
