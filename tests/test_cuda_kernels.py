@@ -116,6 +116,12 @@ def test_kernel_compiles_to_ptx(factory, dtype, cc):
     assert regs and max(regs) * threads <= 65536, f"{_name(factory)}: {regs} registers × {threads} threads"
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex64])
+def test_kernels_refuse_other_dtypes(dtype):
+    with pytest.raises(TypeError, match=f"float32 or float64 arrays, got {np.dtype(dtype)}"):
+        jit.for_dtype(lstm.forward_kernel, dtype)
+
+
 def test_numba_cuda_is_the_active_numba_cuda():
     """numba 0.68 still ships a deprecated built-in numba.cuda; numba-cuda must be the one imported."""
     import numba.cuda
