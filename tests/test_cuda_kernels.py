@@ -66,7 +66,8 @@ def compile_ptx(factory, dtype, cc) -> str:
     kernel = factory(dt)
     fake = pytypes.SimpleNamespace(compute_capability=cc)
     with mock.patch.object(dispatcher, "get_current_device", lambda: fake):
-        ptx, _ = cuda.compile_ptx(kernel.py_func, kernel_arg_types(dt)[factory], cc=cc)
+        ptx, _ = cuda.compile_ptx(kernel.py_func, kernel_arg_types(dt)[factory], cc=cc,
+                                  launch_bounds=kernel.targetoptions.get("launch_bounds"))
     return ptx
 
 
@@ -94,6 +95,7 @@ def test_kernel_compiles_to_ptx(factory, dtype, cc):
     if factory.__name__ in ("forward_kernel", "backward_kernel"):
         # the recurrence kernels size their dynamic shared array at run time from the launch
         assert "%dynamic_smem_size" in ptx, "dynamic shared memory read with a compile-time size"
+        assert re.search(rf"\.maxntid {MAX_THREADS}\b", ptx), "no launch bounds"
     if dtype == np.float32:
         # float32 kernels stay in float32: no stray double-precision arithmetic from a constant
         f64 = [line for line in ptx.splitlines() if re.search(r"\b(add|sub|mul|fma|div)\.\w*f64\b", line)]

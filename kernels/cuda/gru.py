@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .jit import block_threads, col_dot, for_dtype, launch, sigmoid, to_shared, w_fits
+from .jit import RECURRENCE_JIT, block_threads, col_dot, for_dtype, launch, sigmoid, to_shared, w_fits
 from .matmul import project
 
 __all__ = ["gru_forward", "gru_backward", "forward_kernel", "backward_kernel"]
@@ -26,7 +26,7 @@ def forward_kernel(dt):
     """The recurrence kernel of ``gru_forward`` for Numba element type ``dt``."""
     one_ = np.dtype(str(dt)).type(1)
 
-    @cuda.jit
+    @cuda.jit(**RECURRENCE_JIT)
     def gru_steps(xp, w_hh, b_hh, active, reverse, w_shared, hs, h, rec):
         """Block b runs batch row b over all T steps (shapes as in ``gru_forward``;
         xp (T*N, 3H) = W_ih x_t + b_ih; w_hh = W_hh^T (H, 3H); h (N, H))."""
@@ -118,7 +118,7 @@ def backward_kernel(dt):
     """The recurrence kernel of ``gru_backward`` for Numba element type ``dt``."""
     one_ = np.dtype(str(dt)).type(1)
 
-    @cuda.jit
+    @cuda.jit(**RECURRENCE_JIT)
     def gru_steps_back(w_hh, w_shared, active, reverse, rec, h_prev, grads_in, grads_out):
         """Block b runs batch row b backwards over all steps (shapes as in ``gru_backward``)."""
         gates, pre = rec

@@ -26,15 +26,19 @@ from functools import lru_cache
 
 import numpy as np
 from numba import cuda, float32, float64
+from numba.cuda import config
 
 #: dynamic shared memory a recurrence kernel may use (the 48 KiB that needs no opt-in)
 SHARED_BYTES = 48 * 1024
 #: threads per block of a recurrence kernel: each thread loops over several gate rows when wider
 MAX_THREADS = 256
+#: options of every recurrence kernel: ptxas keeps registers low enough for MAX_THREADS threads
+#: (the simulator knows no launch bounds)
+RECURRENCE_JIT = {} if config.ENABLE_CUDASIM else {"launch_bounds": MAX_THREADS}
 #: the Numba element type of each supported NumPy dtype
 NUMBA_TYPES = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 
-__all__ = ["SHARED_BYTES", "MAX_THREADS", "NUMBA_TYPES", "numba_type", "sigmoid", "col_dot",
+__all__ = ["SHARED_BYTES", "MAX_THREADS", "RECURRENCE_JIT", "NUMBA_TYPES", "numba_type", "sigmoid", "col_dot",
            "to_shared", "block_threads", "w_fits", "launch", "host_call",
            "for_dtype", "fill_kernel", "device_full"]
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .jit import block_threads, col_dot, for_dtype, launch, sigmoid, to_shared, w_fits
+from .jit import RECURRENCE_JIT, block_threads, col_dot, for_dtype, launch, sigmoid, to_shared, w_fits
 from .matmul import project
 
 __all__ = ["lstm_forward", "lstm_backward", "forward_kernel", "backward_kernel"]
@@ -28,7 +28,7 @@ def forward_kernel(dt):
     """The recurrence kernel of ``lstm_forward`` for Numba element type ``dt``."""
     one_ = np.dtype(str(dt)).type(1)
 
-    @cuda.jit
+    @cuda.jit(**RECURRENCE_JIT)
     def lstm_steps(xp, w_hh, w_hr, b_hh, active, reverse, w_shared, hs, state, rec):
         """Block b runs batch row b over all T steps (shapes as in ``lstm_forward``;
         xp (T*N, 4H) = W_ih x_t + b_ih; w_hh = W_hh^T (P, 4H); w_hr = W_hr^T (H, P) or (0, 0))."""
@@ -131,7 +131,7 @@ def backward_kernel(dt):
     """The recurrence kernel of ``lstm_backward`` for Numba element type ``dt``."""
     one_ = np.dtype(str(dt)).type(1)
 
-    @cuda.jit
+    @cuda.jit(**RECURRENCE_JIT)
     def lstm_steps_back(w_hh, w_hr, w_shared, active, reverse, rec, prev, grads_in, grads_out):
         """Block b runs batch row b backwards over all steps (shapes as in ``lstm_backward``)."""
         gates, cells = rec

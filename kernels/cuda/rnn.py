@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .jit import block_threads, col_dot, for_dtype, launch, to_shared, w_fits
+from .jit import RECURRENCE_JIT, block_threads, col_dot, for_dtype, launch, to_shared, w_fits
 from .matmul import project
 
 __all__ = ["rnn_forward", "rnn_backward", "forward_kernel", "backward_kernel"]
@@ -23,7 +23,7 @@ def forward_kernel(dt):
     """The recurrence kernel of ``rnn_forward`` for Numba element type ``dt``."""
     zero_ = np.dtype(str(dt)).type(0)
 
-    @cuda.jit
+    @cuda.jit(**RECURRENCE_JIT)
     def rnn_steps(xp, w_hh, b_hh, active, reverse, use_relu, w_shared, hs, h, pre):
         """Block b runs batch row b over all T steps (shapes as in ``rnn_forward``;
         xp (T*N, H) = W_ih x_t + b_ih; w_hh = W_hh^T (H, H); h (N, H); pre (R, N*H))."""
@@ -97,7 +97,7 @@ def backward_kernel(dt):
     """The recurrence kernel of ``rnn_backward`` for Numba element type ``dt``."""
     one_ = np.dtype(str(dt)).type(1)
 
-    @cuda.jit
+    @cuda.jit(**RECURRENCE_JIT)
     def rnn_steps_back(w_hh, w_shared, active, reverse, use_relu, rec, grads_in, grads_out):
         """Block b runs batch row b backwards over all steps (shapes as in ``rnn_backward``)."""
         pre, hs = rec
