@@ -159,7 +159,8 @@ def same(cuda_out: dict, cpu_out: dict, dtype, what: str) -> None:
     for name, want in cpu_out.items():
         got = cuda_out[name]
         msg = f"{what}: {name}"
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=msg + " (NaN where the CPU kernel has none)")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want),
+                                      err_msg=msg + " (NaN where the CPU kernel has none, or the reverse)")
         np.testing.assert_allclose(got, want, rtol=0, atol=TOL[np.dtype(dtype)], err_msg=msg)
 
 
