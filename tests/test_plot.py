@@ -144,6 +144,7 @@ def test_shapes_unbatched_and_cells():
         P.shapes(cell, np.ones((1, I), dtype=np.float32))
     tr = sr.trace(nn.LSTMCell(I, H), np.ones((N, I), dtype=np.float32))
     _check_drawn(P.cell_diagram(tr.step(0)))
+    assert "data:image/png" in tr._repr_html_()  # a cell's trace: one step
 
 
 def test_weights_bands_are_labelled():
@@ -190,6 +191,9 @@ def test_tokens_become_tick_labels():
     assert [t.get_text() for t in fig.axes[len(_quantities(tr)) - 1].get_xticklabels()] == list("abcdef")
     with pytest.raises(ValueError, match="expected 6, got 3"):
         P.gate_heatmap(tr, "f", tokens="abc")
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert P.gate_heatmap(tr, "o", ax=ax, tokens=words) is ax and ax.figure is fig
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
