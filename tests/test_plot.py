@@ -318,6 +318,8 @@ def test_trace_displays_itself_in_jupyter():
     tr = sr.trace(nn.GRU(I, H, num_layers=2), np.ones((L, 1, I), dtype=np.float32), layers=[1])
     shown = tr._repr_html_()
     assert "Trace(gru" in shown and "data:image/png;base64," in shown
+    png = P.trace_figure(tr, layer=1)._repr_png_()  # a figure shows itself without pyplot
+    assert png.startswith(b"\x89PNG")
     assert plt.get_fignums() == []
 
 
