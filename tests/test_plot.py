@@ -254,6 +254,8 @@ def test_gradient_flow_log_scale_one_line_per_trace():
     for ln, tr in zip(lines, traces.values()):
         np.testing.assert_allclose(ln.get_ydata(), tr.gradient_norms())
     _check_drawn(fig)
+    cell = P.gradient_flow({"LSTM": traces["LSTM"]}, state="c").axes[0]
+    np.testing.assert_allclose(cell.get_lines()[0].get_ydata(), traces["LSTM"].gradient_norms(state="c"))
     one = P.gradient_flow(traces["LSTM"])
     assert len(one.axes[0].get_lines()) == 1 and one.axes[0].get_yscale() == "log"
     untrained = sr.trace(nn.GRU(I, H), np.ones((L, 1, I), dtype=np.float32))
@@ -278,6 +280,27 @@ def test_connectivity_matches_torch():
         expected = g[:, 1].norm(dim=-1).numpy()
         np.testing.assert_allclose(got[0], expected, rtol=1e-10, atol=1e-14)
         assert np.all(got[0, t + 1:] == 0)
+
+
+class _Tagger(nn.Module):
+    """A model around a batch_first GRU: one output vector per step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(I, H, batch_first=True)
+        self.out = nn.Linear(H, 4)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.out(y)
+
+
+def test_connectivity_of_a_model():
+    sr.manual_seed(0)
+    x = np.random.default_rng(8).standard_normal((N, L, I)).astype(np.float32)  # batch_first, from the GRU
+    got = P.connectivity_values(_Tagger(), x, [2, L - 1], batch=1)
+    assert got.shape == (2, L)
+    assert np.all(got[0, 3:] == 0) and np.all(got[0, :3] > 0) and np.all(got[1] > 0)
 
 
 # -- Agg safety and Jupyter ---------------------------------------------------------------------
