@@ -12,8 +12,11 @@ the whole time loop for its rows with a single-threaded BLAS (see ``blas_threads
 import numpy as np
 from numba import njit, prange
 
+from ..cache import ENABLED as CACHE
+
 FASTMATH = {"contract", "afn", "reassoc", "nsz", "arcp"}
-JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+#: ``cache``: compiled code is kept in a folder named by the hash of every kernel source (``kernels/cache.py``)
+JIT = dict(cache=CACHE, nogil=True, error_model="numpy", fastmath=FASTMATH)
 
 
 @njit(inline="always", **JIT)
