@@ -171,3 +171,48 @@ def test_numba_version_is_part_of_the_hash(monkeypatch, tmp_path):
     before = cache.source_hash(str(root))
     monkeypatch.setattr(numba, "__version__", numba.__version__ + ".post1")
     assert cache.source_hash(str(root)) != before
+
+
+def test_cache_root_follows_the_user_settings(monkeypatch, tmp_path):
+    """STEPRNN_CACHE_DIR first, then NUMBA_CACHE_DIR/steprnn, then the user's cache folder."""
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", str(tmp_path / "numba-cache"))
+    monkeypatch.delenv("STEPRNN_CACHE_DIR", raising=False)
+    path, note = cache._choose_cache_dir("0" * 16)
+    assert (path, note) == (str(tmp_path / "numba-cache" / "steprnn" / ("0" * 16)), None)
+    monkeypatch.setenv("STEPRNN_CACHE_DIR", str(tmp_path / "ours"))
+    path, note = cache._choose_cache_dir("0" * 16)
+    assert (path, note) == (str(tmp_path / "ours" / ("0" * 16)), None)
+    assert Path(path).is_dir()
+
+
+def test_an_unwritable_setting_falls_back_to_a_private_temp_folder(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("STEPRNN_CACHE_DIR", str(blocker / "cache"))  # under a file: never writable
+    monkeypatch.setattr(cache.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    path, note = cache._choose_cache_dir("1" * 16)
+    assert Path(path).is_relative_to(tmp_path / "tmp") and Path(path).name == "1" * 16
+    assert str(blocker / "cache") in note and "not writable" in note
+    private = Path(path).parents[1]
+    assert private.stat().st_mode & 0o077 == 0
+
+
+def test_a_shared_temp_folder_someone_else_can_write_is_not_used(monkeypatch, tmp_path):
+    monkeypatch.setattr(cache.tempfile, "tempdir", str(tmp_path))
+    uid = os.getuid()
+    (tmp_path / f"steprnn-{uid}").mkdir(mode=0o777)
+    os.chmod(tmp_path / f"steprnn-{uid}", 0o777)
+    assert cache._private_temp_root() is None
+    os.chmod(tmp_path / f"steprnn-{uid}", 0o700)
+    assert cache._private_temp_root() == str(tmp_path / f"steprnn-{uid}" / "numba")
+
+
+def test_nothing_writable_disables_the_cache_with_one_message(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("STEPRNN_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(cache.tempfile, "tempdir", str(blocker / "tmp"))
+    path, note = cache._choose_cache_dir("2" * 16)
+    assert path is None
+    assert "STEPRNN_CACHE_DIR" in note and "compiled again in every process" in note
