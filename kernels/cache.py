@@ -41,7 +41,8 @@ import numpy
 from numba.core import caching, config
 from numba.misc.appdirs import AppDirs
 
-__all__ = ["CACHE_DIR", "ENABLED", "GRACE_S", "KEEP", "KernelCacheWarning", "prune", "source_hash"]
+__all__ = ["CACHE_DIR", "ENABLED", "GRACE_S", "KEEP", "KernelCacheLocator", "KernelCacheWarning", "install_locator",
+           "prune", "source_hash"]
 
 #: the kernels' source folder, symlinks resolved
 KERNELS_DIR = os.path.dirname(os.path.realpath(__file__))
@@ -203,12 +204,16 @@ class KernelCacheLocator(caching._CacheLocator):
         return self
 
 
-def _install() -> None:
-    """Put the locator first in Numba's list (once, even if this module is imported twice)."""
-    classes = list(caching.CacheImpl._locator_classes)
+def install_locator(cache_impl: type = caching.CacheImpl) -> None:
+    """Put ``KernelCacheLocator`` first in ``cache_impl``'s list of locators (once).
+
+    Numba's CPU dispatchers use ``numba.core.caching.CacheImpl`` (done at import); numba-cuda has
+    its own copy, ``numba.cuda.core.caching.CacheImpl``, for ``cuda.jit(cache=True)`` kernels.
+    """
+    classes = list(cache_impl._locator_classes)
     if any(getattr(c, "steprnn_kernels_dir", None) == KERNELS_DIR for c in classes):
         return
-    caching.CacheImpl._locator_classes = [KernelCacheLocator, *classes]
+    cache_impl._locator_classes = [KernelCacheLocator, *classes]
 
 
 #: the hash of the kernel sources and versions (names the cache folder)
@@ -219,4 +224,4 @@ CACHE_DIR, _note = _choose_cache_dir(SOURCE_HASH)
 ENABLED = CACHE_DIR is not None
 if _note:
     warnings.warn(_note, KernelCacheWarning, stacklevel=2)
-_install()
+install_locator()
