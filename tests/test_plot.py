@@ -30,15 +30,14 @@ L, N, I, H = 6, 2, 3, 5
 TOKENS = list("abcdef")
 LOW_DPI = 30
 
-CONFIGS = {
+CONFIGS = {  # every kind, and every layout option in at least one configuration
     "rnn": lambda: (nn.RNN(I, H), False),
     "lstm": lambda: (nn.LSTM(I, H), False),
     "gru": lambda: (nn.GRU(I, H), False),
-    "lstm-stacked-bidirectional": lambda: (nn.LSTM(I, H, num_layers=2, bidirectional=True), False),
-    "gru-batch_first": lambda: (nn.GRU(I, H, batch_first=True), False),
-    "lstm-proj_size": lambda: (nn.LSTM(I, H, proj_size=2), False),
-    "gru-packed": lambda: (nn.GRU(I, H, num_layers=2), True),
-    "rnn-packed-bidirectional": lambda: (nn.RNN(I, H, bidirectional=True), True),
+    "lstm-stacked-bidirectional-proj_size": lambda: (nn.LSTM(I, H, num_layers=2, bidirectional=True, proj_size=2),
+                                                     False),
+    "gru-stacked-batch_first-packed": lambda: (nn.GRU(I, H, num_layers=2, batch_first=True), True),
+    "rnn-bidirectional-packed": lambda: (nn.RNN(I, H, bidirectional=True), True),
 }
 LENGTHS = [L, 3]
 
@@ -84,6 +83,11 @@ def _check_drawn(fig, size=None):
     assert fig.dpi == style.DPI
 
 
+def series_shape(tr, q):
+    """(L, units) of quantity q."""
+    return (L, tr.h().shape[2] if q == "h" else H)
+
+
 def _quantities(tr):
     return list(tr.gate_names) + (["c"] if tr.kind == "lstm" else []) + ["h"] + (["pre"] if tr.kind == "rnn" else [])
 
@@ -96,7 +100,8 @@ def test_heatmaps_and_trace_figures_render(case):
     for q in _quantities(tr):
         ax = P.gate_heatmap(tr, q, layer=last, direction=d, batch=1, tokens=TOKENS)
         assert isinstance(ax, Axes)
-        _check_drawn(ax.figure, style.WIDE_STRIP)
+        assert ax.images[0].get_array().shape[::-1] == series_shape(tr, q)
+    _check_drawn(ax.figure, style.WIDE_STRIP)
     _check_drawn(P.trace_figure(tr, layer=last, direction=d, batch=1, tokens=TOKENS), style.SLIDE)
 
 
@@ -105,9 +110,8 @@ def test_line_saturation_strip_and_diagram_figures_render(case):
     _check_drawn(P.state_lines(tr, units=[0, 2], batch=1, tokens=TOKENS))
     _check_drawn(P.saturation(tr))
     _check_drawn(P.token_strip(tr, 1, "abcdef", layer=tr.num_layers - 1, batch=1))
-    for t in (0, 2):
-        _check_drawn(P.cell_diagram(tr.step(t, layer=tr.num_layers - 1, direction=tr.num_directions - 1, batch=1),
-                                    unit=H - 1), style.SLIDE)
+    step = tr.step(2, layer=tr.num_layers - 1, direction=tr.num_directions - 1, batch=1)
+    _check_drawn(P.cell_diagram(step, unit=H - 1), style.SLIDE)
 
 
 def test_layer_figures_render(case):
@@ -124,7 +128,8 @@ def test_layer_figures_render(case):
     if not isinstance(x, np.ndarray):
         return  # connectivity takes a padded tensor
     _check_drawn(P.connectivity(layer, x, L - 1, TOKENS))
-    _check_drawn(P.connectivity(layer, x, [1, L - 1], TOKENS))
+    fig = P.connectivity(layer, x, [1, L - 1], TOKENS)
+    assert fig.axes[0].images[0].get_array().shape == (2, L)
 
 
 def test_shapes_unbatched_and_cells():
@@ -139,6 +144,7 @@ def test_shapes_unbatched_and_cells():
         P.shapes(cell, np.ones((1, I), dtype=np.float32))
     tr = sr.trace(nn.LSTMCell(I, H), np.ones((N, I), dtype=np.float32))
     _check_drawn(P.cell_diagram(tr.step(0)))
+    assert "data:image/png" in tr._repr_html_()  # a cell's trace: one step
 
 
 def test_weights_bands_are_labelled():
@@ -185,6 +191,9 @@ def test_tokens_become_tick_labels():
     assert [t.get_text() for t in fig.axes[len(_quantities(tr)) - 1].get_xticklabels()] == list("abcdef")
     with pytest.raises(ValueError, match="expected 6, got 3"):
         P.gate_heatmap(tr, "f", tokens="abc")
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert P.gate_heatmap(tr, "o", ax=ax, tokens=words) is ax and ax.figure is fig
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -220,12 +229,12 @@ def test_animate_writes_one_frame_per_step(tmp_path):
     from PIL import Image
 
     sr.manual_seed(0)
-    for layer in (nn.GRU(I, H), nn.LSTM(I, H, bidirectional=True)):
-        tr = sr.trace(layer, np.random.default_rng(3).standard_normal((L, 1, I)).astype(np.float32))
-        path = P.animate(tr, tmp_path / "steps.gif", direction=layer.num_directions - 1, tokens=TOKENS, dpi=30)
-        with Image.open(path) as im:
-            assert im.format == "GIF"
-            assert im.n_frames == L
+    layer = nn.LSTM(I, H, bidirectional=True)
+    tr = sr.trace(layer, np.random.default_rng(3).standard_normal((L, 1, I)).astype(np.float32))
+    path = P.animate(tr, tmp_path / "steps.gif", direction=1, tokens=TOKENS, dpi=20)
+    with Image.open(path) as im:
+        assert im.format == "GIF"
+        assert im.n_frames == L
     with pytest.raises(ValueError, match=".gif"):
         P.animate(tr, tmp_path / "steps.png")
 
@@ -245,6 +254,8 @@ def test_gradient_flow_log_scale_one_line_per_trace():
     for ln, tr in zip(lines, traces.values()):
         np.testing.assert_allclose(ln.get_ydata(), tr.gradient_norms())
     _check_drawn(fig)
+    cell = P.gradient_flow({"LSTM": traces["LSTM"]}, state="c").axes[0]
+    np.testing.assert_allclose(cell.get_lines()[0].get_ydata(), traces["LSTM"].gradient_norms(state="c"))
     one = P.gradient_flow(traces["LSTM"])
     assert len(one.axes[0].get_lines()) == 1 and one.axes[0].get_yscale() == "log"
     untrained = sr.trace(nn.GRU(I, H), np.ones((L, 1, I), dtype=np.float32))
@@ -269,6 +280,27 @@ def test_connectivity_matches_torch():
         expected = g[:, 1].norm(dim=-1).numpy()
         np.testing.assert_allclose(got[0], expected, rtol=1e-10, atol=1e-14)
         assert np.all(got[0, t + 1:] == 0)
+
+
+class _Tagger(nn.Module):
+    """A model around a batch_first GRU: one output vector per step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(I, H, batch_first=True)
+        self.out = nn.Linear(H, 4)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.out(y)
+
+
+def test_connectivity_of_a_model():
+    sr.manual_seed(0)
+    x = np.random.default_rng(8).standard_normal((N, L, I)).astype(np.float32)  # batch_first, from the GRU
+    got = P.connectivity_values(_Tagger(), x, [2, L - 1], batch=1)
+    assert got.shape == (2, L)
+    assert np.all(got[0, 3:] == 0) and np.all(got[0, :3] > 0) and np.all(got[1] > 0)
 
 
 # -- Agg safety and Jupyter ---------------------------------------------------------------------
@@ -296,10 +328,10 @@ def test_nothing_calls_show_or_leaves_figures_open(monkeypatch, tmp_path):
     x = np.random.default_rng(6).standard_normal((L, 1, I)).astype(np.float32)
     tr = sr.trace(layer, x)
     for fig in _every_figure(tr, layer, x):
-        _render(fig, 10)
+        assert isinstance(fig, Figure)
     P.animate(tr, tmp_path / "a.gif", dpi=10)
+    assert plt.get_fignums() == []
     for _ in range(50):
-        P.trace_figure(tr)
         P.gate_heatmap(tr, "i")
     assert plt.get_fignums() == []
 
@@ -309,6 +341,8 @@ def test_trace_displays_itself_in_jupyter():
     tr = sr.trace(nn.GRU(I, H, num_layers=2), np.ones((L, 1, I), dtype=np.float32), layers=[1])
     shown = tr._repr_html_()
     assert "Trace(gru" in shown and "data:image/png;base64," in shown
+    png = P.trace_figure(tr, layer=1)._repr_png_()  # a figure shows itself without pyplot
+    assert png.startswith(b"\x89PNG")
     assert plt.get_fignums() == []
 
 
@@ -338,14 +372,15 @@ def test_explore_follows_its_widgets():
     tr = sr.trace(layer, pack_padded_sequence(x, LENGTHS))
     ex = P.explore(tr, tokens=TOKENS)
     assert "t = 0" in ex.equations.value and "unit 0 of 5" in ex.equations.value
-    first = ex.figure.value
-    assert first.startswith(b"\x89PNG") and ex.diagram.value.startswith(b"\x89PNG")
+    first = bytes(ex.figure.value)
+    assert first.startswith(b"\x89PNG") and bytes(ex.diagram.value).startswith(b"\x89PNG")
     ex.step.value = 4
     ex.unit.value = 3
     assert "t = 4" in ex.equations.value and "unit 3 of 5" in ex.equations.value
-    assert ex.figure.value != first
-    ex.layer.value = 1
-    ex.direction.value = 1
+    assert bytes(ex.figure.value) != first
+    with ex.hold():  # one redraw for both
+        ex.layer.value = 1
+        ex.direction.value = 1
     assert "layer 1 (reverse)" in ex.equations.value
     assert html.escape(tr.step(4, 1, 1, 0).explain(3)) in ex.equations.value
     ex.batch.value = 1  # length 3: step 4 is past its end

@@ -21,6 +21,9 @@ from ._axes import time_axis
 from ._data import check_tokens, visible_token
 
 
+SHADE_DECADES = 4
+
+
 def _dtype(model: Any) -> np.dtype:
     dt = getattr(model, "dtype", None)
     if dt is None and hasattr(model, "parameters"):
@@ -127,12 +130,13 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
         s = np.arange(L)
         ax.bar(s, np.nan_to_num(shown[0], nan=0.0), width=0.8, color=style.LINE_COLOURS[0])
         ax.set_yscale("log")
-        ax.set_ylabel(f"‖∂y_{q}/∂x_s‖")
+        ax.set_ylabel(rf"$\|\partial y_{{{q}}} / \partial x_s\|$ (log scale)")
         ax.grid(axis="y", which="major", alpha=0.3)
         ax.axvline(q, color=style.ACCENT, lw=1.5, ls="--")
-        ax.set_title(f"Connectivity: how much each input x_s moves the output at t = {q}", loc="left")
+        ax.set_title(f"Connectivity: how much each input $x_s$ moves the output at t = {q}", loc="left")
         top = np.nanmax(shown[0]) if np.any(np.isfinite(shown[0])) else 1.0
-        rel = shown[0] / top
+        # shade on the bars' log scale: the largest darkest, SHADE_DECADES below it white
+        rel = np.clip(1.0 + np.log10(shown[0] / top) / SHADE_DECADES, 0.0, 1.0)
         for k in range(L):
             v = rel[k]
             if np.isfinite(v):
@@ -148,9 +152,9 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
         for side in ("left", "top", "right"):
             strip.spines[side].set_visible(False)
         time_axis(strip, L, None, label=False)
-        strip.set_xlabel("input step s (shade: share of the largest)")
+        strip.set_xlabel(f"input step s (shade: log scale, white = {SHADE_DECADES} decades below the largest)")
         return fig
-    fig = style.figure(style.SLIDE)
+    fig = style.figure((style.SLIDE[0], min(style.SLIDE[1], 2.4 + 0.55 * T)))
     ax = fig.add_subplot()
     finite = shown[np.isfinite(shown)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (1e-8, 1.0)
@@ -161,6 +165,8 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
     ax.set_xlabel("input step s")
     ax.set_yticks(range(T), [f"t={q}" + (f" {visible_token(tokens[q])}" if tokens else "") for q in ts])
     ax.set_ylabel("output step t")
-    fig.colorbar(im, ax=ax, label="‖∂y_t/∂x_s‖ (log scale)", fraction=0.04, pad=0.02)
-    ax.set_title("Connectivity: how much each input x_s moves the output y_t", loc="left")
+    for k, q in enumerate(ts):  # the step s = t itself
+        ax.add_patch(Rectangle((q - 0.5, k - 0.5), 1, 1, fill=False, edgecolor=style.ACCENT, lw=2))
+    fig.colorbar(im, ax=ax, label=r"$\|\partial y_t / \partial x_s\|$ (log scale)", fraction=0.04, pad=0.02)
+    ax.set_title("Connectivity: how much each input $x_s$ moves the output $y_t$", loc="left")
     return fig

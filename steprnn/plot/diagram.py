@@ -22,6 +22,7 @@ LAYER_COLOUR = "#ffd966"   # colah's yellow
 OP_COLOUR = "#f4b6c2"      # colah's pink
 CELL_COLOUR = "#f2f2f2"
 WIRE = "#303030"
+HB = 0.475                 # half the height of a learned layer's box
 MAX_STRIP = 64             # units drawn in a strip; longer vectors show their first MAX_STRIP
 
 
@@ -41,12 +42,14 @@ class _Canvas:
     def dot(self, x: float, y: float) -> None:
         self.ax.add_patch(Circle((x, y), 0.07, color=WIRE, zorder=2))
 
-    def layer(self, x: float, y: float, text: str, name: str, w: float = 1.0, h: float = 0.7) -> None:
+    def layer(self, x: float, y: float, text: str, name: str, w: float = 1.1, h: float = 2 * HB) -> None:
+        """A learned layer: a yellow box with its function and, below it inside the box, its name."""
         self.ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04,rounding_size=0.08",
                                          facecolor=LAYER_COLOUR, edgecolor=WIRE, lw=1.5, zorder=3))
-        self.ax.text(x, y, text, ha="center", va="center", fontsize=style.FONT_SIZE + 1, zorder=4)
+        self.ax.text(x, y + (0.12 if name else 0.0), text, ha="center", va="center", fontsize=style.FONT_SIZE + 1,
+                     zorder=4)
         if name:
-            self.ax.text(x, y - h / 2 - 0.12, name, ha="center", va="top", fontsize=style.SMALL_SIZE,
+            self.ax.text(x, y - h / 2 + 0.1, name, ha="center", va="bottom", fontsize=style.SMALL_SIZE - 1,
                          style="italic", zorder=4)
 
     def op(self, x: float, y: float, text: str, r: float = 0.28) -> None:
@@ -93,6 +96,11 @@ def _num(v: float) -> str:
     return "nan" if np.isnan(v) else f"{v:.2f}".replace("-", "−")
 
 
+def _x_scale(s: Step) -> str:
+    """A deeper layer's input is the h of the layer below (tanh range); layer 0's is unbounded."""
+    return "tanh" if s.layer > 0 else "pre"
+
+
 def _at(v: np.ndarray | None, j: int) -> float:
     return float("nan") if v is None or j >= len(v) else float(v[j])
 
@@ -116,16 +124,16 @@ def _lstm(c: _Canvas, s: Step, j: int) -> None:
     c.dot(3.4, yb)
     for x in (xf, xi, xg, xo):
         c.dot(x, yb)
-        c.wire((x, yb), (x, yg - 0.35))
+        c.wire((x, yb), (x, yg - HB))
     c.layer(xf, yg, "σ", "forget f")
     c.layer(xi, yg, "σ", "input i")
     c.layer(xg, yg, "tanh", "cell g")
     c.layer(xo, yg, "σ", "output o")
     # f -> x on the cell line; i, g -> x -> +
-    c.wire((xf, yg + 0.35), (xf, yc - 0.28))
+    c.wire((xf, yg + HB), (xf, yc - 0.28))
     c.op(xg, 5.0, "×")
-    c.wire((xi, yg + 0.35), (xi, 5.0), (xg - 0.28, 5.0))
-    c.wire((xg, yg + 0.35), (xg, 5.0 - 0.28))
+    c.wire((xi, yg + HB), (xi, 5.0), (xg - 0.28, 5.0))
+    c.wire((xg, yg + HB), (xg, 5.0 - 0.28))
     c.wire((xg, 5.0 + 0.28), (xg, yc - 0.28))
     # c_t -> tanh -> x o -> h_t
     c.dot(xt, yc)
@@ -133,39 +141,42 @@ def _lstm(c: _Canvas, s: Step, j: int) -> None:
     c.wire((xt, yc), (xt, 5.0 + 0.36))
     c.op(xt, yg, "×")
     c.wire((xt, 5.0 - 0.36), (xt, yg + 0.28))
-    c.wire((xo + 0.5, yg), (xt - 0.28, yg))
+    c.wire((xo + 0.55, yg), (xt - 0.28, yg))
     proj = s.h.shape[0] != s.hidden_size
-    xh = 12.9
+    xv = 13.3  # where h_t leaves: up (the output) and right (the next step)
     if proj:
-        c.layer(xh, yg, "W_hr", "projection", w=0.9)
+        xh = 12.45
+        c.layer(xh, yg, "$W_{hr}$", "project", w=0.9)
         c.wire((xt + 0.28, yg), (xh - 0.45, yg))
-        c.wire((xh + 0.45, yg), (14.2, yg), (14.2, yb), (15.2, yb))
+        c.wire((xh + 0.45, yg), (xv, yg), (xv, yb), (15.2, yb))
     else:
-        c.wire((xt + 0.28, yg), (14.2, yg), (14.2, yb), (15.2, yb))
-    c.dot(14.2, yg)
-    c.wire((14.2, yg), (14.2, 8.5))
+        c.wire((xt + 0.28, yg), (xv, yg), (xv, yb), (15.2, yb))
+    c.dot(xv, yg)
+    c.wire((xv, yg), (xv, 8.5))
     # badges: one unit's values
     g = s.gates
-    c.badge(xf - 0.15, 4.85, "f", _at(g["f"], j), "sigmoid", ha="right")
-    c.badge(xi - 0.15, 4.3, "i", _at(g["i"], j), "sigmoid", ha="right")
-    c.badge(xg + 0.2, 4.25, "g", _at(g["g"], j), "tanh", ha="left")
-    c.badge(xo - 0.12, 4.1, "o", _at(g["o"], j), "sigmoid", ha="center")
-    c.badge(xt + 0.5, 5.0, "tanh(c_t)", float(np.tanh(_at(s.c, j))), "tanh", ha="left")
-    c.badge((xf + xg) / 2, yc + 0.45, "f⊙c", _at(g["f"], j) * _at(s.c_prev, j), "pre")
-    c.badge(xg + 0.35, 5.75, "i⊙g", _at(g["i"], j) * _at(g["g"], j), "pre", ha="left")
+    c.badge(xf - 0.15, 4.85, "$f_t$", _at(g["f"], j), "sigmoid", ha="right")
+    c.badge(xi - 0.15, 4.3, "$i_t$", _at(g["i"], j), "sigmoid", ha="right")
+    c.badge(xg + 0.2, 4.2, "$g_t$", _at(g["g"], j), "tanh", ha="left")
+    c.badge((xo + 0.55 + xt - 0.28) / 2, yg + 0.42, "$o_t$", _at(g["o"], j), "sigmoid")
+    c.badge(xt - 0.5, 5.0, r"$\tanh(c_t)$", float(np.tanh(_at(s.c, j))), "tanh", ha="right")
+    c.badge((xf + xg) / 2, yc + 0.45, rf"$f_t \odot c_{{{p}}}$", _at(g["f"], j) * _at(s.c_prev, j), "pre")
+    c.badge(xg + 0.35, 5.75, r"$i_t \odot g_t$", _at(g["i"], j) * _at(g["g"], j), "pre", ha="left")
     # vectors in and out
-    c.strip(0.2, yc + 0.6, 2.0, s.c_prev, "pre", f"c_{{{p}}}", j)
-    c.badge(1.2, yc - 0.45, f"c_{{{p}}}", _at(s.c_prev, j), "pre")
-    c.strip(13.6, yc + 0.6, 2.0, s.c, "pre", "c_t", j)
-    c.badge(14.6, yc - 0.45, "c_t", _at(s.c, j), "pre")
-    c.strip(0.2, yb - 0.6, 2.0, s.h_prev, "tanh", f"h_{{{p}}}", j if not proj else None, label_side="below")
-    c.strip(3.4 + 0.3, 0.55, 2.0, s.x, "tanh", "x_t (all inputs)", None, label_side="below")
-    c.strip(13.6, yb - 0.6, 2.0, s.h, "tanh", "h_t", j if not proj else None, label_side="below")
-    c.strip(13.1, 8.75, 2.0, s.h, "tanh", "", j if not proj else None)
-    ax.text(14.4, 8.35, "h_t (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
+    hj = None if proj else j
+    hs = f" ({s.h.shape[0]} = proj_size)" if proj else ""
+    c.strip(0.2, yc + 0.6, 2.0, s.c_prev, "pre", f"$c_{{{p}}}$", j)
+    c.badge(1.2, yc - 0.45, f"$c_{{{p}}}$", _at(s.c_prev, j), "pre")
+    c.strip(13.8, yc + 0.6, 2.0, s.c, "pre", "$c_t$", j)
+    c.badge(14.6, yc - 0.45, "$c_t$", _at(s.c, j), "pre")
+    c.strip(0.2, yb - 0.6, 2.0, s.h_prev, "tanh", f"$h_{{{p}}}$" + hs, hj, label_side="below")
+    c.strip(3.7, 0.55, 2.0, s.x, _x_scale(s), "$x_t$ (every input)", None, label_side="below")
+    c.strip(13.8, yb - 0.6, 2.0, s.h, "tanh", "$h_t$" + hs, hj, label_side="below")
+    c.strip(xv - 1.0, 8.75, 2.0, s.h, "tanh", "", hj)
+    ax.text(xv + 0.15, 8.3, "$h_t$ (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
     if not proj:
-        c.badge(14.2, yb + 0.55, "h_t", _at(s.h, j), "tanh")
-        c.badge(1.8, yb + 0.45, f"h_{{{p}}}", _at(s.h_prev, j), "tanh")
+        c.badge(14.45, yb + 0.45, "$h_t$", _at(s.h, j), "tanh")
+        c.badge(1.8, yb + 0.45, f"$h_{{{p}}}$", _at(s.h_prev, j), "tanh")
     ax.text(8.1, 7.55, "c: cell state", ha="center", fontsize=style.SMALL_SIZE, color=style.MUTED)
 
 
@@ -191,40 +202,40 @@ def _gru(c: _Canvas, s: Step, j: int) -> None:
     c.dot(3.9, yb)
     for x in (xz, xr, xl, xn):
         c.dot(x, yb)
-        c.wire((x, yb), (x, yg - 0.35))
+        c.wire((x, yb), (x, yg - HB))
     c.layer(xz, yg, "σ", "update z")
     c.layer(xr, yg, "σ", "reset r")
-    c.layer(xl, yg, "W_hn·h\n+ b_hn", "", w=1.1, h=0.8)
+    c.layer(xl, yg, "$W_{hn} h$\n" + r"$+\ b_{hn}$", "")
     c.layer(xn, yg, "tanh", "new n")
-    ax.text(xl, yg - 0.55, "(h part)", ha="center", va="top", fontsize=style.SMALL_SIZE - 1, style="italic")
     # r ⊙ (W_hn h + b_hn) into n
     c.op(xl, 4.5, "×")
-    c.wire((xr, yg + 0.35), (xr, 4.5), (xl - 0.28, 4.5))
-    c.wire((xl, yg + 0.4), (xl, 4.5 - 0.28))
-    c.wire((xl + 0.28, 4.5), (xn, 4.5), (xn, yg + 0.35))
+    c.wire((xr, yg + HB), (xr, 4.5), (xl - 0.28, 4.5))
+    c.wire((xl, yg + HB), (xl, 4.5 - 0.28))
+    c.wire((xl + 0.28, 4.5), (xn, 4.5), (xn, yg + HB))
     # z -> x h_{t-1};  1 - z -> x n -> +
-    c.wire((xz, yg + 0.35), (xz, 5.5), (xzm, 5.5), (xzm, yh - 0.28))
+    c.wire((xz, yg + HB), (xz, 5.5), (xzm, 5.5), (xzm, yh - 0.28))
     c.dot(xzm, 5.5)
     c.wire((xzm, 5.5), (xom, 5.5), (xom, 4.5 + 0.3))
     c.op(xom, 4.5, "1−", r=0.3)
     c.op(xom, yg, "×")
     c.wire((xom, 4.5 - 0.3), (xom, yg + 0.28))
-    c.wire((xn + 0.5, yg), (xom - 0.28, yg))
+    c.wire((xn + 0.55, yg), (xom - 0.28, yg))
     c.wire((xom + 0.28, yg), (xp, yg), (xp, yh - 0.28))
     g = s.gates
-    c.badge(xz - 0.15, 4.6, "z", _at(g["z"], j), "sigmoid", ha="right")
-    c.badge(xr - 0.15, 3.95, "r", _at(g["r"], j), "sigmoid", ha="right")
-    c.badge(xn + 0.15, 3.95, "n", _at(g["n"], j), "tanh", ha="left")
-    c.badge(xl, 5.0, "r⊙(…)", _at(g["r"], j) * _at(s.pre.get("hn"), j), "pre")
-    c.badge(xom + 0.4, 4.5, "1−z", 1.0 - _at(g["z"], j), "sigmoid", ha="left")
-    c.badge((xzm + xp) / 2, yh + 0.45, "z⊙h", _at(g["z"], j) * _at(s.h_prev, j), "tanh")
-    c.badge(xp + 0.45, 3.8, "(1−z)⊙n", (1.0 - _at(g["z"], j)) * _at(g["n"], j), "tanh", ha="left")
-    c.strip(0.2, yh + 0.6, 2.0, s.h_prev, "tanh", f"h_{{{p}}}", j)
-    c.badge(1.2, yh - 0.45, f"h_{{{p}}}", _at(s.h_prev, j), "tanh")
-    c.strip(3.9 + 0.3, 0.55, 2.0, s.x, "tanh", "x_t (all inputs)", None, label_side="below")
-    c.strip(13.3, 8.75, 2.0, s.h, "tanh", "", j)
-    ax.text(14.6, 8.35, "h_t (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
-    c.badge(14.8, yh - 0.45, "h_t", _at(s.h, j), "tanh")
+    c.badge(xz - 0.15, 4.6, "$z_t$", _at(g["z"], j), "sigmoid", ha="right")
+    c.badge(xr - 0.15, 3.95, "$r_t$", _at(g["r"], j), "sigmoid", ha="right")
+    c.badge(xn + 0.15, 3.95, "$n_t$", _at(g["n"], j), "tanh", ha="left")
+    c.badge(xl, 5.0, r"$r_t \odot (\ldots)$", _at(g["r"], j) * _at(s.pre.get("hn"), j), "pre")
+    c.badge(xom + 0.4, 4.5, "$1 - z_t$", 1.0 - _at(g["z"], j), "sigmoid", ha="left")
+    c.badge((xzm + xp) / 2, yh + 0.45, rf"$z_t \odot h_{{{p}}}$", _at(g["z"], j) * _at(s.h_prev, j), "tanh")
+    c.badge(xp + 0.45, 3.8, r"$(1 - z_t) \odot n_t$", (1.0 - _at(g["z"], j)) * _at(g["n"], j), "tanh", ha="left")
+    c.strip(0.2, yh + 0.6, 2.0, s.h_prev, "tanh", f"$h_{{{p}}}$", j)
+    c.badge(1.2, yh - 0.45, f"$h_{{{p}}}$", _at(s.h_prev, j), "tanh")
+    c.strip(4.2, 0.55, 2.0, s.x, _x_scale(s), "$x_t$ (every input)", None, label_side="below")
+    c.strip(13.4, 8.75, 2.0, s.h, "tanh", "", j)
+    ax.text(14.55, 8.3, "$h_t$ (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
+    c.strip(13.8, yh - 1.0, 2.0, s.h, "tanh", "$h_t$", j, label_side="below")
+    c.badge(14.9, yh - 0.45, "$h_t$", _at(s.h, j), "tanh")
 
 
 def _rnn(c: _Canvas, s: Step, j: int) -> None:
@@ -237,20 +248,22 @@ def _rnn(c: _Canvas, s: Step, j: int) -> None:
     c.wire((1.0, yb), (xa, yb), arrow=False)
     c.wire((5.0, 0.35), (5.0, yb), arrow=False)
     c.dot(5.0, yb)
-    c.wire((xa, yb), (xa, yg - 0.35))
+    c.wire((xa, yb), (xa, yg - HB))
     f = "tanh" if s.nonlinearity == "tanh" else "ReLU"
     c.layer(xa, yg, f, "")
-    c.wire((xa, yg + 0.35), (xa, yh), (15.2, yh))
+    c.wire((xa, yg + HB), (xa, yh), (15.2, yh))
     c.dot(13.0, yh)
     c.wire((13.0, yh), (13.0, 8.5))
-    c.badge(xa + 0.6, yg - 0.9, "a_t = W_ih·x_t + b_ih + W_hh·h + b_hh", _at(s.pre["h"], j), "pre", ha="left")
-    c.badge(xa + 0.6, yh + 0.45, "h_t", _at(s.h, j), "tanh", ha="left")
-    c.strip(0.2, yb + 0.6, 2.0, s.h_prev, "tanh", f"h_{{{p}}}", j)
-    c.badge(1.8, yb - 0.45, f"h_{{{p}}}", _at(s.h_prev, j), "tanh")
-    c.strip(5.3, 0.55, 2.0, s.x, "tanh", "x_t (all inputs)", None, label_side="below")
-    c.strip(13.6, yh - 0.6, 2.0, s.h, "tanh", "h_t", j, label_side="below")
+    c.badge(xa + 0.2, yb + 0.75, "$a_t$", _at(s.pre["h"], j), "pre", ha="left")
+    ax.text(xa + 0.7, yg, rf"$a_t = W_{{ih}} x_t + b_{{ih}} + W_{{hh}} h_{{{p}}} + b_{{hh}}$" + "\n"
+            + rf"$h_t = \mathrm{{{f}}}(a_t)$", ha="left", va="center", fontsize=style.SMALL_SIZE, color=style.MUTED)
+    c.badge(xa + 0.6, yh + 0.45, "$h_t$", _at(s.h, j), "tanh", ha="left")
+    c.strip(0.2, yb + 0.6, 2.0, s.h_prev, "tanh", f"$h_{{{p}}}$", j)
+    c.badge(1.8, yb - 0.45, f"$h_{{{p}}}$", _at(s.h_prev, j), "tanh")
+    c.strip(5.3, 0.55, 2.0, s.x, _x_scale(s), "$x_t$ (every input)", None, label_side="below")
+    c.strip(13.6, yh - 0.6, 2.0, s.h, "tanh", "$h_t$", j, label_side="below")
     c.strip(12.0, 8.75, 2.0, s.h, "tanh", "", j)
-    ax.text(13.2, 8.3, "h_t (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
+    ax.text(13.2, 8.3, "$h_t$ (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
 
 
 @style.styled
@@ -268,7 +281,7 @@ def cell_diagram(step: Step, unit: int = 0) -> Figure:
     if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= unit < H:
         raise ValueError(f"unit must be an int in 0..{H - 1}, got {unit!r}")
     fig = style.figure(style.SLIDE, layout=None)
-    ax = fig.add_axes((0.0, 0.0, 1.0, 0.93))
+    ax = fig.add_axes((0.0, 0.045, 1.0, 0.895))
     ax.set_xlim(0, 16)
     ax.set_ylim(0, 9)
     ax.axis("off")
@@ -276,6 +289,7 @@ def cell_diagram(step: Step, unit: int = 0) -> Figure:
     d = " (reverse)" if step.direction else ""
     fig.text(0.01, 0.975, f"{step.kind.upper()} cell, layer {step.layer}{d}, step t = {step.t}, batch element "
              f"{step.batch}: values of unit {unit} of {H}", ha="left", va="center", fontsize=style.TITLE_SIZE + 1)
-    fig.text(0.99, 0.975, "yellow: learned layer · pink: pointwise · strips: every unit (orange: this one)",
-             ha="right", va="center", fontsize=style.SMALL_SIZE - 1, color=style.MUTED)
+    fig.text(0.99, 0.015, "yellow: learned layer  ·  pink: pointwise operation  ·  strips: every unit, "
+             f"unit {unit} outlined  ·  colours: σ gates [0, 1], tanh values [−1, 1], unbounded ones [−3, 3]",
+             ha="right", va="bottom", fontsize=style.SMALL_SIZE - 1, color=style.MUTED)
     return fig

@@ -42,9 +42,9 @@ def gradient_flow(traces: Any, layer: int = 0, direction: int = 0, state: str = 
     ax.set_xlim(-0.5, longest - 0.5)
     ax.set_xlabel("time step t")
     sym = "h_t" if state == "h" else "c_t"
-    ax.set_ylabel(f"‖∂L/∂{sym}‖ (log scale)")
+    ax.set_ylabel(rf"$\|\partial L / \partial {sym}\|$ (log scale)")
     ax.grid(which="major", alpha=0.35)
     ax.grid(which="minor", alpha=0.12)
     ax.legend(loc="best", frameon=False)
-    ax.set_title(f"Gradient of the loss reaching {sym}, step by step", loc="left")
+    ax.set_title(f"How much of the loss's gradient reaches ${sym}$, step by step", loc="left")
     return fig

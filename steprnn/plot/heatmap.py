@@ -22,6 +22,10 @@ def draw_heatmap(ax: Axes, values: np.ndarray, scale: str, tokens: Sequence[str]
     unit_axis(ax, H)
     for side in ("top", "right"):
         ax.spines[side].set_visible(True)
+    valid = ~np.isnan(values).all(axis=1)
+    if valid.any() and not valid[-1]:  # a sequence shorter than the batch: mark where it ends
+        end = int(np.flatnonzero(valid)[-1]) + 1
+        ax.axvline(end - 0.5, color=style.MUTED, lw=1.2, ls=(0, (4, 3)))
     return im
 
 
@@ -46,6 +50,5 @@ def gate_heatmap(trace: Any, gate: str, layer: int = 0, direction: int = 0, batc
     scale = scale_of(gate)
     draw_heatmap(ax, values, scale, tokens)
     ax.set_title(f"{title_of(gate)}  ·  {where(trace, layer, direction, batch)}", loc="left")
-    colorbar(ax.figure, scale, ax, label=f"{style.GATE_SYMBOLS.get(gate, gate)}  ({style.SCALE_LABELS[scale]})",
-             fraction=0.05, pad=0.02)
+    colorbar(ax.figure, scale, ax, label=style.GATE_SYMBOLS.get(gate, gate), fraction=0.05, pad=0.02)
     return ax

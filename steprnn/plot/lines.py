@@ -42,24 +42,28 @@ def state_lines(trace: Any, units: int | Sequence[int] | None = None, layer: int
     panels = []
     if trace.kind == "lstm":
         pos = trace.batch.index(batch)
-        panels.append(("c_t: cell state", "c_t", np.asarray(trace.c(layer, direction)[:, pos], dtype=np.float64)))
-    panels.append(("h_t: hidden state", "h_t", pos_h))
-    H = min(p[2].shape[1] for p in panels)
+        panels.append(("cell state", "$c_t$", np.asarray(trace.c(layer, direction)[:, pos], dtype=np.float64)))
+    panels.append(("hidden state", "$h_t$", pos_h))
+    H = max(p[2].shape[1] for p in panels)  # with proj_size, h has fewer units than c
     chosen = _units(units, H)
     L = pos_h.shape[0]
     tokens = check_tokens(tokens, L)
-    fig = style.figure((style.SLIDE[0], 3.0 + 2.2 * len(panels)))
+    fig = style.figure((style.SLIDE[0], min(style.SLIDE[1], 2.6 + 2.3 * len(panels))))
     axes = np.atleast_1d(fig.subplots(len(panels), 1, sharex=True))
     t = np.arange(L)
     for ax, (title, sym, values) in zip(axes, panels):
         for k, u in enumerate(chosen):
+            if u >= values.shape[1]:
+                continue
             ax.plot(t, values[:, u], marker="o", ms=4, lw=2, color=style.LINE_COLOURS[k % len(style.LINE_COLOURS)],
                     label=f"unit {u}")
         ax.axhline(0, color=style.MUTED, lw=0.8, zorder=0)
-        if sym == "h_t":
+        if sym == "$h_t$":
             ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel(sym)
-        ax.set_title(title, loc="left")
+        if values.shape[1] < H:
+            title += f" ({values.shape[1]} units: proj_size)"
+        ax.set_title(f"{sym}: {title}", loc="left")
         ax.grid(axis="y", alpha=0.3)
         time_axis(ax, L, tokens, label=ax is axes[-1])
         if ax is not axes[-1]:

@@ -45,6 +45,8 @@ def saturation(trace: Any, layers: Sequence[int] | None = None, low: float = 0.1
     series_drawn = 0
     for ax, g in zip(axes, gates):
         ax.plot([0, 1], [1, 0], color=style.MUTED, lw=1, ls="--", zorder=0)
+        ax.text(0.52, 0.52, "always saturated", rotation=-45, rotation_mode="anchor", ha="center", va="bottom",
+                fontsize=style.SMALL_SIZE - 1, color=style.MUTED, transform=ax.transData)
         k = 0
         for layer in layers:
             for d in range(trace.num_directions):

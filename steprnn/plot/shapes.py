@@ -129,9 +129,9 @@ def shapes(layer: Any, x: Any) -> Figure:
     nbv = "" if unbatched else f"{N}, "
     hns = f"h_n: (D·num_layers, {nb}H_out) = ({D}·{nl}, {nbv}{P})"
     cns = f"c_n: (D·num_layers, {nb}H_cell) = ({D}·{nl}, {nbv}{H})" if c_n is not None else ""
-    lines = [outs, hns] + ([cns] if cns else [])
-    ax.text(0.3, 0.95, "\n".join(lines), fontsize=style.SMALL_SIZE + 1, va="top", family="monospace",
-            linespacing=1.5)
+    lines = [xin, outs, hns] + ([cns] if cns else [])
+    ax.text(0.3, 0.72, "\n".join(lines), fontsize=style.SMALL_SIZE + 1, va="top", family="monospace",
+            linespacing=1.35)
     note = []
     if bf:
         note.append("batch_first changes x and output only: h_n and c_n keep (D·num_layers, N, ·)")
@@ -142,27 +142,28 @@ def shapes(layer: Any, x: Any) -> Figure:
 
     # -- geometry -------------------------------------------------------------------------------
     cols = _columns(L)
-    x0, x1 = 0.6, 9.6
+    x0, x1 = 0.75, 9.3
     cw = (x1 - x0) / len(cols)
     bw = cw * 0.72
-    band = 1.05  # height of one direction's H_out in output
+    band = 0.85  # height of one direction's H_out in output
     out_top = 2.75
-    layer_y = out_top + D * band + 0.55
-    in_top = layer_y + 1.25
-    in_h = 0.9
+    route_y = out_top + D * band + 0.33  # where the reverse direction's arrow runs to h_n
+    layer_y = out_top + D * band + 0.7
+    in_top = layer_y + 1.05
+    in_h = 0.75
     depth = 1 if unbatched else N
 
     def col_x(k: int) -> float:
         return x0 + k * cw + (cw - bw) / 2
 
     ax.text(x0 - 0.1, out_top - 0.25, "output", fontsize=style.FONT_SIZE, weight="bold", va="bottom")
-    ax.text(x0 - 0.1, in_top + in_h + 0.15, "x", fontsize=style.FONT_SIZE, weight="bold", va="top")
+    ax.text(x0 - 0.12, in_top + in_h / 2, "x", fontsize=style.FONT_SIZE, weight="bold", va="center", ha="right")
     # the layer stack, between x and output
-    ax.add_patch(FancyBboxPatch((x0, layer_y), x1 - x0 - (cw - bw), 0.62, boxstyle="round,pad=0.02",
+    ax.add_patch(FancyBboxPatch((x0, layer_y), x1 - x0 - (cw - bw), 0.55, boxstyle="round,pad=0.02",
                                 facecolor="#f0f0f0", edgecolor=EDGE))
     stack = f"{name} layers 0…{nl - 1}" if nl > 1 else f"{name}"
     stack += " (forward → and reverse ←)" if D == 2 else " (→)"
-    ax.text((x0 + x1) / 2, layer_y + 0.31, stack, ha="center", va="center", fontsize=style.SMALL_SIZE + 1)
+    ax.text((x0 + x1) / 2, layer_y + 0.275, stack, ha="center", va="center", fontsize=style.SMALL_SIZE + 1)
     last_fwd_step = int(lengths.max()) - 1
     for k, t in enumerate(cols):
         cx = col_x(k)
@@ -177,40 +178,49 @@ def shapes(layer: Any, x: Any) -> Figure:
             _box(ax, cx, out_top + d * band, bw, band, colour, f"h{'→' if d == 0 else '←'}{_sub(t)}",
                  lw=3.0 if is_last else 1.0, edge=edge, depth=depth if d == 0 else 1)
         _box(ax, cx, in_top, bw, in_h, INPUT, f"x{_sub(t)}", depth=depth)
-        _arrow(ax, (cx + bw / 2, in_top), (cx + bw / 2, layer_y + 0.62), EDGE, lw=1.2)
+        _arrow(ax, (cx + bw / 2, in_top), (cx + bw / 2, layer_y + 0.55), EDGE, lw=1.2)
         _arrow(ax, (cx + bw / 2, layer_y), (cx + bw / 2, out_top + D * band), EDGE, lw=1.2)
         ax.text(cx + bw / 2, in_top + in_h + 0.12, f"t={t}", ha="center", va="top", fontsize=style.SMALL_SIZE - 1,
                 color=style.MUTED)
     # feature-axis labels beside output
-    ax.text(x1 - (cw - bw) + 0.08, out_top + band / 2, f"[:, :, :{P}]" if D == 2 else f"H_out={P}",
+    sl = "[:, " if unbatched else "[:, :, "
+    ax.text(x1 - (cw - bw) + 0.3, out_top + band / 2 - 0.22, f"{sl}:{P}]" if D == 2 else f"H_out = {P}",
             va="center", fontsize=style.SMALL_SIZE - 1, color=style.MUTED, family="monospace")
     if D == 2:
-        ax.text(x1 - (cw - bw) + 0.08, out_top + 1.5 * band, f"[:, :, {P}:]", va="center",
+        ax.text(x1 - (cw - bw) + 0.3, out_top + 1.5 * band - 0.22, f"{sl}{P}:]", va="center",
                 fontsize=style.SMALL_SIZE - 1, color=style.MUTED, family="monospace")
     if depth > 1:
         ax.text(x1 - (cw - bw), out_top - 0.25, f"batch of N = {N} drawn behind", fontsize=style.SMALL_SIZE - 1,
                 color=style.MUTED, va="bottom", ha="right")
 
     # -- h_n and c_n: one slab per layer and direction ------------------------------------------
-    hx = 11.2
-    slab_w, slab_h, gap = 1.15, 0.5, 0.1
+    hx = 10.9
+    slab_w = 1.15
     n_slabs = D * nl
-    top = max(1.0, 4.9 - n_slabs * (slab_h + gap) / 2)
-    ax.text(hx + slab_w / 2, top - 0.2, "h_n", ha="center", va="bottom", fontsize=style.FONT_SIZE, weight="bold")
+    # the last layer's slabs sit level with the halves of output they equal; the others above
+    first_final = out_top + band / 2
+    pitch = 0.6 if n_slabs == D else min(0.6, (first_final - 1.25) / (n_slabs - D))
+    slab_h = pitch * 0.8
+
+    def slab_centre(k: int) -> float:
+        return first_final + (k - (n_slabs - D)) * (band if k >= n_slabs - D else pitch)
+
+    top = slab_centre(0) - slab_h / 2
+    ax.text(hx + slab_w / 2, top - 0.12, "h_n", ha="center", va="bottom", fontsize=style.FONT_SIZE, weight="bold")
     if c_n is not None:
         cx_ = hx + slab_w + 1.6
         c_w = slab_w * (1.0 if H == P else min(1.6, 0.6 + H / P * 0.5))
-        ax.text(cx_ + c_w / 2, top - 0.2, "c_n", ha="center", va="bottom", fontsize=style.FONT_SIZE, weight="bold")
+        ax.text(cx_ + c_w / 2, top - 0.12, "c_n", ha="center", va="bottom", fontsize=style.FONT_SIZE, weight="bold")
     checks = []
     for k in range(n_slabs):
         lyr, d = divmod(k, D)
-        y = top + k * (slab_h + gap)
+        y = slab_centre(k) - slab_h / 2
         final = lyr == nl - 1
         colour = (FWD if d == 0 else REV) if final else "#eeeeee"
         _box(ax, hx, y, slab_w, slab_h, colour, f"[{k}]", lw=3.0 if final else 1.0,
              edge=LAST[d] if final else EDGE, depth=depth, fontsize=style.SMALL_SIZE)
         who = f"layer {lyr}" + ((" fwd" if d == 0 else " rev") if D == 2 else "")
-        ax.text(hx + slab_w + 0.12, y + slab_h / 2, who, va="center", fontsize=style.SMALL_SIZE - 1,
+        ax.text(hx + slab_w + 0.25, y + slab_h / 2, who, va="center", fontsize=style.SMALL_SIZE - 1,
                 color="black" if final else style.MUTED)
         if c_n is not None:
             _box(ax, cx_, y, c_w, slab_h, CELL, f"[{k}]", depth=depth, fontsize=style.SMALL_SIZE)
@@ -218,9 +228,13 @@ def shapes(layer: Any, x: Any) -> Figure:
             # the slice of output equal to this slab, at each sequence's own last step
             t_src = 0 if d == 1 else last_fwd_step
             kcol = cols.index(t_src) if t_src in cols else len(cols) - 1
-            sx = col_x(kcol) + bw
-            sy = out_top + d * band + band / 2
-            _arrow(ax, (sx, sy), (hx, y + slab_h / 2), LAST[d], rad=0.12 if d == 0 else -0.25, lw=2.6)
+            if d == 0:  # straight right from the last step's forward half
+                _arrow(ax, (col_x(kcol) + bw, out_top + band / 2), (hx, y + slab_h / 2), LAST[d], lw=2.6)
+            else:  # from below the first step's reverse half, under the output, up into h_n
+                sx, ex = col_x(kcol) + bw * 0.22, hx - 0.45
+                ax.plot([sx, sx, ex, ex], [out_top + 2 * band, route_y, route_y, y + slab_h / 2], color=LAST[d],
+                        lw=2.6, solid_capstyle="round", solid_joinstyle="round", zorder=3)
+                _arrow(ax, (ex, y + slab_h / 2), (hx, y + slab_h / 2), LAST[d], lw=2.6)
             ends = (lengths - 1) if d == 0 else np.zeros_like(lengths)
             got = out[ends, np.arange(N), d * P:(d + 1) * P]
             equal = np.array_equal(got, h_n[k])
@@ -230,6 +244,7 @@ def shapes(layer: Any, x: Any) -> Figure:
                 sl = sl.replace(", :, ", ", ").replace("[len-1, n, ", "[-1, ")
             if bf:
                 sl = sl.replace("output[-1, :,", "output[:, -1,").replace("output[0, :,", "output[:, 0,")
+                sl = sl.replace("[len-1, n,", "[n, len-1,")
             checks.append((LAST[d], f"h_n[{k}] == {sl}" + ("  ✓ equal" if equal else "  ✗ NOT equal")))
     if nl > 1:
         note.append(f"h_n[0…{D * (nl - 1) - 1}]: the states of layers below the last; they are not in output")

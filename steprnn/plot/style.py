@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from typing import Any, Callable, Iterator, TypeVar
 
 import matplotlib as mpl
@@ -51,7 +52,8 @@ GATE_TITLES = {
     "r": "r: reset gate", "z": "z: update gate", "n": "n: candidate state",
     "c": "tanh(c): cell state", "h": "h: hidden state (output)", "pre": "pre-activation of h",
 }
-GATE_SYMBOLS = {"c": "tanh(c_t)", "h": "h_t", "pre": "a_t"}
+GATE_SYMBOLS = {"c": r"$\tanh(c_t)$", "h": "$h_t$", "pre": "$a_t$",
+                **{g: f"${g}_t$" for g in ("i", "f", "g", "o", "r", "z", "n")}}
 
 LINE_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442")
 """Okabe & Ito's colour-blind-safe qualitative palette, for lines."""
@@ -111,9 +113,26 @@ def styled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+NOTEBOOK_DPI = 100  # a slide figure shows 1280 px wide in a notebook
+
+
+class SlideFigure(Figure):
+    """A Figure made outside pyplot that still shows itself as a PNG in Jupyter.
+
+    A notebook displays pyplot's figures through the inline backend, which needs pyplot imported;
+    these figures carry their own ``_repr_png_`` so that ``sr.plot.trace_figure(tr)`` as the last
+    line of a cell shows the figure whether or not pyplot was ever imported.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=NOTEBOOK_DPI)
+        return buf.getvalue()
+
+
 def figure(figsize: tuple[float, float] = SLIDE, layout: str | None = "constrained") -> Figure:
     """A new Figure outside pyplot: nothing to close, nothing shown, safe under any backend."""
-    return Figure(figsize=figsize, dpi=DPI, layout=layout)
+    return SlideFigure(figsize=figsize, dpi=DPI, layout=layout)
 
 CONNECTIVITY_CMAP = "Blues"
 """Sequential map for gradient magnitudes (connectivity): light = little influence."""
