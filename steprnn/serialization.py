@@ -5,6 +5,7 @@ File layout (little-endian)::
     b"\\x93STEPRNN"  magic (8 bytes)
     u8              format version (1)
     u64             length of the pickle that follows
+    u32             CRC-32 of the pickle (damage is reported before anything is unpickled)
     pickle          protocol 4; every Tensor, Parameter and ndarray inside is reduced to
                     ``_rebuild_tensor(kind, dtype.str, shape, raw bytes, requires_grad, device)``
 
@@ -25,6 +26,7 @@ import io
 import os
 import pickle
 import struct
+import zlib
 from typing import IO, Any
 
 import numpy as np
@@ -35,7 +37,7 @@ __all__ = ["save", "load", "add_safe_globals", "get_safe_globals"]
 
 MAGIC = b"\x93STEPRNN"
 VERSION = 1
-_HEAD = struct.Struct("<8sBQ")
+_HEAD = struct.Struct("<8sBQI")
 _PROTOCOL = 4
 
 _SAFE: dict[tuple[str, str], Any] = {
@@ -124,7 +126,12 @@ def _host(t: Tensor) -> tuple[np.ndarray, str]:
     dev = str(getattr(t, "device", "cpu"))
     if dev != "cpu":
         t = t.cpu()
-    return np.ascontiguousarray(t._data), dev
+    return _contiguous(t._data), dev
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, keeping 0-d arrays 0-d (``np.ascontiguousarray`` makes them 1-d)."""
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 class _Pickler(pickle.Pickler):
@@ -140,7 +147,7 @@ class _Pickler(pickle.Pickler):
                                      bool(obj.requires_grad), dev)
         if isinstance(obj, np.ndarray) and type(obj) is np.ndarray and obj.dtype.kind in "biufc" \
                 and obj.dtype.fields is None:
-            a = np.ascontiguousarray(obj)
+            a = _contiguous(obj)
             return _rebuild_tensor, ("array", a.dtype.str, a.shape, a.tobytes(), False, "cpu")
         if isinstance(obj, np.generic) and obj.dtype.kind in "biufc":
             return _rebuild_scalar, (obj.dtype.str, obj.tobytes())
@@ -219,7 +226,7 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_module: Any = None,
     buf = io.BytesIO()
     _Pickler(buf, protocol=max(int(pickle_protocol), 4)).dump(obj)
     payload = buf.getvalue()
-    data = _HEAD.pack(MAGIC, VERSION, len(payload)) + payload
+    data = _HEAD.pack(MAGIC, VERSION, len(payload), zlib.crc32(payload)) + payload
     if isinstance(f, (str, os.PathLike)):
         path = os.fspath(f)
         tmp = f"{path}.tmp{os.getpid()}"
@@ -274,19 +281,21 @@ def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, pickle_modu
 def _load_own(data: bytes, name: str, weights_only: bool) -> Any:
     if len(data) < _HEAD.size:
         raise RuntimeError(f"{name} is truncated: {len(data)} bytes, shorter than the {_HEAD.size}-byte header")
-    _, version, length = _HEAD.unpack_from(data)
+    _, version, length, crc = _HEAD.unpack_from(data)
     if version != VERSION:
         raise RuntimeError(f"{name} was written by format version {version}; this steprnn reads version {VERSION}")
     payload = data[_HEAD.size:]
     if len(payload) != length:
         raise RuntimeError(f"{name} is truncated or damaged: the header promises {length} bytes of data, "
                            f"the file holds {len(payload)}")
+    if zlib.crc32(payload) != crc:
+        raise RuntimeError(f"{name} is damaged: its checksum does not match its contents")
     unpickler = (_SafeUnpickler if weights_only else _FullUnpickler)(io.BytesIO(payload))
     try:
         return unpickler.load()
     except pickle.UnpicklingError as err:
         raise pickle.UnpicklingError(f"{name}: {err}") from None
-    except (EOFError, ValueError, struct.error, IndexError, KeyError) as err:
+    except Exception as err:  # noqa: BLE001 - any failure inside a checksummed pickle means a bad writer
         raise RuntimeError(f"{name} is damaged: its data cannot be read back ({type(err).__name__}: {err})") from None
 
 
