@@ -20,9 +20,10 @@ reproduces ATen's transformations (``aten/src/ATen/core/TransformationHelper.h``
 ``permutation``        the Fisher–Yates swaps of ``randperm_cpu`` (``random() % (n - i)``).
 =====================  =========================================================================
 
-``normal_`` on float32 follows the AVX2 build of ATen, the one PyTorch picks on every x86 CPU without
-AVX-512 (``torch.backends.cpu.get_cpu_capability() == 'AVX2'``); set ``STEPRNN_NORMAL_KERNEL=scalar``
-to draw as the generic build does (C ``logf``/``cosf``/``sinf``), which PyTorch uses on AVX-512 CPUs.
+``normal_`` on float32 (16 values or more) follows the ATen build PyTorch picks on this CPU: the AVX2 one
+on x86 CPUs without AVX-512 (``torch.backends.cpu.get_cpu_capability() == 'AVX2'``; verified bit for
+bit), the generic one (C ``logf``/``cosf``/``sinf``) on AVX-512 CPUs and ARM (written from ATen's source,
+not verified against torch). ``STEPRNN_NORMAL_KERNEL=avx2|scalar`` chooses explicitly.
 """
 from __future__ import annotations
 
@@ -320,26 +321,82 @@ def _swap_loop(perm: np.ndarray, z: np.ndarray) -> None:
 # --- Box–Muller blocks of 16 --------------------------------------------------------------------
 
 def _normal_kernel() -> str:
-    return "scalar" if os.environ.get("STEPRNN_NORMAL_KERNEL", "").lower() == "scalar" else "avx2"
+    """Which of ATen's float32 normal kernels PyTorch runs on this CPU: ``'avx2'`` (its AVX2 build, the
+    one x86 CPUs without AVX-512 get) or ``'scalar'`` (the generic build: AVX-512 CPUs, ARM).
+    ``STEPRNN_NORMAL_KERNEL=avx2|scalar`` overrides; PyTorch's own ``ATEN_CPU_CAPABILITY`` is honoured."""
+    env = os.environ.get("STEPRNN_NORMAL_KERNEL", "").lower()
+    if env in ("avx2", "scalar"):
+        return env
+    aten = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
+    if aten:
+        return "avx2" if aten == "avx2" else "scalar"
+    return _cpu_default_kernel()
+
+
+_CPU_KERNEL: list[str] = []
+
+
+def _cpu_default_kernel() -> str:
+    if not _CPU_KERNEL:
+        import platform
+
+        kernel = "scalar"
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            flags: set[str] = set()
+            try:
+                with open("/proc/cpuinfo") as fh:
+                    for line in fh:
+                        if line.startswith("flags"):
+                            flags = set(line.split(":", 1)[1].split())
+                            break
+            except OSError:
+                flags = {"avx2", "fma"}  # no cpuinfo (macOS, Windows): assume the common AVX2 machine
+            if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+                kernel = "scalar"
+            elif {"avx2", "fma"} <= flags:
+                kernel = "avx2"
+        _CPU_KERNEL.append(kernel)
+    return _CPU_KERNEL[0]
 
 
 def _normal_fill_16_libm(u: np.ndarray, mean: Any, std: Any) -> np.ndarray:
-    """``normal_fill_16`` of the generic build on rows of 16 uniforms: C ``log``/``cos``/``sin`` per value."""
+    """``normal_fill_16`` of the generic build on rows of 16 uniforms, (N, 16) -> (N, 16): the C library's
+    ``log``/``cos``/``sin`` (``logf``/``cosf``/``sinf`` for float32) on each value, then ``r*cos*std + mean``
+    as one FMA."""
     dt = u.dtype
-    out = np.empty_like(u)
-    f = dt.type
-    if dt == np.float64:
-        log, cos, sin = _libm_vec("log"), _libm_vec("cos"), _libm_vec("sin")
-    else:
-        log, cos, sin = _libm_vec("logf"), _libm_vec("cosf"), _libm_vec("sinf")
-    u1 = f(1) - u[:, :8]
-    u2 = u[:, 8:]
-    radius = np.sqrt(f(-2) * log(u1)).astype(dt)
-    theta = (np.float64(2.0 * math.pi) * u2.astype(np.float64)).astype(dt)  # 2.0f * pi<double> * u2
+    u1 = (dt.type(1) - u[:, :8]).reshape(-1)
+    u2 = np.ascontiguousarray(u[:, 8:]).reshape(-1)
+    radius, cos_t, sin_t = (np.empty_like(u1) for _ in range(3))
+    _box_muller(u1, u2, radius, cos_t, sin_t)
     fma = _fma64 if dt == np.float64 else _fma32
-    out[:, :8] = fma(radius * cos(theta), std, mean)
-    out[:, 8:] = fma(radius * sin(theta), std, mean)
+    out = np.empty_like(u)
+    out[:, :8] = fma(radius * cos_t, std, mean).reshape(-1, 8)
+    out[:, 8:] = fma(radius * sin_t, std, mean).reshape(-1, 8)
     return out
+
+
+def _box_muller_py(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
+    """radius = sqrt(-2 log u1), theta = 2*pi*u2 (in double, stored in the arrays' dtype), its cos and sin:
+    compiled, ``math.log`` & co. call the C library (``logf`` for float32 values), as ATen's scalar code."""
+    theta = np.empty_like(u2)
+    for i in range(u1.size):
+        radius[i] = math.sqrt(-2.0 * math.log(u1[i]))
+        theta[i] = 6.283185307179586 * u2[i]
+        cos_t[i] = math.cos(theta[i])
+        sin_t[i] = math.sin(theta[i])
+
+
+try:
+    from numba import njit as _njit2
+
+    _box_muller = _njit2(cache=True, nogil=True)(_box_muller_py)
+except Exception:  # pragma: no cover - numba is a dependency
+    def _box_muller(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
+        f = "f" if u1.dtype == np.float32 else ""
+        radius[...] = np.sqrt(-2.0 * _libm_vec("log" + f)(u1))
+        theta = (6.283185307179586 * u2.astype(np.float64)).astype(u1.dtype)
+        cos_t[...] = _libm_vec("cos" + f)(theta)
+        sin_t[...] = _libm_vec("sin" + f)(theta)
 
 
 _LIBM: dict[str, Any] = {}

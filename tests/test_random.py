@@ -1,8 +1,8 @@
 """Same seed, same numbers: steprnn's generator against torch 2.13's CPU generator, bit for bit.
 
 Every comparison is exact (``np.array_equal``) unless a test says otherwise. The float32 normal
-stream (16 values or more) is the AVX2 kernel's; on a CPU where torch picks its AVX-512 build those
-tests are skipped (set STEPRNN_NORMAL_KERNEL=scalar to draw as that build does).
+stream (16 values or more) depends on the ATen build torch picks on this CPU; the tests that draw it
+are skipped where steprnn's choice of kernel differs from torch's.
 """
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ import steprnn.nn as nn
 import steprnn.nn.functional as F
 from steprnn.random import Generator
 
-needs_avx2_normal = pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2",),
-                                       reason="torch runs its AVX-512/generic normal kernel on this CPU")
+from steprnn.random import _normal_kernel  # noqa: E402
+
+_TORCH_KERNEL = "avx2" if torch.backends.cpu.get_cpu_capability() == "AVX2" else "scalar"
+needs_avx2_normal = pytest.mark.skipif(
+    _normal_kernel() != _TORCH_KERNEL,
+    reason=f"torch runs its {_TORCH_KERNEL} float32 normal kernel here, steprnn chose {_normal_kernel()}")
 
 seeds = st.one_of(st.integers(0, 2**32 - 1), st.integers(-(2**63), 2**64 - 1))
 shapes = st.lists(st.integers(0, 7), min_size=0, max_size=3).map(tuple)
@@ -352,3 +356,23 @@ def test_generator_argument_leaves_the_global_stream_alone():
     nn.init.uniform_(w, generator=g)
     torch.nn.init.uniform_(tw, generator=tg)
     assert_same(w, tw, "init with generator")
+
+
+@given(seed=seeds, n=st.integers(16, 500))
+def test_generic_float32_normal_kernel_is_the_same_distribution_draw(seed, n):
+    """The generic build's kernel (AVX-512 CPUs, ARM) uses the same uniforms as the AVX2 one: only libm's
+    rounding differs from the Cephes polynomials, so the two draws agree to float32 precision."""
+    import os
+
+    old = os.environ.get("STEPRNN_NORMAL_KERNEL")
+    try:
+        os.environ["STEPRNN_NORMAL_KERNEL"] = "scalar"
+        a = Generator().manual_seed(seed).normal_array((n,), 0.5, 2.0, np.float32)
+        os.environ["STEPRNN_NORMAL_KERNEL"] = "avx2"
+        b = Generator().manual_seed(seed).normal_array((n,), 0.5, 2.0, np.float32)
+    finally:
+        if old is None:
+            os.environ.pop("STEPRNN_NORMAL_KERNEL", None)
+        else:
+            os.environ["STEPRNN_NORMAL_KERNEL"] = old
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
