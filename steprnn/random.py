@@ -49,9 +49,10 @@ __all__ = [
 DEFAULT_SEED = 67280421310721
 
 _N = 624
-_STATE_MAGIC = b"SRNG"
-_STATE_FORMAT = "<4sQ i d d B B"  # magic, initial seed, MT position, cached double, cached float, flags
-_STATE_BYTES = struct.calcsize(_STATE_FORMAT) + 4 * _N
+# PyTorch's CPUGeneratorImplState: seed, left, seeded, next, state[624] (as uint64), normal_x, normal_y,
+# normal_rho, normal_is_valid, then next_float_normal_sample and its flag (5056 bytes with padding).
+_STATE_FORMAT = f"<QiiQ{_N}Qdddi4xf?3x"
+_STATE_BYTES = struct.calcsize(_STATE_FORMAT)
 
 
 def _mt_key(seed: int) -> np.ndarray:
@@ -102,6 +103,7 @@ class Generator:
         """Reseed (negative seeds wrap modulo 2⁶⁴, as PyTorch's); returns ``self``."""
         self._seed = _check_seed(seed, "manual_seed")
         self._bits.state = {"bit_generator": "MT19937", "state": {"key": _mt_key(self._seed), "pos": _N}}
+        self._fresh = True  # PyTorch's ``next`` is 0 right after seeding, 624 after a used-up block
         self._next_double_normal = None
         self._next_float_normal = None
         return self
@@ -117,35 +119,41 @@ class Generator:
         return self._seed
 
     def get_state(self) -> Any:
-        """The generator's whole state as a uint8 Tensor (for :meth:`set_state`; not PyTorch's byte layout)."""
+        """The whole state as PyTorch's 5056-byte uint8 Tensor (``CPUGeneratorImplState``): it can be
+        passed to ``torch.set_rng_state``, and ``torch.get_rng_state()`` to :meth:`set_state`."""
         from .tensor import Tensor
 
         st = self._bits.state["state"]
-        flags = (self._next_double_normal is not None) | ((self._next_float_normal is not None) << 1)
-        head = struct.pack(_STATE_FORMAT, _STATE_MAGIC, self._seed, int(st["pos"]),
-                           self._next_double_normal or 0.0, self._next_float_normal or 0.0, flags, 0)
-        raw = head + np.asarray(st["key"], dtype="<u4").tobytes()
+        pos = int(st["pos"])
+        nd, nf = self._next_double_normal, self._next_float_normal
+        raw = struct.pack(_STATE_FORMAT, self._seed, _N + 1 - pos, 1, 0 if self._fresh else pos,
+                          *np.asarray(st["key"], dtype=np.uint64).tolist(),
+                          0.0, 0.0 if nd is None else nd, 0.0, int(nd is not None),
+                          0.0 if nf is None else nf, nf is not None)
         return Tensor(np.frombuffer(raw, dtype=np.uint8).copy())
 
     def set_state(self, new_state: Any) -> Generator:
-        """Restore a state returned by :meth:`get_state`; returns ``self``."""
-        data = np.ascontiguousarray(np.asarray(getattr(new_state, "data", new_state)))
+        """Restore a state from :meth:`get_state` or ``torch.get_rng_state()``; returns ``self``."""
+        data = new_state.detach().numpy() if hasattr(new_state, "detach") else None
+        data = np.asarray(getattr(new_state, "_data", new_state) if data is None else data)
         if data.dtype != np.uint8 or data.ndim != 1:
-            raise TypeError(f"set_state expected a 1-D uint8 tensor from get_state(), got "
+            raise TypeError(f"set_state expected a 1-D uint8 tensor from get_rng_state(), got "
                             f"{data.dtype} of shape {tuple(data.shape)}")
-        raw = data.tobytes()
-        head_len = struct.calcsize(_STATE_FORMAT)
-        if len(raw) != _STATE_BYTES or raw[:4] != _STATE_MAGIC:
-            raise RuntimeError(f"Expected a steprnn generator state of {_STATE_BYTES} bytes from get_state(), "
-                               f"got {len(raw)} bytes that are not one")
-        _, seed_, pos, nd, nf, flags, _ = struct.unpack(_STATE_FORMAT, raw[:head_len])
-        key = np.frombuffer(raw[head_len:], dtype="<u4").astype(np.uint32)
-        if not 0 <= pos <= _N:
-            raise RuntimeError(f"Expected a Mersenne Twister position in [0, {_N}], got {pos}")
-        self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
+        if data.size != _STATE_BYTES:
+            raise RuntimeError(f"Expected either a THGeneratorState of size 5048 or a CPUGeneratorImplState of "
+                               f"size {_STATE_BYTES} but found the input RNG state size to be {data.size}")
+        fields = struct.unpack(_STATE_FORMAT, data.tobytes())
+        seed_, left, _seeded, _next = fields[:4]
+        key = np.array(fields[4:4 + _N], dtype=np.uint64)
+        _nx, ny, _rho, ny_valid, nf, nf_valid = fields[4 + _N:]
+        if not 1 <= left <= _N or np.any(key > 0xFFFFFFFF):
+            raise RuntimeError(f"set_state: the state is not a Mersenne Twister state (left={left})")
+        self._bits.state = {"bit_generator": "MT19937",
+                            "state": {"key": key.astype(np.uint32), "pos": _N + 1 - left}}
         self._seed = seed_
-        self._next_double_normal = nd if flags & 1 else None
-        self._next_float_normal = nf if flags & 2 else None
+        self._fresh = left == 1 and _next == 0
+        self._next_double_normal = ny if ny_valid else None
+        self._next_float_normal = nf if nf_valid else None
         return self
 
     def __repr__(self) -> str:
@@ -157,6 +165,7 @@ class Generator:
         """``n`` raw 32-bit draws (``generator->random()``), as uint64 values below 2³²."""
         if n <= 0:
             return np.zeros(0, dtype=np.uint64)
+        self._fresh = False
         return self._bits.random_raw(int(n))
 
     def random64(self, n: int) -> np.ndarray:
@@ -557,7 +566,7 @@ def initial_seed() -> int:
 
 
 def get_rng_state() -> Any:
-    """The global generator's state as a uint8 Tensor (``torch.get_rng_state``)."""
+    """The global generator's state as PyTorch's 5056-byte uint8 Tensor (``torch.get_rng_state``)."""
     return _default.get_state()
 
 

@@ -72,17 +72,33 @@ def test_manual_seed_returns_the_generator_and_refuses_bad_seeds():
         sr.rand(3, generator=object())
 
 
-def test_rng_state_round_trip_includes_the_cached_normal():
-    sr.manual_seed(11)
-    sr.randn(1)  # leaves the second Box-Muller value cached
+@given(seed=seeds, draws=st.sampled_from([0, 1, 5, 623, 624, 625, 1500]), cached=st.booleans())
+def test_rng_state_is_torchs_byte_for_byte_and_interchangeable(seed, draws, cached):
+    sr.manual_seed(seed)
+    torch.manual_seed(seed)
+    sr.rand(draws)
+    torch.rand(draws)
+    if cached:  # leaves the second Box-Muller value cached in the generator
+        sr.randn(1)
+        torch.randn(1)
+    assert_same(sr.get_rng_state(), torch.get_rng_state(), "get_rng_state")
     state = sr.get_rng_state()
     a = sr.randn(3).numpy().copy()
     sr.set_rng_state(state)
     assert np.array_equal(sr.randn(3).numpy(), a)
-    with pytest.raises(RuntimeError, match="generator state"):
+    sr.set_rng_state(torch.get_rng_state())  # torch's state drives steprnn's generator
+    assert_same(sr.randn(5), torch.randn(5), "after set_rng_state(torch state)")
+    torch.set_rng_state(torch.from_numpy(sr.get_rng_state().numpy()))
+    assert_same(sr.rand(7), torch.rand(7), "after torch.set_rng_state(steprnn state)")
+
+
+def test_set_rng_state_refuses_foreign_states():
+    with pytest.raises(RuntimeError, match="RNG state size to be 7"):
         sr.set_rng_state(sr.tensor(np.zeros(7, dtype=np.uint8)))
     with pytest.raises(TypeError, match="uint8"):
         sr.set_rng_state(sr.tensor([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="not a Mersenne Twister state"):
+        sr.set_rng_state(sr.tensor(np.zeros(5056, dtype=np.uint8)))
 
 
 def test_seed_reseeds_nondeterministically():
