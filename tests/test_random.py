@@ -231,6 +231,27 @@ def test_recurrent_dropout_between_layers_follows_torch(kind):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_dropout_on_packed_input_follows_torch(kind):
+    from torch.nn.utils.rnn import pack_padded_sequence as torch_pack
+
+    from steprnn.nn.utils.rnn import pack_padded_sequence
+
+    x = np.random.default_rng(1).standard_normal((6, 3, 4))
+    lengths = [6, 4, 2]
+    sr.manual_seed(2)
+    ours = getattr(nn, kind)(4, 5, num_layers=3, dropout=0.4, bidirectional=True, dtype=sr.float64)
+    torch.manual_seed(2)
+    theirs = getattr(torch.nn, kind)(4, 5, num_layers=3, dropout=0.4, bidirectional=True, dtype=torch.float64)
+    sr.manual_seed(9)
+    torch.manual_seed(9)
+    for _ in range(2):
+        a = ours(pack_padded_sequence(sr.tensor(x), lengths))[0].data
+        b = theirs(torch_pack(torch.from_numpy(x), lengths))[0].data
+        a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=0, atol=1e-12)
+
+
 # --- initial weights ---------------------------------------------------------------------------------
 
 def assert_same_state(ours, theirs, what):
