@@ -413,3 +413,18 @@ def test_generic_float32_normal_kernel_is_the_same_distribution_draw(seed, n):
         else:
             os.environ["STEPRNN_NORMAL_KERNEL"] = old
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@given(st.lists(st.tuples(*(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),) * 3), min_size=64, max_size=200))
+def test_float32_fma_rounds_once_like_the_c_library(triples):
+    import ctypes
+    import ctypes.util
+
+    from steprnn.random import _fma32, _fma32_numpy
+
+    fmaf = ctypes.CDLL(ctypes.util.find_library("m")).fmaf
+    fmaf.restype, fmaf.argtypes = ctypes.c_float, [ctypes.c_float] * 3
+    a, b, c = (np.array(v, dtype=np.float32) for v in zip(*triples))
+    want = np.array([fmaf(float(x), float(y), float(z)) for x, y, z in zip(a, b, c)], dtype=np.float32)
+    assert np.array_equal(_fma32(a, b, c), want)
+    assert np.array_equal(_fma32_numpy(a, b, c), want)
