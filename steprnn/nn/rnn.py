@@ -397,7 +397,7 @@ class RNNBase(Module):
             layer_output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = _dropout_mask(layer_output, self.dropout)
+                mask = _dropout_mask(layer_output, self.dropout, active)
                 layer_output = layer_output * mask
             masks.append(mask)
             layer_input = layer_output
@@ -417,11 +417,19 @@ class RNNBase(Module):
         return total + (full if n_keep < N else 0), full
 
 
-def _dropout_mask(a: np.ndarray, p: float) -> np.ndarray:
-    """Dropout as a multiplier: 0 with probability p, else 1/(1-p) (all zeros for p = 1)."""
+def _dropout_mask(a: np.ndarray, p: float, active: np.ndarray | None = None) -> np.ndarray:
+    """Dropout as a multiplier: 0 with probability p, else 1/(1-p) (all zeros for p = 1).
+
+    Drawn as PyTorch draws it (``bernoulli_(1 - p)``): over (T, N, D*H) time-major, or, for packed input
+    (``active`` = batch sizes below N), over the packed rows only, in packed order."""
     if p >= 1.0:
         return np.zeros_like(a)
-    keep = default_generator().random(a.shape) >= p
+    if active is not None and np.any(active < a.shape[1]):
+        t_idx, b_idx = packed_positions(active)
+        keep = np.zeros(a.shape, dtype=bool)
+        keep[t_idx, b_idx] = default_generator().random((t_idx.size, a.shape[2])) < (1.0 - p)
+    else:
+        keep = default_generator().random(a.shape) < (1.0 - p)
     return keep.astype(a.dtype) / a.dtype.type(1.0 - p)
 
 
