@@ -43,6 +43,9 @@ def as_float_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     Python lists and scalars take ``dtype``, as ``torch.tensor`` gives float32 by default.
     An array or tensor of another dtype is refused, as PyTorch refuses it.
     """
+    if hasattr(value, "batch_sizes") and hasattr(value, "unsorted_indices"):
+        raise TypeError(f"{what} is a PackedSequence: only nn.RNN, nn.LSTM and nn.GRU take one (cells take a "
+                        "tensor of one step); unpack it with pad_packed_sequence")
     if isinstance(value, (list, tuple, int, float)) and not isinstance(value, bool):
         try:
             return np.asarray(value, dtype=dtype)

@@ -20,11 +20,11 @@ from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
 from ..random import default_generator
-from ..tensor import Tensor, to_numpy
+from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
-from .utils.rnn import PackedSequence
+from .utils.rnn import PackedSequence, as_packed, check_packed
 
 _SHORT_NAMES = (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"),
                 ("w_hr", "weight_hr"))
@@ -270,6 +270,7 @@ class RNNBase(Module):
 
     def _run(self, input: Any, hx: Any, record: RecordSpec | None):
         """Forward, then the autograd node when backward will be needed."""
+        input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
         result, run = self._forward(input, hx, record, keep_all=graph)
         if graph:
@@ -312,15 +313,7 @@ class RNNBase(Module):
         if data.ndim != 2:
             raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
         self._check_features(data)
-        batch_sizes = np.asarray(to_numpy(packed.batch_sizes), dtype=np.int64)
-        if batch_sizes.ndim != 1 or batch_sizes.size == 0 or batch_sizes.min() < 1 \
-                or np.any(np.diff(batch_sizes) > 0) or batch_sizes.sum() != data.shape[0]:
-            raise ValueError(
-                "PackedSequence.batch_sizes must be a non-empty, non-increasing sequence of positive counts "
-                f"summing to data.shape[0]={data.shape[0]}; got {batch_sizes.tolist()}"
-            )
-        sorted_idx = None if packed.sorted_indices is None else np.asarray(to_numpy(packed.sorted_indices), dtype=np.int64)
-        unsorted_idx = None if packed.unsorted_indices is None else np.asarray(to_numpy(packed.unsorted_indices), dtype=np.int64)
+        _, batch_sizes, sorted_idx, unsorted_idx = check_packed(packed, self._name())
         T, N = batch_sizes.shape[0], int(batch_sizes[0])
         h0, c0 = self._state_arrays(hx, batched=True)
         self._check_state_shapes(h0, c0, N)
