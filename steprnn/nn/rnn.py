@@ -15,6 +15,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
 from .._dispatch import DirectionRun, run_direction
+from ..memory import check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
@@ -355,6 +356,7 @@ class RNNBase(Module):
             unsorted = None if sorted_indices is None else np.argsort(sorted_indices)
             rows = record.rows(N, unsorted)
             record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
+        check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
         if self.kind == "lstm" and c0 is None:
@@ -399,15 +401,7 @@ class RNNBase(Module):
 
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""
-        H, P = self.hidden_size, self._real_hidden
-        widths = (H + P) if self.kind == "rnn" else ((9 * H + P) if self.kind == "lstm" else (7 * H + P))
-        n_keep = N if record.batch is None else len(record.batch)
-        item = self.dtype.itemsize
-        layers = range(self.num_layers) if record.layers is None else record.layers
-        in_widths = sum(self.input_size if layer == 0 else P * self.num_directions for layer in layers)
-        total = self.num_directions * T * n_keep * (len(layers) * widths + in_widths) * item
-        full = T * N * widths * item
-        return total + (full if n_keep < N else 0), full
+        return trace_nbytes(self, T, N, record.layers, record.batch)
 
 
 def _dropout_mask(a: np.ndarray, p: float) -> np.ndarray:
