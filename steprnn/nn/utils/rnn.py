@@ -514,14 +514,15 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
     return _scattered(padded, sequence.data, idx), Tensor(lengths)
 
 
-def _sequence_arrays(sequences: Any, who: str) -> list[np.ndarray]:
-    """The sequences of ``pad_sequence``/``pack_sequence`` as arrays, checked: at least one, each
-    ``(L, *)`` with the same trailing dimensions."""
+def _sequence_arrays(sequences: Any, who: str) -> tuple[list, list[np.ndarray]]:
+    """(the sequences as given, one per item, and as arrays), checked: at least one, each ``(L, *)``
+    with the same trailing dimensions. A generator is consumed once, here."""
     if isinstance(sequences, (Tensor, np.ndarray)) or _is_torch(sequences):
         whole = _as_array(sequences, "sequences")
         if whole.ndim == 0:
             raise TypeError(f"{who}: Expected iterable for input sequences, but got a 0-dimensional tensor")
-        items = list(whole)  # like iterating a tensor: one sequence per leading index
+        # like iterating a tensor: one sequence per leading index (a Tensor's keep their graph)
+        items = list(sequences) if isinstance(sequences, Tensor) else list(whole)
     elif isinstance(sequences, (str, bytes)) or not isinstance(sequences, Iterable):
         raise TypeError(f"{who}: Expected iterable for input sequences, but got arg of type: {type(sequences)}")
     else:
@@ -541,7 +542,7 @@ def _sequence_arrays(sequences: Any, who: str) -> list[np.ndarray]:
                 f"{who}: all sequences must have the same trailing dimensions (L x *): sequence 0 has shape "
                 f"{tuple(arrays[0].shape)} but sequence {i} has shape {tuple(a.shape)}"
             )
-    return arrays
+    return items, arrays
 
 
 def _concatenated(arrays: list[np.ndarray]) -> np.ndarray:
@@ -558,7 +559,7 @@ def pad_sequence(sequences: Any, batch_first: bool = False, padding_value: float
         raise RuntimeError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
     if not isinstance(padding_value, (numbers.Number, np.generic)) or isinstance(padding_value, (str, bytes)):
         raise TypeError(f"padding_value must be a number, got {type(padding_value).__name__}")
-    arrays = _sequence_arrays(sequences, "pad_sequence")
+    items, arrays = _sequence_arrays(sequences, "pad_sequence")
     lens = np.array([a.shape[0] for a in arrays], dtype=_INT64)
     B, T = len(arrays), int(lens.max())
     shape = (B, T) if batch_first else (T, B)
@@ -572,12 +573,12 @@ def pad_sequence(sequences: Any, batch_first: bool = False, padding_value: float
         t_idx += (T - lens)[b_idx]
     idx = (b_idx, t_idx) if batch_first else (t_idx, b_idx)
     padded[idx] = _concatenated(arrays)
-    return _from_sequences(padded, list(sequences), lens, np.arange(total), idx, "PadSequenceBackward")
+    return _from_sequences(padded, items, lens, np.arange(total), idx, "PadSequenceBackward")
 
 
 def pack_sequence(sequences: Any, enforce_sorted: bool = True) -> PackedSequence:
     """Packs a list of sequences ``(L_i, *)`` (``pad_sequence`` then ``pack_padded_sequence``, in one gather)."""
-    arrays = _sequence_arrays(sequences, "pack_sequence")
+    items, arrays = _sequence_arrays(sequences, "pack_sequence")
     lens = np.array([a.shape[0] for a in arrays], dtype=_INT64)
     if int(np.prod(arrays[0].shape[1:], dtype=np.int64)) == 0 or lens.max() == 0:
         raise RuntimeError(
@@ -590,7 +591,7 @@ def pack_sequence(sequences: Any, enforce_sorted: bool = True) -> PackedSequence
     t_idx, j_idx = _packed_positions(batch_sizes)
     b_idx = j_idx if sorted_indices is None else sorted_indices[j_idx]
     rows = (np.cumsum(lens) - lens)[b_idx] + t_idx  # each packed row's place in the concatenation
-    data = _from_sequences(_concatenated(arrays)[rows], list(sequences), lens, rows, (slice(None),),
+    data = _from_sequences(_concatenated(arrays)[rows], items, lens, rows, (slice(None),),
                            "PackSequenceBackward")
     return _packed(data, batch_sizes, sorted_indices)
 
