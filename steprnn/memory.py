@@ -198,6 +198,6 @@ def trace_nbytes(module: Any, T: int, N: int, layers: Any = None, batch: Any = N
     for layer in recorded:
         I_l = I if layer == 0 else D * P
         elements += D * (T * n_keep * (width + I_l) + _weights(kind, I_l, H, P, bias, P != H))
-    elements += L * D * N * (P + (H if kind == "lstm" else 0))  # h0 (and c0), copied
+        elements += D * n_keep * (P + (H if kind == "lstm" else 0))  # h0 (and c0), copied
     full = T * N * width * item
     return elements * item + (full if n_keep < N else 0), full
