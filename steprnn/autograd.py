@@ -167,7 +167,7 @@ def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: 
     changes); ``save_output``: it also reads the output's values."""
     Tensor = _tensor_mod.Tensor
     out = Tensor._make(data)
-    if view_of is not None and np.may_share_memory(data, view_of.data):
+    if view_of is not None and np.may_share_memory(data, view_of._data):
         out._vc = view_of._vc
         base = view_of._base if view_of._base is not None else view_of
         out._base = base
@@ -267,14 +267,14 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
     if leaf._grad is None:
         leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
     else:
-        leaf._grad.data = leaf._grad.data + g.astype(leaf.dtype, copy=False)
+        leaf._grad._data = leaf._grad._data + g.astype(leaf.dtype, copy=False)
 
 
 def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> np.ndarray:
     if not isinstance(g, np.ndarray):
         g = np.asarray(_tensor_mod.to_numpy(g))
     if g.shape != parent.shape:
-        if g.size == 1 and parent.data.size == 1:
+        if g.size == 1 and parent._data.size == 1:
             g = g.reshape(parent.shape)
         else:
             raise RuntimeError(
@@ -384,7 +384,7 @@ def _prepare(tensors: Any, grad_tensors: Any) -> tuple[list, list]:
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
-            if t.data.size != 1:
+            if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             grads.append(np.ones(t.shape, dtype=t.dtype))
         else:

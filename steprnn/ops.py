@@ -87,7 +87,7 @@ def as_operand(x: Any) -> Any:
 
 def _value(x: Any, dtype: np.dtype) -> Any:
     if isinstance(x, Tensor):
-        return x.data.astype(dtype, copy=False)
+        return x._data.astype(dtype, copy=False)
     return x
 
 
@@ -154,7 +154,7 @@ def _refuse_bool(a: Any, b: Any, kernel: str) -> None:
 
 
 def _refuse_int_zero_division(a: Any, b: Any) -> None:
-    if result_type(a, b).kind in "iu" and np.any(np.asarray(b.data if isinstance(b, Tensor) else b) == 0):
+    if result_type(a, b).kind in "iu" and np.any(np.asarray(b._data if isinstance(b, Tensor) else b) == 0):
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -321,7 +321,7 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)} (inner sizes {a.shape[-1]} and "
             f"{b.shape[-2 if b.ndim > 1 else 0]} differ)"
         )
-    av, bv = a.data, b.data
+    av, bv = a._data, b._data
     try:
         out = np.matmul(av, bv)
     except ValueError:
@@ -356,7 +356,7 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 def _unary(x: Tensor, forward: Callable, grad: Callable, name: str, float_only: bool = True,
            save_input: bool = False, save_output: bool = False) -> Tensor:
-    xv = x.data
+    xv = x._data
     if float_only and not is_floating(xv.dtype):
         xv = xv.astype(DEFAULT_FLOAT)
     with np.errstate(**_QUIET):
@@ -460,7 +460,7 @@ def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) ->
     else:
         out_dtype = np.dtype(dtype)
     axis = dims if x.ndim else None
-    out = np.asarray(np.sum(x.data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
+    out = np.asarray(np.sum(x._data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
     shape = x.shape
 
     def backward(g: np.ndarray) -> tuple:
@@ -482,9 +482,9 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
     dims = _dims(dim, x.ndim)
     axis = dims if x.ndim else None
     with np.errstate(**_QUIET):
-        out = np.asarray(np.mean(x.data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
+        out = np.asarray(np.mean(x._data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
     shape = x.shape
-    count = x.data.size if axis is None else int(np.prod([shape[d] for d in axis]))
+    count = x._data.size if axis is None else int(np.prod([shape[d] for d in axis]))
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
@@ -496,13 +496,13 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
 
 def _extreme(x: Tensor, dim: Any, keepdim: bool, which: str) -> Any:
     pick, argpick = (np.max, np.argmax) if which == "max" else (np.min, np.argmin)
-    if x.data.size == 0:
+    if x._data.size == 0:
         raise RuntimeError(
             f"{which}(): Expected reduction dim to be specified for input.numel() == 0. "
             "Specify the reduction dim with the 'dim' argument." if dim is None else
             f"{which}(): Expected reduction dim {dim} to have non-zero size."
         )
-    xv = x.data
+    xv = x._data
     if dim is None:
         out = np.asarray(pick(xv))
 
@@ -553,14 +553,14 @@ def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 def argmax(x: Tensor, dim: Any = None, keepdim: bool = False, _fn: Callable = np.argmax) -> Tensor:
     """Index of the largest value (of the flattened tensor when ``dim`` is None); int64, no history."""
     if dim is None:
-        out = np.asarray(_fn(x.data), dtype=np.int64)
+        out = np.asarray(_fn(x._data), dtype=np.int64)
         if keepdim:
             out = out.reshape((1,) * x.ndim)
         return Tensor._make(out)
     d = normalize_dim(dim, x.ndim)
     if x.ndim == 0:
         return Tensor._make(np.zeros((), dtype=np.int64))
-    return Tensor._make(np.asarray(_fn(x.data, axis=d, keepdims=keepdim), dtype=np.int64))
+    return Tensor._make(np.asarray(_fn(x._data, axis=d, keepdims=keepdim), dtype=np.int64))
 
 
 def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -601,16 +601,16 @@ def _view_op(x: Tensor, out: np.ndarray, name: str, backward: Callable) -> Tenso
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     """Same values in a new shape (one ``-1`` inferred); a view when NumPy can make one."""
-    new = _infer_shape(shape, x.data.size)
+    new = _infer_shape(shape, x._data.size)
     old = x.shape
-    return _view_op(x, x.data.reshape(new), "ViewBackward0", lambda g: (g.reshape(old),))
+    return _view_op(x, x._data.reshape(new), "ViewBackward0", lambda g: (g.reshape(old),))
 
 
 def view(x: Tensor, *shape: Any) -> Tensor:
     """As :func:`reshape` but never copies: fails, as PyTorch, when the strides do not allow a view."""
-    new = _infer_shape(shape, x.data.size)
+    new = _infer_shape(shape, x._data.size)
     try:
-        out = np.reshape(x.data, new, copy=False)
+        out = np.reshape(x._data, new, copy=False)
     except ValueError:
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride (at least one dimension spans "
@@ -643,16 +643,16 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
     if len(set(d)) != len(d):
         raise RuntimeError("permute(): duplicate dims are not allowed.")
     inverse = tuple(np.argsort(d))
-    return _view_op(x, x.data.transpose(d), "PermuteBackward0", lambda g: (g.transpose(inverse),))
+    return _view_op(x, x._data.transpose(d), "PermuteBackward0", lambda g: (g.transpose(inverse),))
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dims (a view)."""
     if x.ndim == 0:
         normalize_dim(dim0, 0), normalize_dim(dim1, 0)
-        return _view_op(x, x.data.view(), "TransposeBackward0", lambda g: (g,))
+        return _view_op(x, x._data.view(), "TransposeBackward0", lambda g: (g,))
     a, b = normalize_dim(dim0, x.ndim), normalize_dim(dim1, x.ndim)
-    return _view_op(x, np.swapaxes(x.data, a, b), "TransposeBackward0", lambda g: (np.swapaxes(g, a, b),))
+    return _view_op(x, np.swapaxes(x._data, a, b), "TransposeBackward0", lambda g: (np.swapaxes(g, a, b),))
 
 
 def t(x: Tensor) -> Tensor:
@@ -670,7 +670,7 @@ def squeeze(x: Tensor, dim: Any = None) -> Tensor:
         dims = _dims(dim, x.ndim) if x.ndim else (_dims(dim, 0) and ())
         axes = tuple(i for i in dims if x.shape[i] == 1)
     old = x.shape
-    return _view_op(x, np.squeeze(x.data, axes) if axes else x.data.view(), "SqueezeBackward0",
+    return _view_op(x, np.squeeze(x._data, axes) if axes else x._data.view(), "SqueezeBackward0",
                     lambda g: (g.reshape(old),))
 
 
@@ -683,7 +683,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     d = int(dim) % n
     old = x.shape
-    return _view_op(x, np.expand_dims(x.data, d), "UnsqueezeBackward0", lambda g: (g.reshape(old),))
+    return _view_op(x, np.expand_dims(x._data, d), "UnsqueezeBackward0", lambda g: (g.reshape(old),))
 
 
 def expand(x: Tensor, *sizes: Any) -> Tensor:
@@ -704,19 +704,19 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
                 f"Tensor sizes: {list(x.shape)}"
             )
     old = x.shape
-    return _view_op(x, np.broadcast_to(x.data, target), "ExpandBackward0", lambda g: (unbroadcast(g, old),))
+    return _view_op(x, np.broadcast_to(x._data, target), "ExpandBackward0", lambda g: (unbroadcast(g, old),))
 
 
 def contiguous(x: Tensor) -> Tensor:
     """``x`` itself when C-contiguous, else a C-contiguous copy."""
-    if x.data.flags.c_contiguous:
+    if x._data.flags.c_contiguous:
         return x
-    return autograd.record(np.ascontiguousarray(x.data), (x,), lambda g: (g,), "CloneBackward0")
+    return autograd.record(np.ascontiguousarray(x._data), (x,), lambda g: (g,), "CloneBackward0")
 
 
 def clone(x: Tensor) -> Tensor:
     """A copy with its own memory; gradients flow through."""
-    return autograd.record(x.data.copy(), (x,), lambda g: (g,), "CloneBackward0")
+    return autograd.record(x._data.copy(), (x,), lambda g: (g,), "CloneBackward0")
 
 
 def to_dtype(x: Tensor, dtype: np.dtype, copy: bool = False) -> Tensor:
@@ -725,15 +725,15 @@ def to_dtype(x: Tensor, dtype: np.dtype, copy: bool = False) -> Tensor:
         return x
     src = x.dtype
     if is_floating(src) and is_floating(dtype):
-        return autograd.record(x.data.astype(dtype), (x,), lambda g: (g.astype(src),), "ToCopyBackward0")
-    return Tensor._make(x.data.astype(dtype))
+        return autograd.record(x._data.astype(dtype), (x,), lambda g: (g.astype(src),), "ToCopyBackward0")
+    return Tensor._make(x._data.astype(dtype))
 
 
 # --- indexing ---------------------------------------------------------------------------------
 
 def _index_part(k: Any) -> Any:
     if isinstance(k, Tensor):
-        k = k.data
+        k = k._data
     elif type(k).__module__.startswith("torch"):
         k = _tensor_mod.to_numpy(k)
     elif isinstance(k, list):
@@ -770,7 +770,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     """``x[key]``: basic indexing gives a view; integer/bool array indexing a copy."""
     key = index_key(key)
     try:
-        out = x.data[key]
+        out = x._data[key]
     except IndexError as err:
         raise _index_error(err, x.shape) from None
     shape = x.shape
@@ -794,11 +794,11 @@ def setitem_(x: Tensor, key: Any, value: Any) -> None:
     operand = as_operand(value)
     if operand is NotImplemented:
         operand = Tensor._make(np.asarray(value))
-    vv = operand.data if isinstance(operand, Tensor) else operand
+    vv = operand._data if isinstance(operand, Tensor) else operand
 
     def write() -> None:
         try:
-            x.data[key] = vv
+            x._data[key] = vv
         except IndexError as err:
             raise _index_error(err, x.shape) from None
         except ValueError as err:
@@ -826,7 +826,7 @@ def setitem_(x: Tensor, key: Any, value: Any) -> None:
         return g_self, unbroadcast(np.asarray(gv), vshape)
 
     parents = (alias,) if vshape is None else (alias, operand)
-    result = autograd.record(x.data, parents, backward, "CopySlices" if basic else "IndexPutBackward0")
+    result = autograd.record(x._data, parents, backward, "CopySlices" if basic else "IndexPutBackward0")
     x._adopt(result)
 
 
@@ -871,15 +871,15 @@ def inplace_(x: Tensor, compute: Callable[[Tensor], Tensor], others: Sequence[An
         from .grad_mode import no_grad
         with no_grad():
             result = compute(x)
-        _copy_into(x, result.data)
+        _copy_into(x, result._data)
         x._vc.bump()
         return x
     _check_inplace(x)
     before = x._alias()
     if needs_old_values:
-        before = x._alias(np.array(x.data, copy=True))
+        before = x._alias(np.array(x._data, copy=True))
     result = compute(before)
-    _copy_into(x, result.data)
+    _copy_into(x, result._data)
     x._vc.bump()
     x._adopt(result)
     return x
@@ -900,7 +900,7 @@ def _copy_into(x: Tensor, values: np.ndarray) -> None:
                 f"output with shape {list(x.shape)} doesn't match the broadcast shape {list(values.shape)}"
             ) from None
     try:
-        np.copyto(x.data, values, casting="same_kind")
+        np.copyto(x._data, values, casting="same_kind")
     except ValueError as err:
         raise _write_error(err, x, (), values) from None
 
@@ -947,8 +947,8 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
                     f"Sizes of tensors must match except in dimension {d}. Expected size {ref.shape[k]} but got "
                     f"size {t.shape[k]} for tensor number {i} in the list."
                 )
-    dtype = result_type(*[t.data for t in ts])
-    out = np.concatenate([t.data.astype(dtype, copy=False) for t in live], axis=d)
+    dtype = result_type(*[t._data for t in ts])
+    out = np.concatenate([t._data.astype(dtype, copy=False) for t in live], axis=d)
     sizes = [t.shape[d] if id(t) in live_ids else 0 for t in ts]
     offsets = np.cumsum([0] + sizes)
 
@@ -980,8 +980,8 @@ def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     if not -n <= dim < n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     d = int(dim) % n
-    dtype = result_type(*[t.data for t in ts])
-    out = np.stack([t.data.astype(dtype, copy=False) for t in ts], axis=d)
+    dtype = result_type(*[t._data for t in ts])
+    out = np.stack([t._data.astype(dtype, copy=False) for t in ts], axis=d)
 
     def backward(g: np.ndarray) -> tuple:
         return tuple(np.take(g, i, axis=d) for i in range(len(ts)))

@@ -31,7 +31,7 @@ class Tensor:
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         elif isinstance(data, (list, tuple)):
             data = np.asarray(data)
             if data.dtype.kind in "biuf" and data.dtype != np.float32:
@@ -77,13 +77,15 @@ class Tensor:
 
     # --- the array ----------------------------------------------------------------------------
     @property
-    def data(self) -> np.ndarray:
-        """The NumPy array holding the values (assignable: ``t.data = array``)."""
-        return self._data
+    def data(self) -> Tensor:
+        """The same memory as a Tensor without history, as ``torch.Tensor.data``: writes through it
+        (``p.data.add_(...)``) change ``self`` and are not seen by autograd. Assignable:
+        ``t.data = other`` makes ``t`` hold ``other``'s values. For the NumPy array use ``.numpy()``."""
+        return Tensor._make(self._data)
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = value.data if isinstance(value, Tensor) else np.asarray(value)
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -144,7 +146,7 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __contains__(self, item: Any) -> bool:
-        return bool((self == item).data.any())
+        return bool((self == item)._data.any())
 
     def __hash__(self) -> int:
         return id(self)
@@ -593,7 +595,7 @@ class Tensor:
 
         def compute(x: Tensor) -> Tensor:
             try:
-                values = np.broadcast_to(o.data, shape).astype(dtype)
+                values = np.broadcast_to(o._data, shape).astype(dtype)
             except ValueError:
                 raise RuntimeError(f"The size of tensor a ({shape[-1] if shape else 1}) must match the size of "
                                    f"tensor b ({o.shape[-1] if o.shape else 1}): cannot copy a tensor of shape "
@@ -810,7 +812,7 @@ def _operand(x: Any) -> Any:
 def to_numpy(x: Any) -> np.ndarray:
     """The NumPy array behind ``x``: a Tensor's data, a torch tensor's values, or ``np.asarray(x)``."""
     if isinstance(x, Tensor):
-        return x.data
+        return x._data
     if type(x).__module__.startswith("torch"):
         return x.detach().cpu().numpy()
     return np.asarray(x)

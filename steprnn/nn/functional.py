@@ -168,7 +168,7 @@ def _log_softmax(x: Tensor, dim: int) -> Tensor:
     """The log-softmax node: ``out = x - max - log(sum(exp(x - max)))``; backward
     ``g - exp(out) * sum(g)`` (as ATen's ``_log_softmax_backward_data``)."""
     d = dim if x.ndim else None
-    out = _log_softmax_array(x.data, dim)
+    out = _log_softmax_array(x._data, dim)
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
@@ -193,7 +193,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
         dim = _softmax_dim("softmax", x.ndim, _stacklevel)
     x, d = _softmax_input(x, dim, dtype, "softmax")
     axis = d if x.ndim else None
-    out = _softmax_array(x.data, d)
+    out = _softmax_array(x._data, d)
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
@@ -237,7 +237,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     x = _tensor_arg(input, "dropout", "input", 1)
-    if p == 0 or not training or x.data.size == 0:
+    if p == 0 or not training or x._data.size == 0:
         return x
     if p == 1:
         noise = np.zeros((), dtype=x.dtype)
@@ -287,8 +287,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, re
     dtype = result_type(x, t)
     if not is_floating(dtype):
         raise NotImplementedError(f"\"mse_cpu\" not implemented for '{_scalar_name(dtype)}'")
-    xv = np.broadcast_to(x.data.astype(dtype, copy=False), shape)
-    tv = np.broadcast_to(t.data.astype(dtype, copy=False), shape)
+    xv = np.broadcast_to(x._data.astype(dtype, copy=False), shape)
+    tv = np.broadcast_to(t._data.astype(dtype, copy=False), shape)
     with np.errstate(**_QUIET):
         diff = xv - tv
         sq = diff * diff
@@ -339,7 +339,7 @@ def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
         if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:
             raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
         n_classes = input.shape[-1]
-        if weight is not None and (weight.ndim != 1 or weight.data.size != n_classes):
+        if weight is not None and (weight.ndim != 1 or weight._data.size != n_classes):
             raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
                                f"but got weight tensor of shape: {_sizes(weight.shape)}")
     else:
@@ -354,7 +354,7 @@ def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
             if input.shape[2:] != target.shape[1:]:
                 raise RuntimeError(f"size mismatch (got input: {_sizes(input.shape)} , target: "
                                    f"{_sizes(target.shape)}")
-        if weight is not None and weight.data.size != input.shape[1]:
+        if weight is not None and weight._data.size != input.shape[1]:
             raise RuntimeError("weight tensor should be defined either for all or no classes")
     _check_weight_dtype(weight, input.dtype)
 
@@ -370,14 +370,14 @@ def _nll_node(logp: Tensor, target: Tensor, weight: Tensor | None, red: int, ign
         n, c = shape[0], shape[1]
         k = int(np.prod(shape[2:], dtype=np.int64))
     dtype = logp.dtype
-    lp = logp.data.reshape(n, c, k)
-    t = target.data.reshape(n, k).astype(np.int64)
+    lp = logp._data.reshape(n, c, k)
+    t = target._data.reshape(n, k).astype(np.int64)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= c))
     if bad.any():
         raise IndexError(f"Target {t[bad][0]} is out of bounds.")
     tc = np.where(valid, t, 0)
-    wv = None if weight is None else weight.data.astype(dtype, copy=False).reshape(-1)
+    wv = None if weight is None else weight._data.astype(dtype, copy=False).reshape(-1)
     w_t = (np.ones((n, k), dtype) if wv is None else wv[tc]) * valid
     picked = np.take_along_axis(lp, tc[:, None, :], axis=1)[:, 0, :]
     with np.errstate(**_QUIET):
@@ -438,13 +438,13 @@ def _prob_target_node(logp: Tensor, target: Tensor, weight: Tensor | None, red: 
                       class_dim: int, n_classes: int) -> Tensor:
     """``cross_entropy_loss_prob_target``: ``-(logp * target * weight)`` summed over the classes."""
     dtype = result_type(logp, target) if weight is None else result_type(logp, target, weight)
-    lp = logp.data.astype(dtype, copy=False)
-    tv = target.data.astype(dtype, copy=False)
+    lp = logp._data.astype(dtype, copy=False)
+    tv = target._data.astype(dtype, copy=False)
     if smoothing > 0:
         tv = tv * (1 - smoothing) + smoothing / n_classes
     wb = None
     if weight is not None:
-        wb = weight.data.astype(dtype, copy=False)
+        wb = weight._data.astype(dtype, copy=False)
         if logp.ndim > 1:
             wb = wb.reshape((1, n_classes) + (1,) * (logp.ndim - 2))
     with np.errstate(**_QUIET):
@@ -531,7 +531,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         if x.ndim == 0:
             raise IndexError("Dimension specified as 1 but tensor has no dimensions")
         n_classes = x.shape[class_dim]
-        if w is not None and (w.ndim != 1 or w.data.size != n_classes):
+        if w is not None and (w.ndim != 1 or w._data.size != n_classes):
             raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {n_classes} classes "
                                f"or no classes but got weight tensor of shape: {_sizes(w.shape)}")
         x, d = _softmax_input(x, class_dim, None, "log_softmax")

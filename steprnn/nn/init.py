@@ -7,7 +7,7 @@ from ..tensor import Tensor
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill ``tensor`` in place with U(a, b) samples."""
-    tensor.data[...] = default_generator().uniform(a, b, size=tensor.data.shape)
+    tensor._data[...] = default_generator().uniform(a, b, size=tensor._data.shape)
     return tensor
 
 
@@ -18,6 +18,6 @@ def uniform_all(module, bound: float) -> None:
 
 
 def zeros_(tensor: Tensor) -> Tensor:
-    tensor.data[...] = 0
+    tensor._data[...] = 0
     return tensor
 

@@ -138,7 +138,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None if set_to_none or p.grad is None else Tensor(np.zeros_like(p.data))
+            p.grad = None if set_to_none or p.grad is None else Tensor(np.zeros_like(p._data))
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
@@ -147,7 +147,7 @@ class Module:
         for mod_name, module in self.named_modules():
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
+                    out[f"{mod_name}.{name}" if mod_name else name] = p._data.copy()
         return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
@@ -180,10 +180,10 @@ class Module:
                 raise TypeError(f"state_dict[{key!r}] is not an array: {err}") from None
             if array.dtype == object or not np.issubdtype(array.dtype, np.number):
                 raise TypeError(f"state_dict[{key!r}] must hold numbers, got dtype {array.dtype}")
-            if array.shape != p.data.shape:
+            if array.shape != p._data.shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} from checkpoint, "
-                    f"the shape in current model is {tuple(p.data.shape)}."
+                    f"the shape in current model is {tuple(p._data.shape)}."
                 )
                 continue
             if not np.all(np.isfinite(array)):
@@ -198,7 +198,7 @@ class Module:
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
             )
         for key, array in arrays.items():
-            np.copyto(own[key].data, array, casting="unsafe")
+            np.copyto(own[key]._data, array, casting="unsafe")
         self._parameters_changed()
         return IncompatibleKeys(missing, unexpected)
 
@@ -225,8 +225,8 @@ class Module:
             target = resolve_dtype(dtype)
             for m in self.modules():
                 for name, p in m._parameters.items():
-                    if p is not None and p.data.dtype != target:
-                        p.data = p.data.astype(target)
+                    if p is not None and p._data.dtype != target:
+                        p._data = p._data.astype(target)
                 if hasattr(m, "dtype"):
                     object.__setattr__(m, "dtype", target)
             self._parameters_changed()

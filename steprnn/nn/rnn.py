@@ -194,7 +194,7 @@ class RNNBase(Module):
         out = {}
         for short, full in _SHORT_NAMES:
             p = params.get(full + suffix)
-            out[short] = None if p is None else p.data
+            out[short] = None if p is None else p._data
         return out
 
     # -- input handling -----------------------------------------------------------------------
