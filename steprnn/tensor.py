@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from .devices import CPU, as_device, device
-from .dtypes import as_dtype, dtype_name, is_floating
+from .dtypes import as_dtype, dtype_name, is_floating, public_dtype
+from .size import Size
 
 
 class Tensor:
@@ -88,14 +89,14 @@ class Tensor:
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        """The sizes, a tuple (``torch.Size`` is a tuple too)."""
-        return self._data.shape
+    def shape(self) -> Size:
+        """The sizes, a :class:`Size` (a tuple that prints as ``steprnn.Size([2, 3])``)."""
+        return Size(self._data.shape)
 
     @property
-    def dtype(self) -> np.dtype:
-        """The NumPy dtype (``sr.float32 == np.dtype('float32')``)."""
-        return self._data.dtype
+    def dtype(self) -> Any:
+        """The dtype, a :class:`steprnn.dtype` (prints as ``steprnn.float32``; equals ``np.float32``)."""
+        return public_dtype(self._data.dtype)
 
     @property
     def ndim(self) -> int:
@@ -119,7 +120,7 @@ class Tensor:
     def size(self, dim: int | None = None) -> Any:
         """The shape (a tuple), or the size of one dim."""
         if dim is None:
-            return self._data.shape
+            return Size(self._data.shape)
         from .ops import normalize_dim
         if self.ndim == 0:
             raise IndexError("dimension specified as 0 but tensor has no dimensions")

@@ -27,7 +27,7 @@ TOL64 = 1e-10
 
 def name(dtype) -> str:
     """``'float32'`` for np.dtype('float32') and torch.float32 alike."""
-    return str(dtype).replace("torch.", "")
+    return str(dtype).replace("torch.", "").replace("steprnn.", "")
 
 
 def assert_same(ours, theirs, atol: float = 0.0) -> None:
