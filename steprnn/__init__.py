@@ -17,6 +17,17 @@ from .grad_mode import enable_grad, set_grad_enabled
 from .devices import device
 from .printing import set_printoptions
 from . import autograd
+from .size import Size
+from .dtypes import dtype, complex64, complex128
+from .tensor_types import BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
+from .functions import (add, allclose, argmax, argmin, argsort, bmm, clamp, clip, cumsum, div, eq, equal, exp,
+                        flatten, gather, ge, get_default_device, gt, index_select, le, log, log_softmax, lt,
+                        masked_fill, matmul, maximum, mean, minimum, mm, mul, multinomial, narrow, ne, neg, norm,
+                        numel, permute, relu, reshape, set_default_device, sigmoid, softmax, sort, sqrt, squeeze,
+                        std, sub, t, tanh, topk, transpose, unsqueeze, var, where)
+# torch's names that shadow builtins, kept out of __all__ as bool/float/int are
+from .functions import abs as abs, all as all, any as any, max as max, min as min, pow as pow, sum as sum
+from . import onnx
 
 from . import optim
 from . import nn  # noqa: E402  (nn needs the names above)
@@ -69,4 +80,12 @@ __all__ = [
     "device",
     "set_printoptions",
     "autograd",
+    "Size", "dtype", "complex64", "complex128",
+    "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor",
+    "add", "allclose", "argmax", "argmin", "argsort", "bmm", "clamp", "clip", "cumsum", "div", "eq", "equal", "exp",
+    "flatten", "gather", "ge", "get_default_device", "gt", "index_select", "le", "log", "log_softmax", "lt",
+    "masked_fill", "matmul", "maximum", "mean", "minimum", "mm", "mul", "multinomial", "narrow", "ne", "neg", "norm",
+    "numel", "permute", "relu", "reshape", "set_default_device", "sigmoid", "softmax", "sort", "sqrt", "squeeze",
+    "std", "sub", "t", "tanh", "topk", "transpose", "unsqueeze", "var", "where",
+    "onnx",
 ]

@@ -988,3 +988,246 @@ def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
 
     return autograd.record(out, tuple(ts), backward, "StackBackward0")
 
+
+
+# --- selection: sort, topk, narrow, where, masked_fill, gather, index_select, repeat ------------
+
+#: what ``t.sort(dim)`` / ``t.topk(k)`` return, as ``torch.return_types.sort`` / ``topk``
+SortResult = collections.namedtuple("SortResult", ["values", "indices"])
+
+
+def _take_along(x: Tensor, idx: np.ndarray, d: int, name: str) -> Tensor:
+    """``x``'s values at ``idx`` (int64, same ndim as x) along dim ``d``; the gradient scatters back
+    (``idx`` holds each position at most once per slice, as sort and topk give)."""
+    shape = x.shape
+
+    def backward(g: np.ndarray) -> tuple:
+        gi = np.zeros(shape, dtype=g.dtype)
+        np.put_along_axis(gi, idx, g, axis=d)
+        return (gi,)
+
+    return autograd.record(np.take_along_axis(x._data, idx, axis=d), (x,), backward, name)
+
+
+def _stable_order(v: np.ndarray, d: int, descending: bool) -> np.ndarray:
+    """Indices sorting ``v`` along ``d``; equal values keep their order (NaN counts as the largest)."""
+    if not descending:
+        return np.argsort(v, axis=d, kind="stable")
+    n = v.shape[d]
+    return (n - 1) - np.flip(np.argsort(np.flip(v, d), axis=d, kind="stable"), d)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
+    """``(values, indices)`` sorted along ``dim`` (ties in their original order; NaN largest)."""
+    if x.ndim == 0:
+        normalize_dim(dim, 0)
+        return SortResult(clone(x) if x.requires_grad else Tensor._make(x._data.copy()),
+                          Tensor._make(np.zeros((), np.int64)))
+    d = normalize_dim(dim, x.ndim)
+    idx = _stable_order(x._data, d, bool(descending)).astype(np.int64, copy=False)
+    return SortResult(_take_along(x, idx, d, "SortBackward0"), Tensor._make(idx))
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices of :func:`sort`."""
+    return sort(x, dim, descending, stable).indices
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> SortResult:
+    """The ``k`` largest (``largest=False``: smallest) values along ``dim`` and their indices, largest first."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"topk(): argument 'k' must be int, not {type(k).__name__}")
+    d = normalize_dim(dim, x.ndim)
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError(f"selected index k out of range: topk needs 0 <= k <= {n} (the size of dim {d}), "
+                           f"got k={k}")
+    if x.ndim == 0:
+        return sort(x, dim)
+    idx = _stable_order(x._data, d, bool(largest))
+    idx = np.take(idx, np.arange(int(k)), axis=d).astype(np.int64, copy=False)
+    return SortResult(_take_along(x, idx, d, "TopkBackward0"), Tensor._make(idx))
+
+
+def narrow(x: Tensor, dim: int, start: Any, length: int) -> Tensor:
+    """``x`` restricted to ``start <= i < start + length`` along ``dim``: a view, as ``torch.narrow``."""
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = normalize_dim(dim, x.ndim)
+    start = int(start.item()) if isinstance(start, Tensor) else int(start)
+    n = x.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (broadcast together); gradients go to the chosen side."""
+    c = condition._data if isinstance(condition, Tensor) else np.asarray(_tensor_mod.to_numpy(condition))
+    if c.dtype != np.dtype(bool):
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{c.dtype.name}")
+    try:
+        np.broadcast_shapes(c.shape, _shape(a), _shape(b))
+    except ValueError:
+        raise RuntimeError(f"where(): the shapes of condition {list(c.shape)}, input {list(_shape(a))} and "
+                           f"other {list(_shape(b))} cannot be broadcast together") from None
+    zero = np.zeros((), dtype=bool)
+    return _binary(a, b, lambda av, bv: np.where(c, av, bv), "WhereBackward0",
+                   lambda g, av, bv, out: np.where(c, g, zero.astype(g.dtype)),
+                   lambda g, av, bv, out: np.where(c, zero.astype(g.dtype), g))
+
+
+def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
+    """``x`` with ``value`` where ``mask`` (bool, broadcastable to x) is True; no gradient flows there."""
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(_tensor_mod.to_numpy(mask))
+    if m.dtype != np.dtype(bool):
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {m.dtype.name}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        value = value.item()
+    try:
+        m = np.broadcast_to(m, x.shape)
+    except ValueError:
+        raise _torch_broadcast_error(x.shape, m.shape) from None
+    out = np.where(m, np.asarray(value).astype(x._data.dtype), x._data)
+
+    def backward(g: np.ndarray) -> tuple:
+        return (np.where(m, np.zeros((), g.dtype), g),)
+
+    return autograd.record(out, (x,), backward, "MaskedFillBackward0")
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    """``out[i][j] = x[index[i][j]][j]`` for ``dim=0`` (and so on), as ``torch.gather``."""
+    idx = index._data if isinstance(index, Tensor) else np.asarray(_tensor_mod.to_numpy(index))
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError("gather(): Expected dtype int64 for index")
+    d = normalize_dim(dim, x.ndim)
+    if idx.ndim != builtins.max(x.ndim, 1):
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    for k in range(idx.ndim):
+        if k != d and idx.shape[k] > x.shape[k]:
+            raise RuntimeError(f"Size does not match at dimension {k} expected index {list(idx.shape)} to be "
+                               f"smaller than self {list(x.shape)} apart from dimension {d}")
+    n = x.shape[d]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RuntimeError(f"index {int(idx.max() if idx.max() >= n else idx.min())} is out of bounds for "
+                           f"dimension {d} with size {n}")
+    key = list(np.indices(idx.shape, sparse=True))
+    key[d] = idx
+    key = tuple(key)
+    shape = x.shape
+
+    def backward(g: np.ndarray) -> tuple:
+        gi = np.zeros(shape, dtype=g.dtype)
+        np.add.at(gi, key, g)
+        return (gi,)
+
+    return autograd.record(x._data[key], (x,), backward, "GatherBackward0")
+
+
+def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
+    """The slices at ``index`` (1-D integers) along ``dim``, as ``torch.index_select``."""
+    idx = index._data if isinstance(index, Tensor) else np.asarray(_tensor_mod.to_numpy(index))
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector of integers (int64 or int32)")
+    d = normalize_dim(dim, x.ndim)
+    return getitem(x, (slice(None),) * d + (Tensor._make(idx.reshape(-1)),))
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """Tile ``x`` ``sizes[i]`` times along each dim (extra leading sizes add dims), as ``Tensor.repeat``."""
+    reps = _shape_args(sizes)
+    if len(reps) < x.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                           "of tensor")
+    lead = len(reps) - x.ndim
+    base = (1,) * lead + tuple(x.shape)
+    out = np.tile(x._data.reshape(base), reps)
+
+    def backward(g: np.ndarray) -> tuple:
+        split = []
+        for r, s in zip(reps, base):
+            split += [r, s]
+        return (g.reshape(split).sum(axis=tuple(range(0, 2 * len(reps), 2))).reshape(x.shape),)
+
+    return autograd.record(out, (x,), backward, "RepeatBackward0")
+
+
+def any_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Whether any element (along ``dim``) is non-zero: a bool Tensor."""
+    axis = _dims(dim, x.ndim) if x.ndim else None
+    return Tensor._make(np.asarray(np.any(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)))
+
+
+def all_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Whether every element (along ``dim``) is non-zero: a bool Tensor."""
+    axis = _dims(dim, x.ndim) if x.ndim else None
+    return Tensor._make(np.asarray(np.all(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)))
+
+
+def var(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+    """Variance over ``dim`` with ``correction`` (default 1, Bessel's; ``unbiased=False`` means 0)."""
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    m = mean(x, dim, keepdim=True)
+    diff = sub(x, m)
+    dims = _dims(dim, x.ndim)
+    count = x._data.size if dims is None else int(np.prod([x.shape[d] for d in dims]))
+    s = sum(mul(diff, diff), dim, keepdim)
+    return div(s, builtins.max(count - correction, 0))
+
+
+def std(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+    """Standard deviation: ``var(...).sqrt()``."""
+    return sqrt(var(x, dim, unbiased, keepdim, correction))
+
+
+def cumsum(x: Tensor, dim: int) -> Tensor:
+    """Running sums along ``dim``; ints sum as int64."""
+    d = normalize_dim(dim, x.ndim)
+    dtype = np.dtype(np.int64) if x.dtype.kind in "biu" else x._data.dtype
+    out = np.cumsum(x._data, axis=d, dtype=dtype) if x.ndim else x._data.astype(dtype)
+
+    def backward(g: np.ndarray) -> tuple:
+        if x.ndim == 0:
+            return (g,)
+        return (np.flip(np.cumsum(np.flip(g, d), axis=d), d),)
+
+    return autograd.record(np.asarray(out), (x,), backward, "CumsumBackward0")
+
+
+def norm(x: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The ``p``-norm (2: Euclidean) over ``dim`` (all elements when None)."""
+    if p in ("fro", 2, 2.0):
+        return sqrt(sum(mul(x, x), dim, keepdim))
+    if p in (1, 1.0):
+        return sum(abs(x), dim, keepdim)
+    if p in (float("inf"), "inf"):
+        return max(abs(x)) if dim is None else max(abs(x), dim, keepdim).values
+    return pow(sum(pow(abs(x), p), dim, keepdim), 1.0 / p)
+
+
+# --- random values (one place: the generator behind them is steprnn.random's) ------------------
+
+def random_values(kind: str, shape: tuple, dtype: np.dtype, generator: Any = None) -> np.ndarray:
+    """``shape`` draws in ``dtype`` from steprnn's global generator (or ``generator``):
+    ``kind='normal'``: N(0, 1); ``'uniform'``: U[0, 1). Every random Tensor method and module
+    initialisation that is not a layer's ``reset_parameters`` draws here."""
+    from .random import default_generator
+    gen = default_generator() if generator is None else generator
+    draw_dtype = dtype if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+    if kind == "normal":
+        values = gen.standard_normal(shape, dtype=draw_dtype)
+    elif kind == "uniform":
+        values = gen.random(shape, dtype=draw_dtype)
+    else:  # pragma: no cover - internal
+        raise ValueError(kind)
+    return values.astype(dtype, copy=False)

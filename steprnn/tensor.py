@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .devices import CPU, as_device, device
-from .dtypes import as_dtype, dtype_name, is_floating, public_dtype
+from .dtypes import as_dtype, is_floating, public_dtype
 from .size import Size
 
 
@@ -338,9 +338,19 @@ class Tensor:
         return self  # pragma: no cover - as_device raises
 
     def type(self, dtype: Any = None) -> Any:
-        """Without an argument ``'steprnn.FloatTensor'``-style name; with one, ``.to(dtype)``."""
+        """Without an argument the type's name (``'steprnn.FloatTensor'``); with one (a dtype, a legacy
+        type such as ``sr.LongTensor``, or its name), ``.to(dtype)``."""
+        from .tensor_types import _TensorType, type_name
         if dtype is None:
-            return dtype_name(self.dtype)
+            return type_name(self._data.dtype)
+        if isinstance(dtype, _TensorType):
+            dtype = dtype.dtype
+        elif isinstance(dtype, str) and dtype.endswith("Tensor"):
+            from . import tensor_types
+            found = getattr(tensor_types, dtype.rsplit(".", 1)[-1], None)
+            if not isinstance(found, _TensorType):
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = found.dtype
         return self.to(dtype)
 
     def float(self) -> Tensor:
@@ -801,6 +811,228 @@ class Tensor:
         from .ops import normalize_dim
         d = normalize_dim(dim, self.ndim)
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+
+    # --- selection, comparison and reductions (torch's names) ----------------------------------
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        """``(values, indices)`` sorted along ``dim`` (ties keep their order, NaN sorts as largest)."""
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """The indices that sort ``self`` along ``dim``."""
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        """``(values, indices)`` of the ``k`` largest (or smallest) values along ``dim``."""
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def narrow(self, dim: int, start: Any, length: int) -> Tensor:
+        """The view of ``length`` entries from ``start`` along ``dim``."""
+        return _ops.narrow(self, dim, start, length)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """A copy with ``value`` where ``mask`` is True."""
+        return _ops.masked_fill(self, mask, value)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """Write ``value`` where ``mask`` is True, in place."""
+        return _ops.inplace_(self, lambda x: _ops.masked_fill(x, mask, value))
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """Values picked along ``dim`` by ``index`` (as ``torch.gather``)."""
+        return _ops.gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        """The slices at ``index`` along ``dim``."""
+        return _ops.index_select(self, dim, index)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile ``self`` along each dim."""
+        return _ops.repeat(self, *sizes)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Whether any element is non-zero (along ``dim``)."""
+        return _ops.any_(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Whether every element is non-zero (along ``dim``)."""
+        return _ops.all_(self, dim, keepdim)
+
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+        """Variance over ``dim`` (Bessel-corrected unless ``unbiased=False``/``correction=0``)."""
+        return _ops.var(self, dim, unbiased, keepdim, correction)
+
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+        """Standard deviation over ``dim``."""
+        return _ops.std(self, dim, unbiased, keepdim, correction)
+
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sums along ``dim``."""
+        return _ops.cumsum(self, dim)
+
+    def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The ``p``-norm over ``dim`` (all elements by default)."""
+        return _ops.norm(self, p, dim, keepdim)
+
+    def softmax(self, dim: int) -> Tensor:
+        """``F.softmax(self, dim)``."""
+        from .nn import functional as F
+        return F.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """``F.log_softmax(self, dim)``."""
+        from .nn import functional as F
+        return F.log_softmax(self, dim)
+
+    def eq(self, other: Any) -> Tensor:
+        """``self == other`` elementwise (a bool Tensor)."""
+        return _ops.compare(self, _operand(other), np.equal)
+
+    def ne(self, other: Any) -> Tensor:
+        """``self != other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.not_equal)
+
+    def lt(self, other: Any) -> Tensor:
+        """``self < other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.less)
+
+    def le(self, other: Any) -> Tensor:
+        """``self <= other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.less_equal)
+
+    def gt(self, other: Any) -> Tensor:
+        """``self > other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.greater)
+
+    def ge(self, other: Any) -> Tensor:
+        """``self >= other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.greater_equal)
+
+    def equal(self, other: Any) -> bool:
+        """True when ``other`` has the same shape and values."""
+        o = _operand(other)
+        return isinstance(o, Tensor) and o.shape == self.shape and bool(np.array_equal(self._data, o._data))
+
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+        """``np.allclose`` on the values."""
+        return bool(np.allclose(self._data, to_numpy(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    # --- new tensors like this one ---------------------------------------------------------------
+    def _new(self, array: np.ndarray, requires_grad: bool) -> Tensor:
+        t = Tensor._make(array)
+        t.requires_grad = requires_grad
+        return t
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype (unless given)."""
+        from .creation import _size
+        dt = self._data.dtype if dtype is None else as_dtype(dtype)
+        return self._new(np.zeros(_size(size, "new_zeros"), dtype=dt), requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``size`` with this tensor's dtype (unless given)."""
+        from .creation import _size
+        dt = self._data.dtype if dtype is None else as_dtype(dtype)
+        return self._new(np.ones(_size(size, "new_ones"), dtype=dt), requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """As :meth:`new_zeros` (steprnn never hands out uninitialised memory)."""
+        return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        """``fill_value`` everywhere, with this tensor's dtype (unless given)."""
+        from .creation import _size
+        dt = self._data.dtype if dtype is None else as_dtype(dtype)
+        return self._new(np.full(_size((size,), "new_full"), fill_value, dtype=dt), requires_grad)
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """A copy of ``data`` with this tensor's dtype (unless given), as ``torch.Tensor.new_tensor``."""
+        from .creation import tensor
+        return tensor(data, dtype=self._data.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    # --- more in-place operations ----------------------------------------------------------------
+    def _shape_inplace(self, result: Tensor) -> Tensor:
+        if _ops.autograd.is_grad_enabled() and self._requires_grad:
+            _ops._check_inplace(self)
+            self._adopt(result)
+        self._data = result._data
+        return self
+
+    def unsqueeze_(self, dim: int) -> Tensor:
+        """Insert a size-1 dim at ``dim``, in place."""
+        return self._shape_inplace(_ops.unsqueeze(self._alias(), dim))
+
+    def squeeze_(self, dim: Any = None) -> Tensor:
+        """Drop size-1 dims, in place."""
+        return self._shape_inplace(_ops.squeeze(self._alias(), dim))
+
+    def t_(self) -> Tensor:
+        """Transpose a tensor of at most 2 dims, in place."""
+        return self._shape_inplace(_ops.t(self._alias()))
+
+    def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two dims, in place."""
+        return self._shape_inplace(_ops.transpose(self._alias(), dim0, dim1))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+        """Fill with N(mean, std²) draws from steprnn's generator, in place."""
+        return self._fill_random("normal", mean, std, generator, "normal_kernel_cpu")
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+        """Fill with U(a, b) draws from steprnn's generator, in place."""
+        return self._fill_random("uniform", a, b - a, generator, "uniform_kernel_cpu")
+
+    def _fill_random(self, kind: str, shift: float, scale: float, generator: Any, kernel: str) -> Tensor:
+        if not is_floating(self._data.dtype):
+            raise RuntimeError(f"\"{kernel}\" not implemented for '{self._data.dtype.name}': random values "
+                               "need a float tensor")
+        values = _ops.random_values(kind, self.shape, self._data.dtype, generator)
+        values = (values * values.dtype.type(scale) + values.dtype.type(shift)).astype(self._data.dtype, copy=False)
+        return _ops.inplace_(self, lambda x: _ops.autograd.record(values, (x,), lambda g: (None,),
+                                                                  "NormalBackward0" if kind == "normal"
+                                                                  else "UniformBackward0"))
+
+    def exp_(self) -> Tensor:
+        """e**x in place."""
+        return _ops.inplace_(self, _ops.exp, (), True)
+
+    def tanh_(self) -> Tensor:
+        """tanh in place."""
+        return _ops.inplace_(self, _ops.tanh, (), True)
+
+    def sigmoid_(self) -> Tensor:
+        """The logistic function in place."""
+        return _ops.inplace_(self, _ops.sigmoid, (), True)
+
+    def relu_(self) -> Tensor:
+        """max(x, 0) in place."""
+        return _ops.inplace_(self, _ops.relu, (), True)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        """``self **= exponent`` in place."""
+        return self._inplace(exponent, _ops.pow, True)
+
+    def neg_(self) -> Tensor:
+        """``-self`` in place."""
+        return _ops.inplace_(self, _ops.neg)
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 * tensor2`` in place."""
+        return self.add_(_ops.mul(_operand(tensor1), _operand(tensor2)), alpha=value)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 / tensor2`` in place."""
+        return self.add_(_ops.div(_operand(tensor1), _operand(tensor2)), alpha=value)
+
+    # --- a clear word for what steprnn leaves out --------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute '{name}': steprnn implements the Tensor methods "
+            f"that recurrent models and their tutorials use, and '{name}' is not one of them. Convert with "
+            f"t.detach().numpy() to use NumPy, or see dir(steprnn.Tensor) for what is there."
+        )
 
 
 def _operand(x: Any) -> Any:
