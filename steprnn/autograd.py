@@ -416,3 +416,15 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     assert results is not None
     return tuple(None if r is None else Tensor._make(np.array(r, dtype=t.dtype, copy=True))
                  for r, t in zip(results, inputs))
+
+
+def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> _tensor_mod.Tensor:  # noqa: N802
+    """``autograd.Variable(t)``, PyTorch's old wrapper, is the tensor itself (as in PyTorch since 0.4);
+    ``requires_grad=True`` switches gradients on for it. Arrays and lists become tensors."""
+    Tensor = _tensor_mod.Tensor
+    if not isinstance(data, Tensor):
+        from .creation import tensor
+        data = tensor(data)
+    if requires_grad:
+        data.requires_grad_(True)
+    return data
