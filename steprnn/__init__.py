@@ -6,7 +6,9 @@ from . import _allocator  # noqa: F401  (malloc thresholds; see its docstring)
 from .creation import tensor, from_numpy
 from .dtypes import float32, float64, int64, int32, double, long
 from .grad_mode import no_grad, is_grad_enabled
-from .random import manual_seed
+from .random import manual_seed, Generator, seed, initial_seed, get_rng_state, set_rng_state
+from .sampling import randperm, multinomial, bernoulli, normal
+from .serialization import save, load
 from .tensor import Tensor
 from .creation import (as_tensor, is_tensor, zeros, ones, empty, full, arange, rand, randn, randint,
                        zeros_like, ones_like, full_like, rand_like, randn_like, cat, stack)
@@ -23,7 +25,7 @@ from .dtypes import dtype, complex64, complex128
 from .tensor_types import BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
 from .functions import (add, allclose, argmax, argmin, argsort, bmm, clamp, clip, cumsum, div, eq, equal, exp,
                         flatten, gather, ge, get_default_device, gt, index_select, le, log, log_softmax, lt,
-                        masked_fill, matmul, maximum, mean, minimum, mm, mul, multinomial, narrow, ne, neg, norm,
+                        masked_fill, matmul, maximum, mean, minimum, mm, mul, narrow, ne, neg, norm,
                         numel, permute, relu, reshape, set_default_device, sigmoid, softmax, sort, sqrt, squeeze,
                         std, sub, t, tanh, topk, transpose, unsqueeze, var, where)
 # torch's names that shadow builtins, kept out of __all__ as bool/float/int are
@@ -31,6 +33,7 @@ from .functions import abs as abs, all as all, any as any, max as max, min as mi
 from . import onnx
 
 from . import optim
+from . import utils
 from . import nn  # noqa: E402  (nn needs the names above)
 from .trace import Step, Trace, trace, tracing  # noqa: E402
 
@@ -86,8 +89,20 @@ __all__ = [
     "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor",
     "add", "allclose", "argmax", "argmin", "argsort", "bmm", "clamp", "clip", "cumsum", "div", "eq", "equal", "exp",
     "flatten", "gather", "ge", "get_default_device", "gt", "index_select", "le", "log", "log_softmax", "lt",
-    "masked_fill", "matmul", "maximum", "mean", "minimum", "mm", "mul", "multinomial", "narrow", "ne", "neg", "norm",
+    "masked_fill", "matmul", "maximum", "mean", "minimum", "mm", "mul", "narrow", "ne", "neg", "norm",
     "numel", "permute", "relu", "reshape", "set_default_device", "sigmoid", "softmax", "sort", "sqrt", "squeeze",
     "std", "sub", "t", "tanh", "topk", "transpose", "unsqueeze", "var", "where",
     "onnx",
+    "Generator",
+    "seed",
+    "initial_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "randperm",
+    "multinomial",
+    "bernoulli",
+    "normal",
+    "save",
+    "load",
+    "utils",
 ]

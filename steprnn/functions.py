@@ -1,7 +1,7 @@
 """Function forms of the Tensor methods, as ``torch.max(x, 1)``, ``torch.softmax(x, dim=1)``, ``torch.where``.
 
 Each takes what the method's ``self`` takes (a Tensor, or anything ``sr.tensor`` accepts) and
-returns what the method returns, with the same gradients. Also ``multinomial`` and the default
+returns what the method returns, with the same gradients. Also the default
 device (``set_default_device`` / ``get_default_device``).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = [
     "abs", "add", "all", "allclose", "any", "argmax", "argmin", "argsort", "bmm", "clamp", "clip", "cumsum", "div",
     "eq", "equal", "exp", "flatten", "gather", "ge", "get_default_device", "gt", "index_select", "le", "log",
     "log_softmax", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
-    "multinomial", "narrow", "ne", "neg", "norm", "numel", "permute", "pow", "relu", "reshape", "set_default_device",
+    "narrow", "ne", "neg", "norm", "numel", "permute", "pow", "relu", "reshape", "set_default_device",
     "sigmoid", "softmax", "sort", "sqrt", "squeeze", "std", "sub", "sum", "t", "tanh", "topk", "transpose",
     "unsqueeze", "var", "where",
 ]
@@ -347,41 +347,6 @@ def log_softmax(input: Any, dim: int | None = None, dtype: Any = None) -> Tensor
     """``F.log_softmax(input, dim)``."""
     from .nn import functional as F
     return F.log_softmax(_t(input, "log_softmax"), dim, _stacklevel=4, dtype=dtype)
-
-
-# --- sampling ---------------------------------------------------------------------------------
-
-def multinomial(input: Any, num_samples: int, replacement: bool = False, generator: Any = None) -> Tensor:
-    """Indices drawn from each row of ``input`` (non-negative weights, not necessarily summing to 1):
-    ``(num_samples,)`` for a 1-D input, ``(rows, num_samples)`` for 2-D; int64. Without ``replacement``
-    an index is drawn at most once per row. Draws come from steprnn's generator."""
-    w = _t(input, "multinomial")._data
-    if w.ndim not in (1, 2):
-        raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {w.ndim}")
-    if w.dtype.kind != "f":
-        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {w.dtype.name}")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
-        raise RuntimeError(f"cannot sample n_sample <= 0 samples, got {num_samples}")
-    rows = w.reshape(-1, w.shape[-1]).astype(np.float64)
-    if not np.all(np.isfinite(rows)) or np.any(rows < 0):
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    if np.any(rows.sum(axis=1) <= 0):
-        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    if not replacement and num_samples > rows.shape[1]:
-        raise RuntimeError(f"cannot sample n_sample > prob_dist.size(-1) samples without replacement "
-                           f"(asked for {num_samples}, the distribution has {rows.shape[1]} categories)")
-    out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
-    for r, weights in enumerate(rows):
-        weights = weights.copy()
-        for s in range(num_samples):
-            cdf = np.cumsum(weights)
-            u = ops.random_values("uniform", (), np.dtype(np.float64), generator) * cdf[-1]
-            k = int(np.searchsorted(cdf, u, side="right"))
-            k = k if k < len(cdf) and weights[k] > 0 else int(np.flatnonzero(weights)[-1])
-            out[r, s] = k
-            if not replacement:
-                weights[k] = 0.0
-    return Tensor._make(out.reshape(w.shape[:-1] + (num_samples,)))
 
 
 # --- default device ---------------------------------------------------------------------------

@@ -1217,17 +1217,18 @@ def norm(x: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tenso
 
 # --- random values (one place: the generator behind them is steprnn.random's) ------------------
 
-def random_values(kind: str, shape: tuple, dtype: np.dtype, generator: Any = None) -> np.ndarray:
-    """``shape`` draws in ``dtype`` from steprnn's global generator (or ``generator``):
-    ``kind='normal'``: N(0, 1); ``'uniform'``: U[0, 1). Every random Tensor method and module
-    initialisation that is not a layer's ``reset_parameters`` draws here."""
-    from .random import default_generator
-    gen = default_generator() if generator is None else generator
-    draw_dtype = dtype if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+def random_values(kind: str, shape: tuple, dtype: np.dtype, generator: Any = None, low: float = 0.0,
+                  high: float = 1.0) -> np.ndarray:
+    """``shape`` draws in ``dtype`` from steprnn's global generator (or ``generator``), on PyTorch's
+    streams: ``kind='normal'``: N(low, high²) as ``tensor.normal_(low, high)``; ``'uniform'``: U[low, high)
+    as ``tensor.uniform_(low, high)``. Every random Tensor method draws here."""
+    from .random import resolve
+    gen = resolve(generator)
+    draw_dtype = dtype if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float32)
     if kind == "normal":
-        values = gen.standard_normal(shape, dtype=draw_dtype)
+        values = gen.normal_array(shape, low, high, draw_dtype)
     elif kind == "uniform":
-        values = gen.random(shape, dtype=draw_dtype)
+        values = gen.uniform_array(shape, low, high, draw_dtype)
     else:  # pragma: no cover - internal
         raise ValueError(kind)
-    return values.astype(dtype, copy=False)
+    return np.asarray(values).astype(dtype, copy=False)

@@ -966,14 +966,15 @@ class Tensor:
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
         """Fill with U(a, b) draws from steprnn's generator, in place."""
-        return self._fill_random("uniform", a, b - a, generator, "uniform_kernel_cpu")
+        if a > b:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+        return self._fill_random("uniform", a, b, generator, "uniform_kernel_cpu")
 
-    def _fill_random(self, kind: str, shift: float, scale: float, generator: Any, kernel: str) -> Tensor:
+    def _fill_random(self, kind: str, low: float, high: float, generator: Any, kernel: str) -> Tensor:
         if not is_floating(self._data.dtype):
             raise RuntimeError(f"\"{kernel}\" not implemented for '{self._data.dtype.name}': random values "
                                "need a float tensor")
-        values = _ops.random_values(kind, self.shape, self._data.dtype, generator)
-        values = (values * values.dtype.type(scale) + values.dtype.type(shift)).astype(self._data.dtype, copy=False)
+        values = _ops.random_values(kind, self.shape, self._data.dtype, generator, low, high)
         return _ops.inplace_(self, lambda x: _ops.autograd.record(values, (x,), lambda g: (None,),
                                                                   "NormalBackward0" if kind == "normal"
                                                                   else "UniformBackward0"))

@@ -424,7 +424,7 @@ def _dropout_mask(a: np.ndarray, p: float) -> np.ndarray:
     """Dropout as a multiplier: 0 with probability p, else 1/(1-p) (all zeros for p = 1)."""
     if p >= 1.0:
         return np.zeros_like(a)
-    keep = default_generator().random(a.shape) >= p
+    keep = default_generator().random(a.shape) < (1.0 - p)  # bernoulli_(1 - p): PyTorch's stream
     return keep.astype(a.dtype) / a.dtype.type(1.0 - p)
 
 
