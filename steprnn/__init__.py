@@ -30,6 +30,7 @@ from .functions import (add, allclose, argmax, argmin, argsort, bmm, clamp, clip
                         std, sub, t, tanh, topk, transpose, unsqueeze, var, where)
 # torch's names that shadow builtins, kept out of __all__ as bool/float/int are
 from .functions import abs as abs, all as all, any as any, max as max, min as min, pow as pow, sum as sum
+from .functions import round as round, ceil, floor, log1p, sign
 from . import onnx
 
 from . import optim
@@ -92,6 +93,7 @@ __all__ = [
     "masked_fill", "matmul", "maximum", "mean", "minimum", "mm", "mul", "narrow", "ne", "neg", "norm",
     "numel", "permute", "relu", "reshape", "set_default_device", "sigmoid", "softmax", "sort", "sqrt", "squeeze",
     "std", "sub", "t", "tanh", "topk", "transpose", "unsqueeze", "var", "where",
+    "ceil", "floor", "log1p", "sign",
     "onnx",
     "Generator",
     "seed",
@@ -106,3 +108,13 @@ __all__ = [
     "load",
     "utils",
 ]
+
+
+def __getattr__(name: str) -> None:
+    # a clear word for torch names steprnn leaves out (instead of Python's guess at a similar name)
+    if name.startswith("_"):
+        raise AttributeError(f"module 'steprnn' has no attribute '{name}'")
+    raise AttributeError(
+        f"module 'steprnn' has no attribute '{name}': steprnn implements the part of torch that recurrent "
+        f"models and their tutorials use, and torch.{name} is not part of it (see dir(steprnn))."
+    )

@@ -15,7 +15,7 @@ from .devices import as_device, device
 from .tensor import Tensor
 
 __all__ = [
-    "abs", "add", "all", "allclose", "any", "argmax", "argmin", "argsort", "bmm", "clamp", "clip", "cumsum", "div",
+    "abs", "add", "ceil", "floor", "log1p", "round", "sign", "all", "allclose", "any", "argmax", "argmin", "argsort", "bmm", "clamp", "clip", "cumsum", "div",
     "eq", "equal", "exp", "flatten", "gather", "ge", "get_default_device", "gt", "index_select", "le", "log",
     "log_softmax", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
     "narrow", "ne", "neg", "norm", "numel", "permute", "pow", "relu", "reshape", "set_default_device",
@@ -71,6 +71,31 @@ def abs(input: Any) -> Tensor:
 def sqrt(input: Any) -> Tensor:
     """Elementwise square root."""
     return ops.sqrt(_t(input, "sqrt"))
+
+
+def round(input: Any, decimals: int = 0) -> Tensor:
+    """Round half to even (gradient zero)."""
+    return ops.round(_t(input, "round"), decimals)
+
+
+def floor(input: Any) -> Tensor:
+    """Round down (gradient zero)."""
+    return ops.floor(_t(input, "floor"))
+
+
+def ceil(input: Any) -> Tensor:
+    """Round up (gradient zero)."""
+    return ops.ceil(_t(input, "ceil"))
+
+
+def sign(input: Any) -> Tensor:
+    """-1, 0 or 1 by sign (gradient zero)."""
+    return ops.sign(_t(input, "sign"))
+
+
+def log1p(input: Any) -> Tensor:
+    """log(1 + x)."""
+    return ops.log1p(_t(input, "log1p"))
 
 
 def neg(input: Any) -> Tensor:

@@ -1232,3 +1232,31 @@ def random_values(kind: str, shape: tuple, dtype: np.dtype, generator: Any = Non
     else:  # pragma: no cover - internal
         raise ValueError(kind)
     return np.asarray(values).astype(dtype, copy=False)
+
+
+# --- rounding (zero gradient, as PyTorch) -------------------------------------------------------
+
+def round(x: Tensor, decimals: int = 0) -> Tensor:
+    """Round half to even (``decimals`` places); gradient zero."""
+    return _unary(x, lambda v: np.round(v, decimals), lambda g, xv, out: np.zeros_like(g), "RoundBackward0",
+                  float_only=False)
+
+
+def floor(x: Tensor) -> Tensor:
+    """Round down; gradient zero."""
+    return _unary(x, np.floor, lambda g, xv, out: np.zeros_like(g), "FloorBackward0", float_only=False)
+
+
+def ceil(x: Tensor) -> Tensor:
+    """Round up; gradient zero."""
+    return _unary(x, np.ceil, lambda g, xv, out: np.zeros_like(g), "CeilBackward0", float_only=False)
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 by sign; gradient zero."""
+    return _unary(x, np.sign, lambda g, xv, out: np.zeros_like(g), "SignBackward0", float_only=False)
+
+
+def log1p(x: Tensor) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    return _unary(x, np.log1p, lambda g, xv, out: g / (1 + xv), "Log1PBackward0", save_input=True)

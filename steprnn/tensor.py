@@ -198,6 +198,11 @@ class Tensor:
         self._grad = value
 
     @property
+    def _version(self) -> int:
+        """How many in-place operations changed this tensor's memory (PyTorch's ``t._version``)."""
+        return self._vc.value
+
+    @property
     def grad_fn(self) -> Any:
         """The :class:`~steprnn.autograd.Node` that made this tensor (None for leaves)."""
         return self._grad_fn
@@ -668,6 +673,26 @@ class Tensor:
         """Elementwise absolute value."""
         return _ops.abs(self)
 
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round half to even (gradient zero)."""
+        return _ops.round(self, decimals)
+
+    def floor(self) -> Tensor:
+        """Round down (gradient zero)."""
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        """Round up (gradient zero)."""
+        return _ops.ceil(self)
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 by sign (gradient zero)."""
+        return _ops.sign(self)
+
+    def log1p(self) -> Tensor:
+        """log(1 + x)."""
+        return _ops.log1p(self)
+
     def sqrt(self) -> Tensor:
         """Elementwise square root."""
         return _ops.sqrt(self)
@@ -942,6 +967,7 @@ class Tensor:
             _ops._check_inplace(self)
             self._adopt(result)
         self._data = result._data
+        self._vc.bump()
         return self
 
     def unsqueeze_(self, dim: int) -> Tensor:
