@@ -20,10 +20,12 @@ class BatchNorm1d(Module):
     Training: batch statistics, and ``running_mean``/``running_var`` move towards them by ``momentum``
     (``None``: a cumulative average); eval (``model.eval()``): the running statistics. Buffers
     ``running_mean``, ``running_var``, ``num_batches_tracked`` are in ``state_dict()``, as in PyTorch.
+    ``bias=False`` (keyword) keeps the scale ``weight`` without the shift.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
         super().__init__()
         self.num_features = check_int(num_features, "num_features", 1)
         self.eps = eps
@@ -32,9 +34,13 @@ class BatchNorm1d(Module):
         self.track_running_stats = track_running_stats
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
+        self.use_bias = bias
         if affine:
             self.weight = Parameter(np.ones(self.num_features, dtype=self.dtype))
-            self.bias = Parameter(np.zeros(self.num_features, dtype=self.dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(self.num_features, dtype=self.dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -56,6 +62,7 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
 
     def forward(self, input: Any) -> Tensor:

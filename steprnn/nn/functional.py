@@ -674,8 +674,8 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, size_avera
         if wv is not None:
             gl = gl * wv
         with np.errstate(**_QUIET):
-            gx = gl * (xv - tv) / np.maximum((1 - xv) * xv, dtype.type(1e-12))
-            gt = gl * (log_1mx - log_x)
+            gx = gl * (xv - tv) / np.maximum((1 - xv) * xv, dtype.type(np.float32(1e-12)))  # torch's EPSILON, a float
+            gt = gl * (np.log1p(-xv) - np.log(xv))  # unclamped, as torch's target gradient
         return gx, gt
 
     return autograd.record(np.asarray(_reduce_loss(loss, red), dtype=dtype), (x, t), backward,
@@ -710,7 +710,7 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
         with np.errstate(**_QUIET):
             sig = _ops._sigmoid(xv)
             gx = gl * ((1 - tv) + lw * (sig - 1))
-            gt = gl * (-xv - (0 if pw is None else (pw - 1) * softplus_neg))
+            gt = gl * (-xv + (0 if pw is None else (pw - 1) * softplus_neg))
         return gx, gt
 
     return autograd.record(np.asarray(_reduce_loss(loss, red), dtype=dtype), (x, t), backward,
