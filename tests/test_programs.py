@@ -21,6 +21,20 @@ PROGRAMS = sorted(p.name for p in HERE.glob("*.py") if p.name != "port.py")
 FLOAT64 = {"lstmcell_timeseries.py"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread_each():
+    """Tutorial-sized programs run fastest on one thread in both libraries (and a shared CI machine
+    makes thread pools spin against each other)."""
+    import numba
+    import torch
+    threads = (numba.get_num_threads(), torch.get_num_threads())
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+    yield
+    numba.set_num_threads(threads[0])
+    torch.set_num_threads(threads[1])
+
+
 def run_program(source: str, name: str) -> dict:
     namespace = {"__name__": "__program__", "__file__": str(HERE / name)}
     with warnings.catch_warnings():
