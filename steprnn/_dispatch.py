@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .kernels.cpu.blas_threads import single_threaded_blas
 from .kernels.cpu.gru import gru_backward, gru_forward
 from .kernels.cpu.jit import matmul, matmul_tn
 from .kernels.cpu.lstm import lstm_backward, lstm_forward
 from .kernels.cpu.rnn import rnn_backward, rnn_forward
+from .kernels.cpu.threads import kernel_launch
 
 #: gate names per cell kind, in PyTorch's row order
 GATE_NAMES = {"rnn": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
@@ -95,19 +95,19 @@ def run_direction(
         gates = np.empty((R, N, 4 * H), dtype=dtype)
         pre = np.empty((R, N, 4 * H), dtype=dtype)
         cells = np.empty((R, N, H), dtype=dtype)
-        with single_threaded_blas():
+        with kernel_launch():
             lstm_forward(parts, x2, (_t(w_ih), _t(w_hh), w_hr_t), (b_ih, b_hh), active, reverse,
                          hs, (h, c), (_flat(gates), _flat(pre), _flat(cells)))
         return DirectionRun(hs, h, c, gates, pre, cells)
     if kind == "gru":
         gates = np.empty((R, N, 3 * H), dtype=dtype)
         pre = np.empty((R, N, 4 * H), dtype=dtype)
-        with single_threaded_blas():
+        with kernel_launch():
             gru_forward(parts, x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse, hs, (h,),
                         (_flat(gates), _flat(pre)))
         return DirectionRun(hs, h, None, gates, pre, None)
     pre = np.empty((R, N, H), dtype=dtype)
-    with single_threaded_blas():
+    with kernel_launch():
         rnn_forward(parts, x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse,
                     nonlinearity == "relu", hs, (h,), (_flat(pre),))
     return DirectionRun(hs, h, None, None, pre, None)
@@ -170,7 +170,7 @@ def backward_direction(
     dc0 = dc_all = w_hr = None
     H = G // GATE_ROWS[kind]
     grads = {}
-    with single_threaded_blas():
+    with kernel_launch():
         if kind == "lstm":
             w_hr = params.get("w_hr")
             c_prev = previous_states(run.cells, c0, active, reverse)
