@@ -334,3 +334,11 @@ def test_multinomial_follows_torchs_stream():
         torch.manual_seed(3)
         same(sr.multinomial(sr.tensor(w), 3, replacement=replacement),
              torch.multinomial(torch.tensor(w), 3, replacement=replacement))
+
+
+def test_sizes_and_dtypes_round_trip_through_save_load(tmp_path):
+    path = tmp_path / "meta.pt"
+    sr.save({"shape": sr.zeros(2, 3).shape, "dtype": sr.float64, "ids": sr.LongTensor([1, 2])}, path)
+    back = sr.load(path)  # weights_only=True by default: Size and dtypes are allowed, as in torch
+    assert back["shape"] == (2, 3) and isinstance(back["shape"], sr.Size) and back["dtype"] is sr.float64
+    assert back["ids"].dtype == sr.long
