@@ -711,12 +711,14 @@ class Tensor:
         """Elementwise minimum (ties split the gradient)."""
         return _ops.minimum(self, _operand(other))
 
-    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        """Sum over ``dim`` (int or tuple; all dims when None)."""
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None, **numpy_kw: Any) -> Tensor:
+        """Sum over ``dim`` (int or tuple; all dims when None); ``np.sum(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "sum")
         return _ops.sum(self, dim, keepdim, None if dtype is None else as_dtype(dtype))
 
-    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        """Mean over ``dim`` (int or tuple; all dims when None)."""
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None, **numpy_kw: Any) -> Tensor:
+        """Mean over ``dim`` (int or tuple; all dims when None); ``np.mean(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "mean")
         return _ops.mean(self, dim, keepdim, None if dtype is None else as_dtype(dtype))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -860,12 +862,14 @@ class Tensor:
         """Tile ``self`` along each dim."""
         return _ops.repeat(self, *sizes)
 
-    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Whether any element is non-zero (along ``dim``)."""
+    def any(self, dim: Any = None, keepdim: bool = False, **numpy_kw: Any) -> Tensor:
+        """Whether any element is non-zero (along ``dim``); ``np.any(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "any")
         return _ops.any_(self, dim, keepdim)
 
-    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Whether every element is non-zero (along ``dim``)."""
+    def all(self, dim: Any = None, keepdim: bool = False, **numpy_kw: Any) -> Tensor:
+        """Whether every element is non-zero (along ``dim``); ``np.all(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "all")
         return _ops.all_(self, dim, keepdim)
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
@@ -1046,6 +1050,21 @@ class Tensor:
             f"that recurrent models and their tutorials use, and '{name}' is not one of them. Convert with "
             f"t.detach().numpy() to use NumPy, or see dir(steprnn.Tensor) for what is there."
         )
+
+
+def _numpy_reduction_args(dim: Any, keepdim: bool, numpy_kw: dict, fname: str) -> tuple[Any, bool]:
+    """Accept NumPy's spelling (``axis=``, ``keepdims=``, ``out=None``), so that ``np.sum(t)``,
+    ``np.all(t)`` (which call these methods) work, as they do on torch tensors."""
+    if "axis" in numpy_kw:
+        axis = numpy_kw.pop("axis")
+        dim = axis if axis is not None else dim
+    if "keepdims" in numpy_kw:
+        keepdim = bool(numpy_kw.pop("keepdims"))
+    if numpy_kw.pop("out", None) is not None:
+        raise TypeError(f"{fname}(): out= is not supported by steprnn")
+    if numpy_kw:
+        raise TypeError(f"{fname}() got an unexpected keyword argument '{next(iter(numpy_kw))}'")
+    return dim, keepdim
 
 
 def _operand(x: Any) -> Any:

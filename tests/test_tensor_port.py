@@ -342,3 +342,11 @@ def test_sizes_and_dtypes_round_trip_through_save_load(tmp_path):
     back = sr.load(path)  # weights_only=True by default: Size and dtypes are allowed, as in torch
     assert back["shape"] == (2, 3) and isinstance(back["shape"], sr.Size) and back["dtype"] is sr.float64
     assert back["ids"].dtype == sr.long
+
+
+def test_numpy_reductions_call_the_methods_as_on_torch_tensors():
+    x = np.array([[1.0, 0.0], [2.0, 3.0]])
+    for fn, kw in [(np.sum, {}), (np.mean, {"axis": 1}), (np.all, {}), (np.any, {"axis": 0})]:
+        ours, theirs = fn(sr.tensor(x), **kw), fn(torch.tensor(x), **kw)
+        same(ours, theirs, 1e-15, fn.__name__)
+    np.testing.assert_array_equal(np.sum(sr.tensor(x), axis=0, keepdims=True).numpy(), x.sum(0, keepdims=True))
