@@ -20,9 +20,10 @@ reproduces ATen's transformations (``aten/src/ATen/core/TransformationHelper.h``
 ``permutation``        the Fisher–Yates swaps of ``randperm_cpu`` (``random() % (n - i)``).
 =====================  =========================================================================
 
-``normal_`` on float32 follows the AVX2 build of ATen, the one PyTorch picks on every x86 CPU without
-AVX-512 (``torch.backends.cpu.get_cpu_capability() == 'AVX2'``); set ``STEPRNN_NORMAL_KERNEL=scalar``
-to draw as the generic build does (C ``logf``/``cosf``/``sinf``), which PyTorch uses on AVX-512 CPUs.
+``normal_`` on float32 (16 values or more) follows the ATen build PyTorch picks on this CPU: the AVX2 one
+on x86 CPUs without AVX-512 (``torch.backends.cpu.get_cpu_capability() == 'AVX2'``; verified bit for
+bit), the generic one (C ``logf``/``cosf``/``sinf``) on AVX-512 CPUs and ARM (written from ATen's source,
+not verified against torch). ``STEPRNN_NORMAL_KERNEL=avx2|scalar`` chooses explicitly.
 """
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ __all__ = [
 DEFAULT_SEED = 67280421310721
 
 _N = 624
-_STATE_MAGIC = b"SRNG"
-_STATE_FORMAT = "<4sQ i d d B B"  # magic, initial seed, MT position, cached double, cached float, flags
-_STATE_BYTES = struct.calcsize(_STATE_FORMAT) + 4 * _N
+# PyTorch's CPUGeneratorImplState: seed, left, seeded, next, state[624] (as uint64), normal_x, normal_y,
+# normal_rho, normal_is_valid, then next_float_normal_sample and its flag (5056 bytes with padding).
+_STATE_FORMAT = f"<QiiQ{_N}Qdddi4xf?3x"
+_STATE_BYTES = struct.calcsize(_STATE_FORMAT)
 
 
 def _mt_key(seed: int) -> np.ndarray:
@@ -101,6 +103,7 @@ class Generator:
         """Reseed (negative seeds wrap modulo 2⁶⁴, as PyTorch's); returns ``self``."""
         self._seed = _check_seed(seed, "manual_seed")
         self._bits.state = {"bit_generator": "MT19937", "state": {"key": _mt_key(self._seed), "pos": _N}}
+        self._fresh = True  # PyTorch's ``next`` is 0 right after seeding, 624 after a used-up block
         self._next_double_normal = None
         self._next_float_normal = None
         return self
@@ -116,35 +119,41 @@ class Generator:
         return self._seed
 
     def get_state(self) -> Any:
-        """The generator's whole state as a uint8 Tensor (for :meth:`set_state`; not PyTorch's byte layout)."""
+        """The whole state as PyTorch's 5056-byte uint8 Tensor (``CPUGeneratorImplState``): it can be
+        passed to ``torch.set_rng_state``, and ``torch.get_rng_state()`` to :meth:`set_state`."""
         from .tensor import Tensor
 
         st = self._bits.state["state"]
-        flags = (self._next_double_normal is not None) | ((self._next_float_normal is not None) << 1)
-        head = struct.pack(_STATE_FORMAT, _STATE_MAGIC, self._seed, int(st["pos"]),
-                           self._next_double_normal or 0.0, self._next_float_normal or 0.0, flags, 0)
-        raw = head + np.asarray(st["key"], dtype="<u4").tobytes()
+        pos = int(st["pos"])
+        nd, nf = self._next_double_normal, self._next_float_normal
+        raw = struct.pack(_STATE_FORMAT, self._seed, _N + 1 - pos, 1, 0 if self._fresh else pos,
+                          *np.asarray(st["key"], dtype=np.uint64).tolist(),
+                          0.0, 0.0 if nd is None else nd, 0.0, int(nd is not None),
+                          0.0 if nf is None else nf, nf is not None)
         return Tensor(np.frombuffer(raw, dtype=np.uint8).copy())
 
     def set_state(self, new_state: Any) -> Generator:
-        """Restore a state returned by :meth:`get_state`; returns ``self``."""
-        data = np.ascontiguousarray(np.asarray(getattr(new_state, "data", new_state)))
+        """Restore a state from :meth:`get_state` or ``torch.get_rng_state()``; returns ``self``."""
+        data = new_state.detach().numpy() if hasattr(new_state, "detach") else None
+        data = np.asarray(getattr(new_state, "_data", new_state) if data is None else data)
         if data.dtype != np.uint8 or data.ndim != 1:
-            raise TypeError(f"set_state expected a 1-D uint8 tensor from get_state(), got "
+            raise TypeError(f"set_state expected a 1-D uint8 tensor from get_rng_state(), got "
                             f"{data.dtype} of shape {tuple(data.shape)}")
-        raw = data.tobytes()
-        head_len = struct.calcsize(_STATE_FORMAT)
-        if len(raw) != _STATE_BYTES or raw[:4] != _STATE_MAGIC:
-            raise RuntimeError(f"Expected a steprnn generator state of {_STATE_BYTES} bytes from get_state(), "
-                               f"got {len(raw)} bytes that are not one")
-        _, seed_, pos, nd, nf, flags, _ = struct.unpack(_STATE_FORMAT, raw[:head_len])
-        key = np.frombuffer(raw[head_len:], dtype="<u4").astype(np.uint32)
-        if not 0 <= pos <= _N:
-            raise RuntimeError(f"Expected a Mersenne Twister position in [0, {_N}], got {pos}")
-        self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
+        if data.size != _STATE_BYTES:
+            raise RuntimeError(f"Expected either a THGeneratorState of size 5048 or a CPUGeneratorImplState of "
+                               f"size {_STATE_BYTES} but found the input RNG state size to be {data.size}")
+        fields = struct.unpack(_STATE_FORMAT, data.tobytes())
+        seed_, left, _seeded, _next = fields[:4]
+        key = np.array(fields[4:4 + _N], dtype=np.uint64)
+        _nx, ny, _rho, ny_valid, nf, nf_valid = fields[4 + _N:]
+        if not 1 <= left <= _N or np.any(key > 0xFFFFFFFF):
+            raise RuntimeError(f"set_state: the state is not a Mersenne Twister state (left={left})")
+        self._bits.state = {"bit_generator": "MT19937",
+                            "state": {"key": key.astype(np.uint32), "pos": _N + 1 - left}}
         self._seed = seed_
-        self._next_double_normal = nd if flags & 1 else None
-        self._next_float_normal = nf if flags & 2 else None
+        self._fresh = left == 1 and _next == 0
+        self._next_double_normal = ny if ny_valid else None
+        self._next_float_normal = nf if nf_valid else None
         return self
 
     def __repr__(self) -> str:
@@ -156,6 +165,7 @@ class Generator:
         """``n`` raw 32-bit draws (``generator->random()``), as uint64 values below 2³²."""
         if n <= 0:
             return np.zeros(0, dtype=np.uint64)
+        self._fresh = False
         return self._bits.random_raw(int(n))
 
     def random64(self, n: int) -> np.ndarray:
@@ -320,26 +330,82 @@ def _swap_loop(perm: np.ndarray, z: np.ndarray) -> None:
 # --- Box–Muller blocks of 16 --------------------------------------------------------------------
 
 def _normal_kernel() -> str:
-    return "scalar" if os.environ.get("STEPRNN_NORMAL_KERNEL", "").lower() == "scalar" else "avx2"
+    """Which of ATen's float32 normal kernels PyTorch runs on this CPU: ``'avx2'`` (its AVX2 build, the
+    one x86 CPUs without AVX-512 get) or ``'scalar'`` (the generic build: AVX-512 CPUs, ARM).
+    ``STEPRNN_NORMAL_KERNEL=avx2|scalar`` overrides; PyTorch's own ``ATEN_CPU_CAPABILITY`` is honoured."""
+    env = os.environ.get("STEPRNN_NORMAL_KERNEL", "").lower()
+    if env in ("avx2", "scalar"):
+        return env
+    aten = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
+    if aten:
+        return "avx2" if aten == "avx2" else "scalar"
+    return _cpu_default_kernel()
+
+
+_CPU_KERNEL: list[str] = []
+
+
+def _cpu_default_kernel() -> str:
+    if not _CPU_KERNEL:
+        import platform
+
+        kernel = "scalar"
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            flags: set[str] = set()
+            try:
+                with open("/proc/cpuinfo") as fh:
+                    for line in fh:
+                        if line.startswith("flags"):
+                            flags = set(line.split(":", 1)[1].split())
+                            break
+            except OSError:
+                flags = {"avx2", "fma"}  # no cpuinfo (macOS, Windows): assume the common AVX2 machine
+            if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+                kernel = "scalar"
+            elif {"avx2", "fma"} <= flags:
+                kernel = "avx2"
+        _CPU_KERNEL.append(kernel)
+    return _CPU_KERNEL[0]
 
 
 def _normal_fill_16_libm(u: np.ndarray, mean: Any, std: Any) -> np.ndarray:
-    """``normal_fill_16`` of the generic build on rows of 16 uniforms: C ``log``/``cos``/``sin`` per value."""
+    """``normal_fill_16`` of the generic build on rows of 16 uniforms, (N, 16) -> (N, 16): the C library's
+    ``log``/``cos``/``sin`` (``logf``/``cosf``/``sinf`` for float32) on each value, then ``r*cos*std + mean``
+    as one FMA."""
     dt = u.dtype
-    out = np.empty_like(u)
-    f = dt.type
-    if dt == np.float64:
-        log, cos, sin = _libm_vec("log"), _libm_vec("cos"), _libm_vec("sin")
-    else:
-        log, cos, sin = _libm_vec("logf"), _libm_vec("cosf"), _libm_vec("sinf")
-    u1 = f(1) - u[:, :8]
-    u2 = u[:, 8:]
-    radius = np.sqrt(f(-2) * log(u1)).astype(dt)
-    theta = (np.float64(2.0 * math.pi) * u2.astype(np.float64)).astype(dt)  # 2.0f * pi<double> * u2
+    u1 = (dt.type(1) - u[:, :8]).reshape(-1)
+    u2 = np.ascontiguousarray(u[:, 8:]).reshape(-1)
+    radius, cos_t, sin_t = (np.empty_like(u1) for _ in range(3))
+    _box_muller(u1, u2, radius, cos_t, sin_t)
     fma = _fma64 if dt == np.float64 else _fma32
-    out[:, :8] = fma(radius * cos(theta), std, mean)
-    out[:, 8:] = fma(radius * sin(theta), std, mean)
+    out = np.empty_like(u)
+    out[:, :8] = fma(radius * cos_t, std, mean).reshape(-1, 8)
+    out[:, 8:] = fma(radius * sin_t, std, mean).reshape(-1, 8)
     return out
+
+
+def _box_muller_py(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
+    """radius = sqrt(-2 log u1), theta = 2*pi*u2 (in double, stored in the arrays' dtype), its cos and sin:
+    compiled, ``math.log`` & co. call the C library (``logf`` for float32 values), as ATen's scalar code."""
+    theta = np.empty_like(u2)
+    for i in range(u1.size):
+        radius[i] = math.sqrt(-2.0 * math.log(u1[i]))
+        theta[i] = 6.283185307179586 * u2[i]
+        cos_t[i] = math.cos(theta[i])
+        sin_t[i] = math.sin(theta[i])
+
+
+try:
+    from numba import njit as _njit2
+
+    _box_muller = _njit2(cache=True, nogil=True)(_box_muller_py)
+except Exception:  # pragma: no cover - numba is a dependency
+    def _box_muller(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
+        f = "f" if u1.dtype == np.float32 else ""
+        radius[...] = np.sqrt(-2.0 * _libm_vec("log" + f)(u1))
+        theta = (6.283185307179586 * u2.astype(np.float64)).astype(u1.dtype)
+        cos_t[...] = _libm_vec("cos" + f)(theta)
+        sin_t[...] = _libm_vec("sin" + f)(theta)
 
 
 _LIBM: dict[str, Any] = {}
@@ -363,7 +429,7 @@ def _libm_vec(name: str) -> Any:
 _F = np.float32
 
 
-def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
+def _fma32_numpy(a: Any, b: Any, c: Any) -> np.ndarray:
     """float32 fused multiply-add ``a*b + c`` rounded once, as the FMA instructions GCC emits for ATen.
 
     The float32 product is exact in float64; the float64 sum's rounding error (TwoSum) settles the one
@@ -383,6 +449,43 @@ def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
     fix_up = (s == (r64 + up.astype(np.float64)) * 0.5) & (err > 0)
     fix_dn = (s == (r64 + dn.astype(np.float64)) * 0.5) & (err < 0)
     return np.where(fix_up, up, np.where(fix_dn, dn, r))
+
+
+def _fma32_loop(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
+    """Element by element ``_fma32_numpy`` on flat float32 arrays (compiled: one pass, no temporaries)."""
+    for i in range(out.size):
+        p = np.float64(a[i]) * np.float64(b[i])
+        c64 = np.float64(c[i])
+        s = p + c64
+        bb = s - p
+        err = (p - (s - bb)) + (c64 - bb)
+        r = np.float32(s)
+        if err != 0.0:
+            r64 = np.float64(r)
+            if s != r64:
+                other = np.nextafter(r, np.float32(np.inf)) if s > r64 else np.nextafter(r, np.float32(-np.inf))
+                if s == (r64 + np.float64(other)) * 0.5 and (err > 0.0) == (np.float64(other) > r64):
+                    r = other
+        out[i] = r
+
+
+try:
+    from numba import njit as _njit3
+
+    _fma32_jit = _njit3(cache=True, nogil=True)(_fma32_loop)
+except Exception:  # pragma: no cover - numba is a dependency
+    _fma32_jit = None
+
+
+def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
+    """float32 ``a*b + c`` with one rounding (see :func:`_fma32_numpy`); arrays broadcast."""
+    a, b, c = np.broadcast_arrays(np.asarray(a, np.float32), np.asarray(b, np.float32), np.asarray(c, np.float32))
+    if _fma32_jit is None or a.size < 64:
+        return _fma32_numpy(a, b, c)
+    out = np.empty(a.shape, dtype=np.float32)
+    _fma32_jit(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
+               np.ascontiguousarray(c).reshape(-1), out.reshape(-1))
+    return out
 
 
 def _fma64(a: Any, b: Any, c: Any) -> Any:
@@ -500,7 +603,7 @@ def initial_seed() -> int:
 
 
 def get_rng_state() -> Any:
-    """The global generator's state as a uint8 Tensor (``torch.get_rng_state``)."""
+    """The global generator's state as PyTorch's 5056-byte uint8 Tensor (``torch.get_rng_state``)."""
     return _default.get_state()
 
 

@@ -229,3 +229,4 @@ def test_importable_as_torch_paths():
     from steprnn.utils.data import DataLoader, Dataset, TensorDataset  # noqa: F401
 
     assert dl.DataLoader is DataLoader and sr.utils.data.DataLoader is DataLoader
+    assert D.get_worker_info() is None and TD.get_worker_info() is None

@@ -1,8 +1,8 @@
 """Same seed, same numbers: steprnn's generator against torch 2.13's CPU generator, bit for bit.
 
 Every comparison is exact (``np.array_equal``) unless a test says otherwise. The float32 normal
-stream (16 values or more) is the AVX2 kernel's; on a CPU where torch picks its AVX-512 build those
-tests are skipped (set STEPRNN_NORMAL_KERNEL=scalar to draw as that build does).
+stream (16 values or more) depends on the ATen build torch picks on this CPU; the tests that draw it
+are skipped where steprnn's choice of kernel differs from torch's.
 """
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ import steprnn.nn as nn
 import steprnn.nn.functional as F
 from steprnn.random import Generator
 
-needs_avx2_normal = pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2",),
-                                       reason="torch runs its AVX-512/generic normal kernel on this CPU")
+from steprnn.random import _normal_kernel  # noqa: E402
+
+_TORCH_KERNEL = "avx2" if torch.backends.cpu.get_cpu_capability() == "AVX2" else "scalar"
+needs_avx2_normal = pytest.mark.skipif(
+    _normal_kernel() != _TORCH_KERNEL,
+    reason=f"torch runs its {_TORCH_KERNEL} float32 normal kernel here, steprnn chose {_normal_kernel()}")
 
 seeds = st.one_of(st.integers(0, 2**32 - 1), st.integers(-(2**63), 2**64 - 1))
 shapes = st.lists(st.integers(0, 7), min_size=0, max_size=3).map(tuple)
@@ -68,17 +72,33 @@ def test_manual_seed_returns_the_generator_and_refuses_bad_seeds():
         sr.rand(3, generator=object())
 
 
-def test_rng_state_round_trip_includes_the_cached_normal():
-    sr.manual_seed(11)
-    sr.randn(1)  # leaves the second Box-Muller value cached
+@given(seed=seeds, draws=st.sampled_from([0, 1, 5, 623, 624, 625, 1500]), cached=st.booleans())
+def test_rng_state_is_torchs_byte_for_byte_and_interchangeable(seed, draws, cached):
+    sr.manual_seed(seed)
+    torch.manual_seed(seed)
+    sr.rand(draws)
+    torch.rand(draws)
+    if cached:  # leaves the second Box-Muller value cached in the generator
+        sr.randn(1)
+        torch.randn(1)
+    assert_same(sr.get_rng_state(), torch.get_rng_state(), "get_rng_state")
     state = sr.get_rng_state()
     a = sr.randn(3).numpy().copy()
     sr.set_rng_state(state)
     assert np.array_equal(sr.randn(3).numpy(), a)
-    with pytest.raises(RuntimeError, match="generator state"):
+    sr.set_rng_state(torch.get_rng_state())  # torch's state drives steprnn's generator
+    assert_same(sr.randn(5), torch.randn(5), "after set_rng_state(torch state)")
+    torch.set_rng_state(torch.from_numpy(sr.get_rng_state().numpy()))
+    assert_same(sr.rand(7), torch.rand(7), "after torch.set_rng_state(steprnn state)")
+
+
+def test_set_rng_state_refuses_foreign_states():
+    with pytest.raises(RuntimeError, match="RNG state size to be 7"):
         sr.set_rng_state(sr.tensor(np.zeros(7, dtype=np.uint8)))
     with pytest.raises(TypeError, match="uint8"):
         sr.set_rng_state(sr.tensor([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="not a Mersenne Twister state"):
+        sr.set_rng_state(sr.tensor(np.zeros(5056, dtype=np.uint8)))
 
 
 def test_seed_reseeds_nondeterministically():
@@ -209,6 +229,27 @@ def test_recurrent_dropout_between_layers_follows_torch(kind):
         a = ours(x)[0].detach().numpy()
         b = theirs(torch.from_numpy(x))[0].detach().numpy()
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_dropout_on_packed_input_follows_torch(kind):
+    from torch.nn.utils.rnn import pack_padded_sequence as torch_pack
+
+    from steprnn.nn.utils.rnn import pack_padded_sequence
+
+    x = np.random.default_rng(1).standard_normal((6, 3, 4))
+    lengths = [6, 4, 2]
+    sr.manual_seed(2)
+    ours = getattr(nn, kind)(4, 5, num_layers=3, dropout=0.4, bidirectional=True, dtype=sr.float64)
+    torch.manual_seed(2)
+    theirs = getattr(torch.nn, kind)(4, 5, num_layers=3, dropout=0.4, bidirectional=True, dtype=torch.float64)
+    sr.manual_seed(9)
+    torch.manual_seed(9)
+    for _ in range(2):
+        a = ours(pack_padded_sequence(sr.tensor(x), lengths))[0].data
+        b = theirs(torch_pack(torch.from_numpy(x), lengths))[0].data
+        a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=0, atol=1e-12)
 
 
 # --- initial weights ---------------------------------------------------------------------------------
@@ -352,3 +393,38 @@ def test_generator_argument_leaves_the_global_stream_alone():
     nn.init.uniform_(w, generator=g)
     torch.nn.init.uniform_(tw, generator=tg)
     assert_same(w, tw, "init with generator")
+
+
+@given(seed=seeds, n=st.integers(16, 500))
+def test_generic_float32_normal_kernel_is_the_same_distribution_draw(seed, n):
+    """The generic build's kernel (AVX-512 CPUs, ARM) uses the same uniforms as the AVX2 one: only libm's
+    rounding differs from the Cephes polynomials, so the two draws agree to float32 precision."""
+    import os
+
+    old = os.environ.get("STEPRNN_NORMAL_KERNEL")
+    try:
+        os.environ["STEPRNN_NORMAL_KERNEL"] = "scalar"
+        a = Generator().manual_seed(seed).normal_array((n,), 0.5, 2.0, np.float32)
+        os.environ["STEPRNN_NORMAL_KERNEL"] = "avx2"
+        b = Generator().manual_seed(seed).normal_array((n,), 0.5, 2.0, np.float32)
+    finally:
+        if old is None:
+            os.environ.pop("STEPRNN_NORMAL_KERNEL", None)
+        else:
+            os.environ["STEPRNN_NORMAL_KERNEL"] = old
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@given(st.lists(st.tuples(*(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),) * 3), min_size=64, max_size=200))
+def test_float32_fma_rounds_once_like_the_c_library(triples):
+    import ctypes
+    import ctypes.util
+
+    from steprnn.random import _fma32, _fma32_numpy
+
+    fmaf = ctypes.CDLL(ctypes.util.find_library("m")).fmaf
+    fmaf.restype, fmaf.argtypes = ctypes.c_float, [ctypes.c_float] * 3
+    a, b, c = (np.array(v, dtype=np.float32) for v in zip(*triples))
+    want = np.array([fmaf(float(x), float(y), float(z)) for x, y, z in zip(a, b, c)], dtype=np.float32)
+    assert np.array_equal(_fma32(a, b, c), want)
+    assert np.array_equal(_fma32_numpy(a, b, c), want)

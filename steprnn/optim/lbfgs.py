@@ -166,7 +166,7 @@ class LBFGS(Optimizer):
         return loss, flat_grad
 
     @no_grad()
-    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """Run the iterations of one ``step``; ``closure`` is required. Returns the first loss."""
         if closure is None:
             raise RuntimeError("LBFGS.step() needs a closure that reevaluates the model and returns the loss")

@@ -10,7 +10,12 @@ from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "get_worker_info"]
+
+
+def get_worker_info() -> None:
+    """``None``: steprnn loads in the calling process, which PyTorch reports the same way."""
+    return None
 
 
 class DataLoader:
