@@ -103,6 +103,12 @@ class Trace:
         return (f"Trace({m['kind']}, {what}, L={m['seq_len']}, N={len(m['batch'])}, H={m['hidden_size']}, "
                 f"recorded layers {list(m['layers'])}, gates {self.gate_names})")
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary line above the trace figure (first recorded layer and batch element)."""
+        from ..plot.display import trace_html
+
+        return trace_html(self)
+
     # -- accessors ------------------------------------------------------------------------------
     def _key(self, layer: int, direction: int) -> str:
         if not isinstance(layer, (int, np.integer)) or not isinstance(direction, (int, np.integer)):
