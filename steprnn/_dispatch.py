@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .kernels.cpu.blas_threads import single_threaded_blas
 from .kernels.cpu.gru import gru_backward, gru_forward
 from .kernels.cpu.jit import matmul, matmul_tn
 from .kernels.cpu.lstm import lstm_backward, lstm_forward
 from .kernels.cpu.rnn import rnn_backward, rnn_forward
+from .kernels.cpu.threads import kernel_launch
 
 #: gate names per cell kind, in PyTorch's row order
 GATE_NAMES = {"rnn": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
@@ -52,7 +52,7 @@ def _c(w: np.ndarray) -> np.ndarray:
 
 def _flat(buf: np.ndarray) -> np.ndarray:
     """(R, N, W) → (R, N*W): the kernels index a step's rows as one contiguous block."""
-    return buf.reshape(buf.shape[0], -1)
+    return buf.reshape(buf.shape[0], buf.shape[1] * buf.shape[2])  # explicit: N may be 0
 
 
 def run_direction(
@@ -82,7 +82,7 @@ def run_direction(
     H_out = h0.shape[1]
     R = T if record else 1
     parts = numba.get_num_threads()
-    x2 = np.ascontiguousarray(x).reshape(T * N, -1)
+    x2 = np.ascontiguousarray(x).reshape(T * N, x.shape[2])
     zeros = np.zeros(gate_rows, dtype=dtype)
     b_ih = zeros if params.get("b_ih") is None else params["b_ih"]
     b_hh = zeros if params.get("b_hh") is None else params["b_hh"]
@@ -95,19 +95,19 @@ def run_direction(
         gates = np.empty((R, N, 4 * H), dtype=dtype)
         pre = np.empty((R, N, 4 * H), dtype=dtype)
         cells = np.empty((R, N, H), dtype=dtype)
-        with single_threaded_blas():
+        with kernel_launch():
             lstm_forward(parts, x2, (_t(w_ih), _t(w_hh), w_hr_t), (b_ih, b_hh), active, reverse,
                          hs, (h, c), (_flat(gates), _flat(pre), _flat(cells)))
         return DirectionRun(hs, h, c, gates, pre, cells)
     if kind == "gru":
         gates = np.empty((R, N, 3 * H), dtype=dtype)
         pre = np.empty((R, N, 4 * H), dtype=dtype)
-        with single_threaded_blas():
+        with kernel_launch():
             gru_forward(parts, x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse, hs, (h,),
                         (_flat(gates), _flat(pre)))
         return DirectionRun(hs, h, None, gates, pre, None)
     pre = np.empty((R, N, H), dtype=dtype)
-    with single_threaded_blas():
+    with kernel_launch():
         rnn_forward(parts, x2, (_t(w_ih), _t(w_hh)), (b_ih, b_hh), active, reverse,
                     nonlinearity == "relu", hs, (h,), (_flat(pre),))
     return DirectionRun(hs, h, None, None, pre, None)
@@ -170,7 +170,7 @@ def backward_direction(
     dc0 = dc_all = w_hr = None
     H = G // GATE_ROWS[kind]
     grads = {}
-    with single_threaded_blas():
+    with kernel_launch():
         if kind == "lstm":
             w_hr = params.get("w_hr")
             c_prev = previous_states(run.cells, c0, active, reverse)
@@ -194,13 +194,13 @@ def backward_direction(
                          (dhs, np.ascontiguousarray(dh_n, dtype=dtype)), (da, dh0, dh_all))
             d_gi = d_gh = da.reshape(T * N, G)
         # weight gradients: one product each over all T*N rows (Σ_t dL/da_t x_tᵀ, Σ_t dL/da_t h_{t-1}ᵀ)
-        x2 = np.ascontiguousarray(x).reshape(T * N, -1)
+        x2 = np.ascontiguousarray(x).reshape(T * N, x.shape[2])
         grads["w_ih"] = matmul_tn(parts, d_gi, x2)  # (G, I)
-        grads["w_hh"] = matmul_tn(parts, d_gh, h_prev.reshape(T * N, -1))  # (G, H_out)
-        dx = matmul(parts, d_gi, _c(w_ih)).reshape(T, N, -1)  # dL/dx_t = dL/da_t W_ih
+        grads["w_hh"] = matmul_tn(parts, d_gh, h_prev.reshape(T * N, h_prev.shape[2]))  # (G, H_out)
+        dx = matmul(parts, d_gi, _c(w_ih)).reshape(T, N, w_ih.shape[1])  # dL/dx_t = dL/da_t W_ih
         if kind == "lstm" and w_hr is not None:
             m = run.gates[:, :, 3 * H:] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
-            grads["w_hr"] = matmul_tn(parts, dh_all.reshape(T * N, -1), m.reshape(T * N, H))
+            grads["w_hr"] = matmul_tn(parts, dh_all.reshape(T * N, dh_all.shape[2]), m.reshape(T * N, H))
     if params.get("b_ih") is not None:
         grads["b_ih"] = d_gi.sum(axis=0)
         grads["b_hh"] = d_gh.sum(axis=0)

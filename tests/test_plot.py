@@ -144,6 +144,7 @@ def test_shapes_unbatched_and_cells():
         P.shapes(cell, np.ones((1, I), dtype=np.float32))
     tr = sr.trace(nn.LSTMCell(I, H), np.ones((N, I), dtype=np.float32))
     _check_drawn(P.cell_diagram(tr.step(0)))
+    assert "data:image/png" in tr._repr_html_()  # a cell's trace: one step
 
 
 def test_weights_bands_are_labelled():
@@ -190,6 +191,9 @@ def test_tokens_become_tick_labels():
     assert [t.get_text() for t in fig.axes[len(_quantities(tr)) - 1].get_xticklabels()] == list("abcdef")
     with pytest.raises(ValueError, match="expected 6, got 3"):
         P.gate_heatmap(tr, "f", tokens="abc")
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert P.gate_heatmap(tr, "o", ax=ax, tokens=words) is ax and ax.figure is fig
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -250,6 +254,8 @@ def test_gradient_flow_log_scale_one_line_per_trace():
     for ln, tr in zip(lines, traces.values()):
         np.testing.assert_allclose(ln.get_ydata(), tr.gradient_norms())
     _check_drawn(fig)
+    cell = P.gradient_flow({"LSTM": traces["LSTM"]}, state="c").axes[0]
+    np.testing.assert_allclose(cell.get_lines()[0].get_ydata(), traces["LSTM"].gradient_norms(state="c"))
     one = P.gradient_flow(traces["LSTM"])
     assert len(one.axes[0].get_lines()) == 1 and one.axes[0].get_yscale() == "log"
     untrained = sr.trace(nn.GRU(I, H), np.ones((L, 1, I), dtype=np.float32))
@@ -274,6 +280,27 @@ def test_connectivity_matches_torch():
         expected = g[:, 1].norm(dim=-1).numpy()
         np.testing.assert_allclose(got[0], expected, rtol=1e-10, atol=1e-14)
         assert np.all(got[0, t + 1:] == 0)
+
+
+class _Tagger(nn.Module):
+    """A model around a batch_first GRU: one output vector per step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(I, H, batch_first=True)
+        self.out = nn.Linear(H, 4)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.out(y)
+
+
+def test_connectivity_of_a_model():
+    sr.manual_seed(0)
+    x = np.random.default_rng(8).standard_normal((N, L, I)).astype(np.float32)  # batch_first, from the GRU
+    got = P.connectivity_values(_Tagger(), x, [2, L - 1], batch=1)
+    assert got.shape == (2, L)
+    assert np.all(got[0, 3:] == 0) and np.all(got[0, :3] > 0) and np.all(got[1] > 0)
 
 
 # -- Agg safety and Jupyter ---------------------------------------------------------------------
@@ -314,6 +341,8 @@ def test_trace_displays_itself_in_jupyter():
     tr = sr.trace(nn.GRU(I, H, num_layers=2), np.ones((L, 1, I), dtype=np.float32), layers=[1])
     shown = tr._repr_html_()
     assert "Trace(gru" in shown and "data:image/png;base64," in shown
+    png = P.trace_figure(tr, layer=1)._repr_png_()  # a figure shows itself without pyplot
+    assert png.startswith(b"\x89PNG")
     assert plt.get_fignums() == []
 
 

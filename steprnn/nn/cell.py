@@ -8,6 +8,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
 from .._dispatch import run_direction
+from ..memory import check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
@@ -92,6 +93,7 @@ class RNNCellBase(Module):
         """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward returns."""
         x2 = x if x.ndim == 2 else x[None, :]
         active = np.array([x2.shape[0]], dtype=np.int64)
+        check_allocation(run_nbytes(self, 1, x2.shape[0], True), f"this {type(self).__name__} step (N={x2.shape[0]})")
         params = self._direction_params()
         run = run_direction(self.kind, x2[None], params, h0, c0, active, reverse=False,
                             record=True, nonlinearity=self.nonlinearity)
@@ -124,9 +126,7 @@ class RNNCellBase(Module):
         spec.check_layers(1)
         x = np.asarray(self._input(input))
         N = x.shape[0] if x.ndim == 2 else 1
-        G = {"rnn": 1, "lstm": 4, "gru": 3}[self.kind]
-        nbytes = N * ((2 * G + 2) * self.hidden_size + self.input_size) * self.dtype.itemsize  # gates, pre, c, h, x
-        spec.check_memory(nbytes, nbytes)
+        spec.check_memory(*trace_nbytes(self, 1, N))
         rows = spec.rows(N, None)  # refuses a bad batch= before the step runs
         result, run = self._run(input, hx)
         run.rows = rows

@@ -133,7 +133,7 @@ def attach_graph(module: Any, run: Any, input: Any, hx: Any, result: Any) -> Any
 
     name = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[module.kind] + "Backward"
     outputs = (out_arr, h_arr) if c_arr is None else (out_arr, h_arr, c_arr)
-    made = make_node(outputs, parents, backward, name=name)
+    made = make_node(outputs, parents, backward, name=name, save_outputs=True)
     out_t, h_t = made[0], made[1]
     out_new = PackedSequence(out_t, out_obj.batch_sizes, out_obj.sorted_indices, out_obj.unsorted_indices) if packed else out_t
     if module.kind == "lstm":
@@ -167,5 +167,5 @@ def attach_cell_graph(cell: Any, run: Any, input: Any, hx: Any, result: Any) -> 
         short = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
         return (dx, dh0, dc0, *[g.params[short[n]].astype(cell.dtype, copy=False) for n in names])
 
-    made = make_node(outputs, parents, backward, name=type(cell).__name__ + "Backward")
+    made = make_node(outputs, parents, backward, name=type(cell).__name__ + "Backward", save_outputs=True)
     return (made[0], made[1]) if lstm else made[0]

@@ -12,19 +12,24 @@ from matplotlib.ticker import MaxNLocator
 from . import style
 from ._data import visible_token
 
-MAX_TOKEN_TICKS = 64  # beyond this, every k-th token is labelled
+MAX_TOKEN_TICKS = 128  # beyond this, every k-th token is labelled
 
 
 def time_axis(ax: Axes, length: int, tokens: Sequence[str] | None, label: bool = True) -> None:
-    """Step numbers (or the tokens, one tick per step) on the x axis of ``ax``."""
+    """Step numbers (or the tokens, one tick per step) on the x axis of ``ax``.
+
+    Tokens stay upright while they fit side by side in the axes' width; otherwise they turn 90°.
+    """
     ax.set_xlim(-0.5, length - 0.5)
     if tokens is not None:
         every = max(1, int(np.ceil(length / MAX_TOKEN_TICKS)))
         ticks = np.arange(0, length, every)
         shown = [visible_token(tokens[t]) for t in ticks]
-        long = max((len(s) for s in shown), default=0) > 2 or length > 40
-        ax.set_xticks(ticks, shown, rotation=90 if long else 0,
-                      fontsize=style.SMALL_SIZE if length <= 40 else style.SMALL_SIZE - 2)
+        size = style.SMALL_SIZE if len(ticks) <= 48 else style.SMALL_SIZE - 2
+        width = ax.figure.get_figwidth() * ax.get_position().width  # inches
+        longest = max(len(s) for s in shown)
+        needed = len(shown) * (0.6 * size * longest + 3) / 72  # inches the labels need upright
+        ax.set_xticks(ticks, shown, rotation=0 if needed <= width else 90, fontsize=size)
         if label:
             ax.set_xlabel("input token (step t)")
     else:

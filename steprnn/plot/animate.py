@@ -31,7 +31,7 @@ def animate(trace: Any, path: str | os.PathLike, layer: int = 0, direction: int 
     fig, axes, images, data = draw(trace, layer, direction, batch, tokens)
     L = data[0].shape[0]
     cursors = [ax.axvspan(-0.5, 0.5, fill=False, edgecolor=style.ACCENT, lw=2.5) for ax in axes]
-    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    title = fig.get_suptitle()
     order = range(L - 1, -1, -1) if direction == 1 else range(L)
     writer = PillowWriter(fps=fps)
     with writer.saving(fig, str(path), dpi):

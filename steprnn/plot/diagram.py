@@ -96,6 +96,11 @@ def _num(v: float) -> str:
     return "nan" if np.isnan(v) else f"{v:.2f}".replace("-", "−")
 
 
+def _x_scale(s: Step) -> str:
+    """A deeper layer's input is the h of the layer below (tanh range); layer 0's is unbounded."""
+    return "tanh" if s.layer > 0 else "pre"
+
+
 def _at(v: np.ndarray | None, j: int) -> float:
     return float("nan") if v is None or j >= len(v) else float(v[j])
 
@@ -165,7 +170,7 @@ def _lstm(c: _Canvas, s: Step, j: int) -> None:
     c.strip(13.8, yc + 0.6, 2.0, s.c, "pre", "$c_t$", j)
     c.badge(14.6, yc - 0.45, "$c_t$", _at(s.c, j), "pre")
     c.strip(0.2, yb - 0.6, 2.0, s.h_prev, "tanh", f"$h_{{{p}}}$" + hs, hj, label_side="below")
-    c.strip(3.7, 0.55, 2.0, s.x, "pre", "$x_t$ (every input)", None, label_side="below")
+    c.strip(3.7, 0.55, 2.0, s.x, _x_scale(s), "$x_t$ (every input)", None, label_side="below")
     c.strip(13.8, yb - 0.6, 2.0, s.h, "tanh", "$h_t$" + hs, hj, label_side="below")
     c.strip(xv - 1.0, 8.75, 2.0, s.h, "tanh", "", hj)
     ax.text(xv + 0.15, 8.3, "$h_t$ (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
@@ -200,9 +205,8 @@ def _gru(c: _Canvas, s: Step, j: int) -> None:
         c.wire((x, yb), (x, yg - HB))
     c.layer(xz, yg, "σ", "update z")
     c.layer(xr, yg, "σ", "reset r")
-    c.layer(xl, yg, "$W_{hn} h$\n$+\ b_{hn}$", "", w=1.1, h=0.8)
+    c.layer(xl, yg, "$W_{hn} h$\n" + r"$+\ b_{hn}$", "")
     c.layer(xn, yg, "tanh", "new n")
-    ax.text(xl, yg - 0.55, "(h part)", ha="center", va="top", fontsize=style.SMALL_SIZE - 1, style="italic")
     # r ⊙ (W_hn h + b_hn) into n
     c.op(xl, 4.5, "×")
     c.wire((xr, yg + HB), (xr, 4.5), (xl - 0.28, 4.5))
@@ -227,7 +231,7 @@ def _gru(c: _Canvas, s: Step, j: int) -> None:
     c.badge(xp + 0.45, 3.8, r"$(1 - z_t) \odot n_t$", (1.0 - _at(g["z"], j)) * _at(g["n"], j), "tanh", ha="left")
     c.strip(0.2, yh + 0.6, 2.0, s.h_prev, "tanh", f"$h_{{{p}}}$", j)
     c.badge(1.2, yh - 0.45, f"$h_{{{p}}}$", _at(s.h_prev, j), "tanh")
-    c.strip(4.2, 0.55, 2.0, s.x, "pre", "$x_t$ (every input)", None, label_side="below")
+    c.strip(4.2, 0.55, 2.0, s.x, _x_scale(s), "$x_t$ (every input)", None, label_side="below")
     c.strip(13.4, 8.75, 2.0, s.h, "tanh", "", j)
     ax.text(14.55, 8.3, "$h_t$ (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)
     c.strip(13.8, yh - 1.0, 2.0, s.h, "tanh", "$h_t$", j, label_side="below")
@@ -256,7 +260,7 @@ def _rnn(c: _Canvas, s: Step, j: int) -> None:
     c.badge(xa + 0.6, yh + 0.45, "$h_t$", _at(s.h, j), "tanh", ha="left")
     c.strip(0.2, yb + 0.6, 2.0, s.h_prev, "tanh", f"$h_{{{p}}}$", j)
     c.badge(1.8, yb - 0.45, f"$h_{{{p}}}$", _at(s.h_prev, j), "tanh")
-    c.strip(5.3, 0.55, 2.0, s.x, "pre", "$x_t$ (every input)", None, label_side="below")
+    c.strip(5.3, 0.55, 2.0, s.x, _x_scale(s), "$x_t$ (every input)", None, label_side="below")
     c.strip(13.6, yh - 0.6, 2.0, s.h, "tanh", "$h_t$", j, label_side="below")
     c.strip(12.0, 8.75, 2.0, s.h, "tanh", "", j)
     ax.text(13.2, 8.3, "$h_t$ (output)", ha="left", va="center", fontsize=style.SMALL_SIZE)

@@ -63,7 +63,7 @@ class Explorer:
         self.message = w.HTML()
         self._key: tuple | None = None
         self._fig = None
-        self._shown: tuple | None = None  # (layer, direction, batch, step) of the figure's PNG
+        self._shown: tuple | None = None  # (layer, direction, batch, step, unit) of the figure's PNG
         self._held = False
         controls = w.HBox([w.VBox([self.step, self.unit]), w.VBox([self.layer, self.direction, self.batch])])
         side = w.VBox([self.equations, self.diagram], layout=w.Layout(width="48%"))
@@ -96,12 +96,19 @@ class Explorer:
         if key != self._key:  # a new trace figure only when its data change
             self._fig, self._axes, _, _ = draw(tr, layer, d, b, self.tokens)
             self._cursors = [ax.axvspan(-0.5, 0.5, fill=False, edgecolor=style.ACCENT, lw=2.5) for ax in self._axes]
+            # the chosen unit: its row outlined, crossing the step's column at the chosen cell
+            self._markers = [ax.axhspan(-0.5, 0.5, fill=False, edgecolor=style.ACCENT, lw=1.2, ls="--")
+                             for ax in self._axes]
+            self._units = [int(round(abs(ax.get_ylim()[0] - ax.get_ylim()[1]))) for ax in self._axes]
             self._key = key
-        if self._shown != key + (t,):  # the unit does not change the trace figure
+        if self._shown != key + (t, j):
             for c in self._cursors:
                 c.set_x(t - 0.5)
+            for m, units in zip(self._markers, self._units):
+                m.set_y(j - 0.5)
+                m.set_visible(j < units)
             self.figure.value = _png(self._fig)
-            self._shown = key + (t,)
+            self._shown = key + (t, j)
         length = int(tr.lengths[batch_position(tr, b)])
         if t >= length:
             self.message.value = (f"<b>t = {t} is past the end of batch element {b} (its length is {length}):"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from typing import Any, Callable, Iterator, TypeVar
 
 import matplotlib as mpl
@@ -112,9 +113,26 @@ def styled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+NOTEBOOK_DPI = 100  # a slide figure shows 1280 px wide in a notebook
+
+
+class SlideFigure(Figure):
+    """A Figure made outside pyplot that still shows itself as a PNG in Jupyter.
+
+    A notebook displays pyplot's figures through the inline backend, which needs pyplot imported;
+    these figures carry their own ``_repr_png_`` so that ``sr.plot.trace_figure(tr)`` as the last
+    line of a cell shows the figure whether or not pyplot was ever imported.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=NOTEBOOK_DPI)
+        return buf.getvalue()
+
+
 def figure(figsize: tuple[float, float] = SLIDE, layout: str | None = "constrained") -> Figure:
     """A new Figure outside pyplot: nothing to close, nothing shown, safe under any backend."""
-    return Figure(figsize=figsize, dpi=DPI, layout=layout)
+    return SlideFigure(figsize=figsize, dpi=DPI, layout=layout)
 
 CONNECTIVITY_CMAP = "Blues"
 """Sequential map for gradient magnitudes (connectivity): light = little influence."""

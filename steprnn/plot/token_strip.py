@@ -20,15 +20,28 @@ def _luminance(rgba: Any) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+def _width(tok: str) -> float:
+    return max(1.0, float(len(tok))) + (0.0 if len(tok) <= 1 else 0.6)
+
+
 def layout(tokens: list[str], width: int = LINE_WIDTH) -> list[tuple[int, float, float]]:
-    """(line, x, w) of each token: widths in characters (at least 1), wrapped at ``width``."""
+    """(line, x, w) of each token: widths in characters (at least 1), wrapped at ``width``; a line
+    breaks after a blank rather than inside a word when the word fits on the next line."""
+    widths = [_width(t) for t in tokens]
     out, line, x = [], 0, 0.0
-    for tok in tokens:
-        w = max(1.0, float(len(tok))) + (0.0 if len(tok) <= 1 else 0.6)
+    for k, (tok, w) in enumerate(zip(tokens, widths)):
         if x + w > width and x > 0:
             line, x = line + 1, 0.0
         out.append((line, x, w))
         x += w
+        if tok.isspace() and x > 0:  # would the next word cross the edge? then break here
+            word = 0.0
+            for nxt, wn in zip(tokens[k + 1:], widths[k + 1:]):
+                if nxt.isspace():
+                    break
+                word += wn
+            if x + word > width and word <= width:
+                line, x = line + 1, 0.0
     return out
 
 

@@ -22,9 +22,9 @@ def _bottom(tokens: list[str] | None) -> float:
     if tokens is None:
         return BOTTOM
     longest = max(len(t) for t in tokens)
-    if longest <= 2 and len(tokens) <= 40:
+    if longest <= 1:
         return BOTTOM
-    return min(2.2, BOTTOM + 0.12 * longest)
+    return min(2.2, BOTTOM + 0.1 * longest)
 
 
 @style.styled

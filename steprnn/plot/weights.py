@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from . import style
 
@@ -73,8 +74,10 @@ def weights(layer: Any, layer_index: int = 0, direction: int = 0,
             ax.spines[side].set_visible(True)
         shape = f"({len(gates)}·{H}, {cols})" if len(gates) > 1 and not name.startswith("weight_hr") else f"({rows}, {cols})"
         ax.set_title(f"{name}\n{shape}", fontsize=style.FONT_SIZE)
-        what = {"ih": "input feature", "hh": "previous hidden unit", "hr": "cell unit"}[name.split("_")[1]]
+        what = {"ih": "input feature" if layer_index == 0 else f"input: layer {layer_index - 1}'s output",
+                "hh": "previous hidden unit", "hr": "cell unit"}[name.split("_")[1]]
         ax.set_xlabel(what)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         if not name.startswith("weight_hr") and len(gates) > 1:
             for g in range(1, len(gates)):
                 ax.axhline(g * H - 0.5, color="black", lw=1.5)

@@ -85,7 +85,7 @@ def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.nd
     rows = np.arange(N) if every_row else np.asarray(run.rows)
     valid = rows[None, :] < run.active[:, None]  # (T, n): row takes part in step t
     lengths = valid.sum(axis=0)
-    invalid = None if lengths.min() == T else ~valid
+    invalid = None if lengths.size == 0 or lengths.min() == T else ~valid  # N may be 0
     batch = rows if run.sorted_indices is None else run.sorted_indices[rows]
     D = config["num_directions"]
     arrays: dict[str, np.ndarray] = {}
