@@ -337,10 +337,14 @@ def _digits(models: Models, out: Path) -> Any:
     r = models("digits", "gru")
     tr, ex = _traced(r)
     fig = plot.trace_figure(tr, tokens=ex.tokens[0])
-    fig.get_layout_engine().set(rect=(0, 0, 0.82, 1))  # the right fifth holds the digit itself
+    width = fig.get_figwidth()
+    keep = (width - 2.6) / width  # squeeze the trace figure into the left part: the digit goes right
+    for ax in fig.axes:
+        box = ax.get_position()
+        ax.set_position((box.x0 * keep, box.y0, box.width * keep, box.height))
     guess = int(r.model.predict(ex.x).argmax(-1)[0])
     with style.rc():
-        ax = fig.add_axes((0.875, 0.33, 0.115, 0.34))
+        ax = fig.add_axes(((width - 1.75) / width, 0.33, 1.55 / width, 0.34))
         ax.imshow(ex.x[:, 0], cmap="gray_r", vmin=0, vmax=1)
         ax.set_yticks(range(8), [f"row {k}" for k in range(8)], fontsize=style.SMALL_SIZE - 2)
         ax.set_xticks([])
@@ -424,7 +428,7 @@ FIGURES: list[Figure] = [
            "One step of the bracket GRU (the fifth character, an opening bracket) drawn as its cell "
            "with the values of the unit that follows the depth most.",
            BRACKETS + "\nu = gallery.depth_units(tr, ex)[0]", "plot.cell_diagram(tr.step(4), unit=u)",
-           _cell("gru", "brackets"), quick=False),
+           _cell("gru", "brackets")),
     Figure("cell_diagram_rnn.png",
            "One step of the sine-forecasting RNN drawn as its cell: a tanh of W_ih x + W_hh h + b.",
            'r = tasks.train("sine", "rnn"); ex = r.example(); tr = r.trace(ex)',
