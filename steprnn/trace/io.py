@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cell_kinds import KINDS, direction_key
 from ..tensor import Tensor
 from .trace import FORMAT_VERSION, Trace
 
@@ -35,16 +36,10 @@ def save(trace: Trace, path: Any) -> None:
 
 
 def _expected_keys(meta: dict) -> list[str]:
-    keys = []
-    for layer in meta["layers"]:
-        for d in range(meta["num_directions"]):
-            k = f"l{layer}d{d}."
-            keys += [k + n for n in ("pre", "h", "x", "h0", "w_ih", "w_hh")]
-            if meta["kind"] != "rnn":
-                keys.append(k + "gates")
-            if meta["kind"] == "lstm":
-                keys += [k + "c", k + "c0"]
-    return keys
+    kind = KINDS[meta["kind"]]
+    names = ("h", "x", "h0", "w_ih", "w_hh") + kind.record_names + (("c0",) if kind.has_cell_state else ())
+    return [direction_key(layer, d) + n for layer in meta["layers"] for d in range(meta["num_directions"])
+            for n in names]
 
 
 def _result(files: dict[str, np.ndarray], name: str) -> Any:
@@ -87,6 +82,8 @@ def load(path: Any) -> Trace:
     bad = [k for k, kind in _META_FIELDS.items() if not isinstance(meta.get(k), kind)]
     if bad:
         raise ValueError(f"{where} is damaged: its metadata lacks {', '.join(bad)}")
+    if meta["kind"] not in KINDS:
+        raise ValueError(f"{where} is damaged: unknown cell kind {meta['kind']!r} (expected one of {', '.join(KINDS)})")
     arrays = {k[3:]: v for k, v in files.items() if k.startswith("a__")}
     missing = [k for k in _expected_keys(meta) if k not in arrays]
     if missing:

@@ -7,6 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..cell_kinds import CellKind
+
 _limit: int | None = None  # bytes; None: half the available memory
 _ALWAYS_FITS = 32 << 20  # a trace smaller than this passes the default limit without reading /proc
 
@@ -116,3 +118,21 @@ class RecordSpec:
                 f"{_fmt(full_direction_bytes)}), more than the limit of {_fmt(limit)} ({source}). "
                 + advice + "a shorter sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
             )
+
+
+def trace_nbytes(kind: CellKind, record: RecordSpec, T: int, N: int, hidden_size: int, out_size: int,
+                 input_sizes: Sequence[int], num_directions: int, itemsize: int) -> tuple[int, int]:
+    """What a trace of a (T, N) forward keeps, in bytes, and what one layer and direction's records take.
+
+    Per recorded layer, direction, step and batch row a trace keeps ``kind.record_width`` values
+    (gates, pre-activations, c_t, h_t) and the layer's input (``input_sizes[layer]`` values). A
+    trace of some batch rows (``record.batch``) also counts one layer and direction's full records,
+    which exist while the forward runs. The layers and the cells both measure with this.
+    """
+    width = kind.record_width(hidden_size, out_size)
+    n_keep = N if record.batch is None else len(record.batch)
+    layers = range(len(input_sizes)) if record.layers is None else record.layers
+    in_widths = sum(input_sizes[layer] for layer in layers)
+    total = num_directions * T * n_keep * (len(layers) * width + in_widths) * itemsize
+    full = T * N * width * itemsize
+    return total + (full if n_keep < N else 0), full

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .._dispatch import GATE_NAMES
+from ..cell_kinds import KINDS, direction_key
 
 FORMAT_VERSION = 1
 
@@ -68,7 +68,7 @@ class Trace:
     @property
     def gate_names(self) -> tuple[str, ...]:
         """``('i','f','g','o')`` for LSTM, ``('r','z','n')`` for GRU, ``()`` for RNN."""
-        return GATE_NAMES[self.kind]
+        return KINDS[self.kind].gates
 
     @property
     def hidden_size(self) -> int:
@@ -113,7 +113,7 @@ class Trace:
             raise ValueError(f"layer must be in 0..{self.num_layers - 1}, got {layer}")
         if layer not in self.meta["layers"]:
             raise ValueError(f"layer {layer} was not recorded (this trace holds layers {list(self.meta['layers'])})")
-        return f"l{layer}d{direction}."
+        return direction_key(layer, direction)
 
     def array(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
         """A stored array by its short name (``gates``, ``pre``, ``c``, ``h``, ``x``, ``h0``, ``w_ih``...)."""
@@ -140,13 +140,12 @@ class Trace:
         """
         H = self.hidden_size
         pre = self.array("pre", layer, direction)
-        if self.kind == "rnn":
-            if name != "h":
+        names = KINDS[self.kind].pre_names
+        if not self.gate_names:
+            if name not in names:
                 raise ValueError(f"an RNN has one pre-activation, 'h'; got {name!r}")
             return pre
-        if self.kind == "gru" and name == "hn":
-            return pre[:, :, 3 * H:4 * H]
-        k = self._gate_index(name)
+        k = names.index(name) if name in names else self._gate_index(name)  # unknown names: the gate error
         return pre[:, :, k * H:(k + 1) * H]
 
     def h(self, layer: int = 0, direction: int = 0) -> np.ndarray:
