@@ -15,6 +15,7 @@ from .dtypes import float16, int8, int16, uint8
 from .dtypes import bool as bool, float as float, half as half, int as int, short as short
 from .grad_mode import enable_grad, set_grad_enabled
 from .devices import device
+from . import cuda
 from .printing import set_printoptions
 from . import autograd
 
@@ -67,6 +68,7 @@ __all__ = [
     "enable_grad",
     "set_grad_enabled",
     "device",
+    "cuda",
     "set_printoptions",
     "autograd",
 ]

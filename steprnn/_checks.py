@@ -25,16 +25,16 @@ def resolve_dtype(dtype: Any) -> np.dtype:
 
 
 def resolve_device(device: Any) -> str:
-    """``None``/``'cpu'`` → ``'cpu'``; ``'cuda'`` only where numba.cuda has a GPU."""
-    name = "cpu" if device is None else str(device)
-    if name == "cpu":
-        return name
-    if name.split(":")[0] == "cuda":
-        raise RuntimeError(
-            f"device {name!r} is not available: steprnn's CUDA kernels are not part of this build; "
-            "use device='cpu'"
-        )
-    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    """``None``, ``'cpu'``, ``sr.device('cpu')`` or a ``torch.device`` → ``'cpu'``; CUDA is refused
+    with a message that says how to check for it (this build has no CUDA kernels)."""
+    from .devices import as_device, is_device_like
+
+    if device is not None and not is_device_like(device):
+        raise ValueError(f"device must be 'cpu' or 'cuda' (a string or a device), got {device!r}")
+    try:
+        return as_device(device).type
+    except TypeError:
+        raise ValueError(f"device must be 'cpu' or 'cuda' (a string or a device), got {device!r}") from None
 
 
 def as_float_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:

@@ -1,7 +1,10 @@
-"""``sr.device``: where a Tensor's values live (``'cpu'``; ``'cuda'`` once the CUDA kernels land)."""
+"""``sr.device``: where a Tensor's values live (``'cpu'``; ``'cuda'`` once the CUDA kernels land).
+
+Also the argument forms of ``Module.to`` / ``Tensor.to``, read in one place (``parse_to``).
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 _TYPES = ("cpu", "cuda")
 
@@ -56,12 +59,67 @@ class device:
 CPU = device("cpu")
 
 
+def cuda_unavailable(dev: Any) -> RuntimeError:
+    """The error for a CUDA request this build cannot serve; it says how to check first."""
+    return RuntimeError(
+        f"device '{dev}' is not available: steprnn.cuda.is_available() is False (steprnn's CUDA kernels "
+        "are not part of this build). Choose the device the way PyTorch tutorials do: "
+        "device = steprnn.device('cuda' if steprnn.cuda.is_available() else 'cpu')"
+    )
+
+
 def as_device(value: Any) -> device:
     """The device ``value`` names (``None`` → cpu); 'cuda' is refused: this build has no CUDA tensors."""
     dev = CPU if value is None else device(value)
     if dev.type == "cuda":
-        raise RuntimeError(
-            f"device '{dev}' is not available: steprnn tensors live on the CPU in this build "
-            "(its CUDA kernels are not part of it); use device='cpu'"
-        )
+        raise cuda_unavailable(dev)
     return dev
+
+
+def is_device_like(value: Any) -> bool:
+    """A device, a torch.device, or a string that names one (``'cpu'``, ``'cuda:1'``)."""
+    if isinstance(value, device) or (type(value).__name__ == "device" and hasattr(value, "type")):
+        return True
+    return isinstance(value, str) and value.partition(":")[0] in _TYPES
+
+
+class ToArgs(NamedTuple):
+    """What a ``.to(...)`` call asked for; ``None`` where it did not ask."""
+
+    device: device | None
+    dtype: Any
+    copy: bool
+
+
+def parse_to(args: tuple, kwargs: dict, *, tensor_type: type | None = None) -> ToArgs:
+    """PyTorch's forms of ``.to``: ``to(device=None, dtype=None, non_blocking=False, copy=False)``,
+    ``to(dtype, ...)``, ``to(device, dtype, ...)``, ``to(tensor, ...)`` (its device and dtype).
+
+    The device is checked here (CUDA refused clearly); the dtype is returned as given.
+    """
+    kwargs = dict(kwargs)
+    dev = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    copy = bool(kwargs.pop("copy", False))
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    args = list(args)
+    if args and tensor_type is not None and isinstance(args[0], tensor_type):
+        other = args.pop(0)
+        dev, dtype = other.device, other.dtype
+    elif args and (args[0] is None or is_device_like(args[0])):
+        dev = args.pop(0)
+        if args and not isinstance(args[0], bool):
+            dtype = args.pop(0)
+    elif args:
+        dtype = args.pop(0)
+    if args and isinstance(args[0], bool):  # non_blocking, then copy (torch's positional order)
+        args.pop(0)
+        if args and isinstance(args[0], bool):
+            copy = args.pop(0)
+    if args:
+        raise TypeError(f"to() received an invalid combination of arguments: unexpected {args!r}; expected "
+                        "to(device), to(dtype), to(device, dtype) or to(tensor)")
+    return ToArgs(None if dev is None else as_device(dev), dtype, copy)

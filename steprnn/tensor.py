@@ -299,27 +299,13 @@ class Tensor:
         return format(repr(self), spec)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """``t.to(sr.float64)``, ``t.to('cpu')``, ``t.to('cpu', sr.float64)``, ``t.to(other)``,
-        ``t.to(dtype=..., device=..., copy=False)``. Returns ``self`` when nothing changes."""
-        dtype = kwargs.pop("dtype", None)
-        dev = kwargs.pop("device", None)
-        copy = bool(kwargs.pop("copy", False))
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype, dev = arg.dtype, arg.device
-            elif isinstance(arg, (str, device)) or type(arg).__name__ == "device":
-                if isinstance(arg, str) and arg.split(":")[0] not in ("cpu", "cuda"):
-                    dtype = arg
-                else:
-                    dev = arg
-            else:
-                dtype = arg
-        if dev is not None:
-            as_device(dev)
+        """``t.to(sr.float64)``, ``t.to('cpu')``, ``t.to(device, dtype)``, ``t.to(other)``,
+        ``t.to(dtype=..., device=..., copy=False)``, as ``torch.Tensor.to``. Returns ``self``
+        when nothing changes; CUDA is refused clearly while ``sr.cuda.is_available()`` is False."""
+        from .devices import parse_to
         from .ops import to_dtype
+
+        _, dtype, copy = parse_to(args, kwargs, tensor_type=Tensor)
         result = self if dtype is None else to_dtype(self, as_dtype(dtype), copy=copy)
         if copy and result is self:
             return self.clone()
@@ -330,8 +316,8 @@ class Tensor:
         return self
 
     def cuda(self, device: Any = None) -> Tensor:
-        """Refused: this build has no CUDA tensors."""
-        as_device("cuda" if device is None else device)
+        """Refused while ``sr.cuda.is_available()`` is False, with a message that says how to check."""
+        as_device("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
         return self  # pragma: no cover - as_device raises
 
     def type(self, dtype: Any = None) -> Any:

@@ -6,7 +6,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from .._checks import resolve_device, resolve_dtype
+from .._checks import resolve_dtype
 from ..tensor import Tensor, to_numpy
 from .parameter import Parameter
 
@@ -209,20 +209,25 @@ class Module:
 
     # -- dtype and device ---------------------------------------------------------------------
     def to(self, *args: Any, **kwargs: Any) -> "Module":
-        """``model.to(sr.float64)``, ``model.to('cpu')``, ``model.to(device, dtype)``."""
-        dtype = kwargs.pop("dtype", None)
-        device = kwargs.pop("device", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for arg in args:
-            if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
-                device = arg
-            else:
-                dtype = arg
-        if device is not None:
-            resolve_device(device)
+        """Move and/or cast every parameter, in place; returns ``self``, as ``torch.nn.Module.to``.
+
+        ``model.to(device)``, ``model.to(sr.float64)``, ``model.to(device, dtype)``,
+        ``model.to(tensor)`` or keywords ``device=``/``dtype=``. A device is ``'cpu'``,
+        ``sr.device('cpu')`` or a ``torch.device``; CUDA is refused with a clear message while
+        ``sr.cuda.is_available()`` is False. Only float32 and float64 dtypes apply to parameters.
+        """
+        from ..devices import parse_to
+        from ..tensor import Tensor
+
+        _, dtype, _ = parse_to(args, kwargs, tensor_type=Tensor)
         if dtype is not None:
-            target = resolve_dtype(dtype)
+            try:
+                target = resolve_dtype(dtype)
+            except TypeError:
+                raise TypeError(
+                    "nn.Module.to only accepts floating point dtypes (steprnn.float32, steprnn.float64), "
+                    f"but got desired dtype={dtype!r}"
+                ) from None
             for m in self.modules():
                 for name, p in m._parameters.items():
                     if p is not None and p.data.dtype != target:
@@ -239,7 +244,15 @@ class Module:
         return self.to(np.dtype("float64"))
 
     def cpu(self) -> "Module":
+        """``self``: parameters already live on the CPU."""
         return self
+
+    def cuda(self, device: Any = None) -> "Module":
+        """Refused while ``sr.cuda.is_available()`` is False, with a message that says so."""
+        from ..devices import as_device
+
+        as_device("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+        return self  # pragma: no cover - as_device raises
 
     # -- calling --------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
