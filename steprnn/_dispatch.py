@@ -129,7 +129,7 @@ def _rnn_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, d
 def _lstm_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
     T, N = run.hs.shape[:2]
     H = w.hidden_size
-    G = 4 * H
+    G = w.params["w_hh"].shape[0]
     dtype = dhs.dtype
     w_hr = w.params.get("w_hr")
     c_prev = previous_states(run.cells, c0, active, reverse)
@@ -143,7 +143,8 @@ def _lstm_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, 
                           (dhs, dh_n, np.ascontiguousarray(dc_n, dtype=dtype)), (da, dh0, dc0, dh_all, dc_all))
     extra = {}
     if w_hr is not None:
-        m = run.gates[:, :, 3 * H:] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
+        o = KINDS["lstm"].gates.index("o")
+        m = run.gates[:, :, o * H:(o + 1) * H] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
         extra["w_hr"] = backend.matmul_tn(dh_all.reshape(T * N, -1), m.reshape(T * N, H))  # (H_out, H)
     da = da.reshape(T * N, G)
     return da, da, dh0, dc0, dh_all, dc_all, extra

@@ -96,7 +96,7 @@ class RNNCellBase(Module):
     def _direction_params(self, layer: int = 0, direction: int = 0) -> dict:
         """{'w_ih', 'w_hh', 'b_ih', 'b_hh'} → the arrays (None if absent); a cell has no projection."""
         params = self._parameters
-        return {short: None if params.get(full) is None else params[full].data
+        return {short: None if params.get(full) is None else params[full]._data
                 for short, full in PARAMETERS if short != "w_hr"}
 
     def _weights(self) -> WeightLayout:

@@ -159,7 +159,7 @@ class RNNBase(Module):
         out = {}
         for short, full in PARAMETERS:
             p = params.get(full + suffix)
-            out[short] = None if p is None else p.data
+            out[short] = None if p is None else p._data
         return out
 
     def _weights(self, layer: int, direction: int) -> WeightLayout:

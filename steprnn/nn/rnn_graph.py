@@ -87,8 +87,8 @@ def attach_graph(module: Any, run: LayerRun, input: Any, hx: Any, result: Any,
     lstm = KINDS[module.kind].has_cell_state
     out_obj, state = result
     packed = form == "packed"
-    out_arr = (out_obj.data if packed else out_obj).data
-    h_arr, c_arr = (state[0].data, state[1].data) if lstm else (state.data, None)
+    out_arr = (out_obj.data if packed else out_obj)._data
+    h_arr, c_arr = (state[0]._data, state[1]._data) if lstm else (state._data, None)
     x_parent = input.data if packed else input
     h_parent, c_parent = _state_parents(module, hx)
     names = list(module._flat_weights_names)
@@ -155,7 +155,7 @@ def attach_cell_graph(cell: Any, run: LayerRun, input: Any, hx: Any, result: Any
     parents = tuple(p if isinstance(p, Tensor) else None
                     for p in (input, h_parent, c_parent, *[getattr(cell, n) for n in names]))
     unbatched = run.layout.form == "unbatched"
-    outputs = (result[0].data, result[1].data) if lstm else (result.data,)
+    outputs = (result[0]._data, result[1]._data) if lstm else (result._data,)
 
     def backward(grads: tuple) -> tuple:
         g_h = grads[0][None] if unbatched else grads[0]

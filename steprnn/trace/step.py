@@ -69,13 +69,14 @@ class Step:
         h_all = tr.h(layer, direction)
         h_prev = tr.arrays[key + "h0"][pos] if first else h_all[prev, pos]
         c_prev = None
-        if tr.kind == "lstm":
+        has_c = KINDS[tr.kind].has_cell_state
+        if has_c:
             c_prev = tr.arrays[key + "c0"][pos] if first else tr.c(layer, direction)[prev, pos]
         gates = {g: tr.gate(g, layer, direction)[t, pos] for g in tr.gate_names}
         pre = {g: tr.preactivation(g, layer, direction)[t, pos] for g in KINDS[tr.kind].pre_names}
         weights = {k[len(key):]: v for k, v in tr.arrays.items() if k.startswith(key) and k[len(key):].startswith(("w_", "b_"))}
         return cls(tr.kind, t, layer, direction, batch, tr.arrays[key + "x"][t, pos], h_prev, c_prev, gates, pre,
-                   None if tr.kind != "lstm" else tr.c(layer, direction)[t, pos], h_all[t, pos], weights,
+                   tr.c(layer, direction)[t, pos] if has_c else None, h_all[t, pos], weights,
                    tr.meta["nonlinearity"])
 
     # -- text -----------------------------------------------------------------------------------

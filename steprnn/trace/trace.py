@@ -154,7 +154,7 @@ class Trace:
 
     def c(self, layer: int = 0, direction: int = 0) -> np.ndarray:
         """(L, N, H) the LSTM cell state after each step."""
-        if self.kind != "lstm":
+        if not KINDS[self.kind].has_cell_state:
             raise ValueError(f"only an LSTM has a cell state; this trace is of a {self.kind.upper()}")
         return self.array("c", layer, direction)
 
@@ -168,7 +168,7 @@ class Trace:
 
     def grad_c(self, layer: int = 0, direction: int = 0) -> np.ndarray:
         """(L, N, H) dL/dc_t of every step of an LSTM, from a backward through this traced forward."""
-        if self.kind != "lstm":
+        if not KINDS[self.kind].has_cell_state:
             raise ValueError(f"only an LSTM has a cell state; this trace is of a {self.kind.upper()}")
         return self._grad(layer, direction, 1)
 
