@@ -14,11 +14,13 @@ of PyTorch's arrays), and compared with the float64 oracle:
   L = Σ_t dL/dh_t·h_t + dL/dh_n·h_n (+ dL/dc_n·c_n), through what they determine: dL/dx, dL/db,
   dL/dW, and dL/dh_t, dL/dc_t by restarting the oracle from a perturbed state.
 
-A new backend joins by adding its name to ``BACKENDS`` (CUDA under Numba's simulator in CI).
+CUDA joins where it can run: on a GPU, or under Numba's simulator (``NUMBA_ENABLE_CUDASIM=1`` set
+before ``numba`` is imported); its entries run on NumPy arrays through ``kernels.cuda.jit.host_call``.
 """
 from __future__ import annotations
 
 import importlib
+import os
 
 import numpy as np
 import pytest
@@ -28,11 +30,30 @@ from hypothesis import strategies as st
 from reference import cell_step, layer_forward
 from steprnn.cell_kinds import KINDS
 
-BACKENDS = ["cpu"]
+def _cuda_runs_here() -> bool:
+    try:
+        import numba_cuda  # noqa: F401  (the gpu extra)
+        from numba import cuda
+    except ImportError:
+        return False
+    return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or cuda.is_available()
+
+
+BACKENDS = ["cpu"] + (["cuda"] if _cuda_runs_here() else [])
 
 
 def kernel_module(backend: str, kind: str):
     return importlib.import_module(f"steprnn.kernels.{backend}.{kind}")
+
+
+def call(backend: str, kernel, *args) -> None:
+    """Run a kernel entry on NumPy arrays, its outputs written into them (as the CPU kernels do)."""
+    if backend == "cpu":
+        kernel(*args)
+    else:
+        from steprnn.kernels.cuda.jit import host_call
+
+        host_call(kernel, *args)
 
 
 @st.composite
@@ -113,7 +134,7 @@ def run_forward(backend: str, c: dict, record: bool) -> dict:
     active = active_rows(c["lengths"], T)
     fwd = getattr(kernel_module(backend, kind), f"{kind}_forward")
     flags = (c["relu"],) if kind == "rnn" else ()
-    fwd(c["parts"], x, weights, biases, active, c["reverse"], *flags, hs, state, tuple(rec.values()))
+    call(backend, fwd, c["parts"], x, weights, biases, active, c["reverse"], *flags, hs, state, tuple(rec.values()))
     got = {name: a.reshape(R, N, -1) for name, a in rec.items()}
     got.update(hs=hs, h_n=state[0], c_n=state[1] if len(state) > 1 else None)
     return got
@@ -197,22 +218,22 @@ def run_backward(backend: str, c: dict, want: dict) -> dict:
     w_hh = np.ascontiguousarray(c["p"]["w_hh"])
     if kind == "rnn":
         da = np.zeros((T, N * G))
-        mod.rnn_backward(c["parts"], w_hh, active, c["reverse"], c["relu"], (flat["pre"], want["h"]),
-                         (dhs, dh_n), (da, dh0, dh_all))
+        call(backend, mod.rnn_backward, c["parts"], w_hh, active, c["reverse"], c["relu"], (flat["pre"], want["h"]),
+             (dhs, dh_n), (da, dh0, dh_all))
         out.update(d_gi=da, d_gh=da)
     elif kind == "lstm":
         w_hr = c["p"]["w_hr"]
         da = np.zeros((T, N * G))
         dc0 = np.full((N, H), np.nan)
         dc_all = np.zeros((T, N, H))
-        mod.lstm_backward(c["parts"], (w_hh, np.zeros((0, 0)) if w_hr is None else np.ascontiguousarray(w_hr)),
-                          active, c["reverse"], (flat["gates"], flat["c"]), (want["h_prev"], want["c_prev"]),
-                          (dhs, dh_n, c["dc_n"].copy()), (da, dh0, dc0, dh_all, dc_all))
+        w_hr = np.zeros((0, 0)) if w_hr is None else np.ascontiguousarray(w_hr)
+        call(backend, mod.lstm_backward, c["parts"], (w_hh, w_hr), active, c["reverse"], (flat["gates"], flat["c"]),
+             (want["h_prev"], want["c_prev"]), (dhs, dh_n, c["dc_n"].copy()), (da, dh0, dc0, dh_all, dc_all))
         out.update(d_gi=da, d_gh=da, dc0=dc0, dc_all=dc_all)
     else:
         d_gi, d_gh = np.zeros((T, N * G)), np.zeros((T, N * G))
-        mod.gru_backward(c["parts"], w_hh, active, c["reverse"], (flat["gates"], flat["pre"]), want["h_prev"],
-                         (dhs, dh_n), (d_gi, d_gh, dh0, dh_all))
+        call(backend, mod.gru_backward, c["parts"], w_hh, active, c["reverse"], (flat["gates"], flat["pre"]),
+             want["h_prev"], (dhs, dh_n), (d_gi, d_gh, dh0, dh_all))
         out.update(d_gi=d_gi, d_gh=d_gh)
     for name in ("d_gi", "d_gh"):
         out[name] = out[name].reshape(T, N, G)

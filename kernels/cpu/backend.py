@@ -7,8 +7,9 @@ first argument, ``parts``, which the CPU policy supplies:
 
 * ``parts`` = Numba's thread count: each kernel splits the batch into one chunk of rows per
   thread, and each thread runs the whole time loop for its rows;
-* BLAS (SciPy's OpenBLAS, under Numba's ``np.dot``) held to one thread while a kernel runs, so
-  that two thread pools never compete for the same cores (``blas_threads``).
+* one kernel launch at a time per process, on a fork-safe threading layer, with BLAS (SciPy's
+  OpenBLAS, under Numba's ``np.dot``) held to one thread while it runs, so that two thread pools
+  never compete for the same cores (``threads.kernel_launch``, ``blas_threads``).
 
 Forward:  ``rnn_forward(x, weights, biases, active, reverse, use_relu, hs, state, rec)``,
           ``lstm_forward(x, weights, biases, active, reverse, hs, state, rec)``,
@@ -27,17 +28,18 @@ from typing import Any, Callable
 import numba
 
 from . import gru, jit, lstm, rnn
-from .blas_threads import single_threaded_blas
+from .threads import kernel_launch
 
 DEVICE = "cpu"
 
 
 def _with_cpu_policy(kernel: Callable[..., Any]) -> Callable[..., Any]:
-    """``kernel(parts, *args)`` as ``f(*args)``: one batch chunk per Numba thread, BLAS on one thread."""
+    """``kernel(parts, *args)`` as ``f(*args)``: one batch chunk per Numba thread, one launch at a
+    time, BLAS on one thread."""
 
     @functools.wraps(kernel, updated=())
     def run(*args: Any) -> Any:
-        with single_threaded_blas():
+        with kernel_launch():
             return kernel(numba.get_num_threads(), *args)
 
     run.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"

@@ -7,13 +7,18 @@ Activations go through ``exp`` alone, so that one vectorised ``exp`` serves them
 σ(x) = 1 / (1 + e^{-x}) and tanh(x) = 2σ(2x) − 1 = 2 / (1 + e^{-2x}) − 1.
 
 Threads: a kernel splits the batch into one chunk of rows per Numba thread, and each thread runs
-the whole time loop for its rows with a single-threaded BLAS (see ``blas_threads``).
+the whole time loop for its rows with a single-threaded BLAS (see ``blas_threads``); callers wrap
+each kernel call in ``threads.kernel_launch()`` (one launch at a time, fork-safe threading layer).
 """
 import numpy as np
 from numba import njit, prange
 
+from ..cache import ENABLED as CACHE
+from . import threads  # noqa: F401  (chooses a fork-safe threading layer before any launch)
+
 FASTMATH = {"contract", "afn", "reassoc", "nsz", "arcp"}
-JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+#: ``cache``: compiled code is kept in a folder named by the hash of every kernel source (``kernels/cache.py``)
+JIT = dict(cache=CACHE, nogil=True, error_model="numpy", fastmath=FASTMATH)
 
 
 @njit(inline="always", **JIT)

@@ -14,13 +14,18 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from ..cache import ENABLED as CACHE
+
 EXP_FLAGS = {"contract", "afn", "nsz", "arcp"}
-EXP_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=EXP_FLAGS)
+EXP_JIT = dict(cache=CACHE, nogil=True, error_model="numpy", fastmath=EXP_FLAGS)
 
 
 def _exp_parts(x, two_k):
-    """Python stub; the overloads below are the implementation (per dtype)."""
-    raise NotImplementedError
+    """Interpreted fallback, run only under ``NUMBA_DISABLE_JIT=1`` (compiled code uses the overloads
+    below): ``x`` gets e^x itself and ``two_k`` gets 1, so that ``x * two_k`` is e^x as compiled."""
+    with np.errstate(over="ignore", under="ignore"):
+        np.exp(x, out=x)
+    two_k[:] = 1
 
 
 @overload(_exp_parts, inline="always", fastmath=EXP_FLAGS)

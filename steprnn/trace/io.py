@@ -83,7 +83,8 @@ def load(path: Any) -> Trace:
     if bad:
         raise ValueError(f"{where} is damaged: its metadata lacks {', '.join(bad)}")
     if meta["kind"] not in KINDS:
-        raise ValueError(f"{where} is damaged: unknown cell kind {meta['kind']!r} (expected one of {', '.join(KINDS)})")
+        raise ValueError(f"{where} is damaged: unknown cell kind {meta['kind']!r} "
+                         f"(expected one of {', '.join(KINDS)})")
     arrays = {k[3:]: v for k, v in files.items() if k.startswith("a__")}
     missing = [k for k in _expected_keys(meta) if k not in arrays]
     if missing:
