@@ -6,7 +6,9 @@ from . import _allocator  # noqa: F401  (malloc thresholds; see its docstring)
 from .creation import tensor, from_numpy
 from .dtypes import float32, float64, int64, int32, double, long
 from .grad_mode import no_grad, is_grad_enabled
-from .random import manual_seed
+from .random import manual_seed, Generator, seed, initial_seed, get_rng_state, set_rng_state
+from .sampling import randperm, multinomial, bernoulli, normal
+from .serialization import save, load
 from .tensor import Tensor
 from .creation import (as_tensor, is_tensor, zeros, ones, empty, full, arange, rand, randn, randint,
                        zeros_like, ones_like, full_like, rand_like, randn_like, cat, stack)
@@ -20,6 +22,7 @@ from .printing import set_printoptions
 from . import autograd
 
 from . import optim
+from . import utils
 from . import nn  # noqa: E402  (nn needs the names above)
 from .trace import Step, Trace, trace, tracing  # noqa: E402
 
@@ -71,4 +74,16 @@ __all__ = [
     "cuda",
     "set_printoptions",
     "autograd",
+    "Generator",
+    "seed",
+    "initial_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "randperm",
+    "multinomial",
+    "bernoulli",
+    "normal",
+    "save",
+    "load",
+    "utils",
 ]

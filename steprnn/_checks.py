@@ -43,6 +43,9 @@ def as_float_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     Python lists and scalars take ``dtype``, as ``torch.tensor`` gives float32 by default.
     An array or tensor of another dtype is refused, as PyTorch refuses it.
     """
+    if hasattr(value, "batch_sizes") and hasattr(value, "unsorted_indices"):
+        raise TypeError(f"{what} is a PackedSequence: only nn.RNN, nn.LSTM and nn.GRU take one (cells take a "
+                        "tensor of one step); unpack it with pad_packed_sequence")
     if isinstance(value, (list, tuple, int, float)) and not isinstance(value, bool):
         try:
             return np.asarray(value, dtype=dtype)
@@ -53,6 +56,11 @@ def as_float_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     array = to_numpy(value)
     if array.dtype == object or not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"{what} must be a float32 or float64 array, got dtype {array.dtype}")
+    if array.dtype not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"{what} must be a floating-point array (float32 or float64, as the model's weights are "
+            f"{dtype_name(dtype)}), got {dtype_name(array.dtype)}. Convert {what}: {what}.to({dtype_name(dtype)})"
+        )
     if array.dtype != dtype:
         raise ValueError(
             f"{what} dtype ({dtype_name(array.dtype)}) does not match weight dtype ({dtype_name(dtype)}). "

@@ -36,7 +36,7 @@ def backend_for(device: str) -> ModuleType:
 
 def _flat(buf: np.ndarray) -> np.ndarray:
     """(R, N, W) → (R, N*W): the kernels index a step's rows as one contiguous block."""
-    return buf.reshape(buf.shape[0], -1)
+    return buf.reshape(buf.shape[0], buf.shape[1] * buf.shape[2])  # explicit: N may be 0
 
 
 # -- forward --------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def run_direction(
     dtype = x.dtype
     H = weights.hidden_size
     R = T if record else 1
-    x2 = np.ascontiguousarray(x).reshape(T * N, -1)
+    x2 = np.ascontiguousarray(x).reshape(T * N, x.shape[2])
     hs = np.zeros((T, N, h0.shape[1]), dtype=dtype)
     h = np.array(h0, dtype=dtype, order="C")  # working state, ends as h_n
     c = None if c0 is None else np.array(c0, dtype=dtype, order="C")  # likewise c_n
@@ -145,7 +145,7 @@ def _lstm_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, 
     if w_hr is not None:
         o = KINDS["lstm"].gates.index("o")
         m = run.gates[:, :, o * H:(o + 1) * H] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
-        extra["w_hr"] = backend.matmul_tn(dh_all.reshape(T * N, -1), m.reshape(T * N, H))  # (H_out, H)
+        extra["w_hr"] = backend.matmul_tn(dh_all.reshape(T * N, dh_all.shape[2]), m.reshape(T * N, H))  # (H_out, H)
     da = da.reshape(T * N, G)
     return da, da, dh0, dc0, dh_all, dc_all, extra
 
@@ -196,10 +196,11 @@ def backward_direction(
     d_gi, d_gh, dh0, dc0, dh_all, dc_all, grads = _BACKWARD[kind](
         backend, run, weights, h_prev, c0, active, reverse, nonlinearity == "relu", dhs, dh_n, dc_n)
     # weight gradients: one product each over all T*N rows (Σ_t dL/da_t x_tᵀ, Σ_t dL/da_t h_{t-1}ᵀ)
-    x2 = np.ascontiguousarray(x).reshape(T * N, -1)
+    x2 = np.ascontiguousarray(x).reshape(T * N, x.shape[2])
     grads["w_ih"] = backend.matmul_tn(d_gi, x2)  # (G, I)
-    grads["w_hh"] = backend.matmul_tn(d_gh, h_prev.reshape(T * N, -1))  # (G, H_out)
-    dx = backend.matmul(d_gi, weights.c_order("w_ih")).reshape(T, N, -1)  # dL/dx_t = dL/da_t W_ih
+    grads["w_hh"] = backend.matmul_tn(d_gh, h_prev.reshape(T * N, h_prev.shape[2]))  # (G, H_out)
+    w_ih = weights.c_order("w_ih")
+    dx = backend.matmul(d_gi, w_ih).reshape(T, N, w_ih.shape[1])  # dL/dx_t = dL/da_t W_ih
     if weights.params.get("b_ih") is not None:
         grads["b_ih"] = d_gi.sum(axis=0)
         grads["b_hh"] = d_gh.sum(axis=0)

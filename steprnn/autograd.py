@@ -30,6 +30,7 @@ through them raises PyTorch's error. Saved tensors are checked against in-place 
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -40,6 +41,10 @@ from .dtypes import dtype_name
 from .grad_mode import is_grad_enabled
 
 GradFn = Callable[[Any], Any]
+
+#: held while a leaf's ``.grad`` is read and replaced: backward passes running in several threads
+#: through shared parameters (one model served by a thread pool) must not lose contributions
+_GRAD_LOCK = threading.Lock()
 
 _FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -72,6 +77,7 @@ class Node:
         "_multi",
         "_name",
         "_outputs",
+        "_parent_dtypes",
         "_retained",
         "_saved",
         "edges",
@@ -83,6 +89,7 @@ class Node:
                  frees: bool = True) -> None:
         self.parents = tuple(parents)
         self.edges = tuple(_edge(p) for p in self.parents)
+        self._parent_dtypes = tuple(p.dtype if isinstance(p, _tensor_mod.Tensor) else None for p in self.parents)
         self._backward_fn: GradFn | None = backward_fn
         self._name = name
         self._saved = tuple((t._vc, t._vc.value, t.shape, t.dtype) for t in saved)
@@ -115,6 +122,7 @@ class Node:
         """Gradients w.r.t. the parents (ndarrays or None), given the gradient(s) of the output(s)."""
         if self._backward_fn is None:
             raise RuntimeError(_FREED_MESSAGE)
+        self._check_parent_dtypes()
         for vc, version, shape, dtype in self._saved:
             if vc.value != version:
                 raise RuntimeError(
@@ -132,6 +140,17 @@ class Node:
                 f"(expected {len(self.parents)}, got {len(grads)})"
             )
         return tuple(grads)
+
+    def _check_parent_dtypes(self) -> None:
+        """Refuse a backward after an input changed dtype (``model.double()`` between forward and backward)."""
+        for index, (p, dtype) in enumerate(zip(self.parents, self._parent_dtypes)):
+            if dtype is not None and p.dtype != dtype:
+                raise RuntimeError(
+                    f"a tensor needed for gradient computation changed dtype after the forward: input {index} of "
+                    f"{self._name} {list(p.shape)} was {dtype_name(dtype)} and is now {dtype_name(p.dtype)} (e.g. "
+                    "model.double() or model.to(dtype) between forward and backward). Change the dtype before the "
+                    "forward, then run the forward again."
+                )
 
     def _release(self) -> None:
         if self._frees:
@@ -188,7 +207,7 @@ def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: 
 
 def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[Any],
               backward_fn: GradFn, name: str | None = None,
-              saved: Iterable[Any] | None = None) -> Any:
+              saved: Iterable[Any] | None = None, save_outputs: bool = False) -> Any:
     """Register one operation computed outside steprnn's ops (e.g. a whole sequence run by a kernel).
 
     ``output_data``: the result, an ndarray, or a tuple of ndarrays for an operation with several
@@ -201,6 +220,8 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
     mode is on and a parent requires grad, else plain Tensors. ``saved`` (default: the Tensor
     parents) are the tensors whose values ``backward_fn`` uses: modifying one in place before
     backward raises instead of giving wrong gradients. ``name`` shows in reprs (``grad_fn=<...>``).
+    ``save_outputs``: ``backward_fn`` also reads the outputs' memory (a recurrent layer's output is
+    the very buffer its BPTT reads), so changing an output in place before backward raises too.
     After one backward the node drops ``backward_fn`` (and what it holds) unless
     ``retain_graph=True``.
     """
@@ -219,6 +240,8 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
     if any(isinstance(p, Tensor) and p.requires_grad for p in parents):
         if saved is None:
             saved = tuple(p for p in parents if isinstance(p, Tensor))
+        if save_outputs:
+            saved = tuple(saved) + outs
         node = Node(parents, backward_fn, name or getattr(backward_fn, "__name__", "CustomBackward"),
                     tuple((o.shape, o.dtype) for o in outs), tuple(saved), frees=True)
         node._multi = multi
@@ -255,7 +278,14 @@ def _topological(roots: Iterable[Node]) -> list[Node]:
 
 
 def _as_grad_array(grad: Any, like: _tensor_mod.Tensor, what: str) -> np.ndarray:
-    g = _tensor_mod.to_numpy(grad)
+    if isinstance(grad, (str, bytes, dict, set)):
+        raise TypeError(f"{what} must be a Tensor or an array of numbers, got {type(grad).__name__}")
+    try:
+        g = _tensor_mod.to_numpy(grad)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what} must be a Tensor or an array of numbers, got {type(grad).__name__}: {err}") from None
+    if g.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold numbers, got dtype {g.dtype}")
     if g.shape != like.shape:
         raise RuntimeError(
             f"Mismatch in shape: {what} has a shape of {tuple(g.shape)} and output has a shape of {tuple(like.shape)}."
@@ -264,10 +294,16 @@ def _as_grad_array(grad: Any, like: _tensor_mod.Tensor, what: str) -> np.ndarray
 
 
 def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
-    if leaf._grad is None:
-        leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
-    else:
-        leaf._grad.data = leaf._grad.data + g.astype(leaf.dtype, copy=False)
+    """``leaf.grad += g`` (a new array, so that a ``.grad`` the caller holds never changes under it).
+
+    Atomic under ``_GRAD_LOCK``: two threads adding at once would otherwise both read the old
+    ``.grad`` and one contribution would be lost."""
+    g = g.astype(leaf.dtype, copy=False)
+    with _GRAD_LOCK:
+        if leaf._grad is None:
+            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
+        else:
+            leaf._grad.data = leaf._grad.data + g
 
 
 def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> np.ndarray:
@@ -371,7 +407,9 @@ def _prepare(tensors: Any, grad_tensors: Any) -> tuple[list, list]:
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     tensors = list(tensors)
-    if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray)):
+    if isinstance(grad_tensors, (str, bytes, dict, set)):
+        raise TypeError(f"gradient must be a Tensor, an array or None, got {type(grad_tensors).__name__}")
+    if grad_tensors is None or not isinstance(grad_tensors, (list, tuple)):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
     grad_tensors = list(grad_tensors)
     if len(grad_tensors) != len(tensors):

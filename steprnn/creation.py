@@ -15,7 +15,8 @@ import numpy as np
 from . import ops
 from .devices import as_device
 from .dtypes import DEFAULT_FLOAT, as_dtype, is_floating, promote_types, scalar_dtype
-from .random import default_generator
+from .random import default_generator  # noqa: F401
+from .random import resolve as resolve_generator
 from .tensor import Tensor, to_numpy
 
 __all__ = [
@@ -218,11 +219,14 @@ def _random_dtype(dtype: Any, fname: str) -> np.dtype:
     return dt
 
 
-def _gen(generator: Any) -> np.random.Generator:
-    return default_generator() if generator is None else generator
+def _gen(generator: Any) -> Any:
+    """The steprnn.Generator to draw from (PyTorch's streams), or a NumPy Generator passed explicitly."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    return resolve_generator(generator)
 
 
-def randn(*size: Any, generator: np.random.Generator | None = None, dtype: Any = None, device: Any = None,
+def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False, **kw: Any) -> Tensor:
     """Standard normal values from steprnn's generator (reproducible under ``sr.manual_seed``)."""
     shape = _sized(size, kw, "randn")
@@ -232,7 +236,7 @@ def randn(*size: Any, generator: np.random.Generator | None = None, dtype: Any =
                    device, requires_grad)
 
 
-def rand(*size: Any, generator: np.random.Generator | None = None, dtype: Any = None, device: Any = None,
+def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
          requires_grad: bool = False, **kw: Any) -> Tensor:
     """Uniform values in ``[0, 1)`` from steprnn's generator."""
     shape = _sized(size, kw, "rand")
@@ -242,7 +246,7 @@ def rand(*size: Any, generator: np.random.Generator | None = None, dtype: Any = 
 
 
 def randint(*args: Any, low: Any = None, high: Any = None, size: Any = None,
-            generator: np.random.Generator | None = None, dtype: Any = None, device: Any = None,
+            generator: Any = None, dtype: Any = None, device: Any = None,
             requires_grad: bool = False) -> Tensor:
     """Integers uniform in ``[low, high)``: ``randint(high, size)`` or ``randint(low, high, size)``
     (also by keyword; int64 unless ``dtype`` says otherwise), as ``torch.randint``."""

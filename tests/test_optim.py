@@ -49,14 +49,14 @@ def set_grads(tp, sp, rng, skip=()):
         b.grad = sr.tensor(noise + b.data)
 
 
-def run_twins(t_opt, s_opt, tp, sp, steps=25, seed=1, skip_every=None):
+def run_twins(t_opt, s_opt, tp, sp, steps=25, seed=1, skip_every=None, tol=TOL):
     rng = np.random.default_rng(seed)
     for k in range(steps):
         skip = (k % len(tp),) if skip_every and k % skip_every == 0 else ()
         set_grads(tp, sp, rng, skip)
         t_opt.step()
         s_opt.step()
-        assert_params_equal(tp, sp, f"step {k}")
+        assert_params_equal(tp, sp, f"step {k}", tol=tol)
 
 
 SGD_CONFIGS = [
@@ -450,3 +450,214 @@ def test_mlp_with_sgd_nesterov_clipping_and_smoothing_tracks_torch():
         s_opt.step()
         assert abs(s_loss.item() - t_loss.item()) < 1e-8, step
         assert abs(s_norm.item() - t_norm.item()) < 1e-8, step
+
+
+# --- AdamW, Adadelta, LBFGS and the learning-rate schedulers ------------------------------------------
+
+ADAMW_CONFIGS = [dict(), dict(lr=0.01), dict(lr=0.01, weight_decay=0.3, amsgrad=True),
+                 dict(lr=0.02, betas=(0.5, 0.9), maximize=True)]
+ADADELTA_CONFIGS = [dict(), dict(lr=0.5, rho=0.8), dict(lr=1.0, eps=1e-4, weight_decay=0.1),
+                    dict(lr=0.3, maximize=True)]
+
+
+@pytest.mark.parametrize("kwargs", ADAMW_CONFIGS, ids=str)
+def test_adamw_matches_torch_step_for_step(kwargs):
+    tp, sp = twin_params()
+    run_twins(torch.optim.AdamW(tp, **kwargs), sr.optim.AdamW(sp, **kwargs), tp, sp, skip_every=4)
+
+
+@pytest.mark.parametrize("kwargs", ADADELTA_CONFIGS, ids=str)
+def test_adadelta_matches_torch_step_for_step(kwargs):
+    tp, sp = twin_params()
+    run_twins(torch.optim.Adadelta(tp, **kwargs), sr.optim.Adadelta(sp, **kwargs), tp, sp, skip_every=5)
+
+
+@pytest.mark.parametrize("name,kwargs", [("AdamW", dict(lr=0.01)), ("Adadelta", dict())])
+def test_new_optimisers_float32_and_state_dicts(name, kwargs):
+    tp, sp = twin_params()
+    tp = [torch.nn.Parameter(p.detach().float()) for p in tp]
+    sp = [nn.Parameter(p.detach().numpy().astype(np.float32)) for p in sp]
+    t_opt, s_opt = getattr(torch.optim, name)(tp, **kwargs), getattr(sr.optim, name)(sp, **kwargs)
+    rng = np.random.default_rng(2)
+    for k in range(10):
+        for a, b in zip(tp, sp):
+            g = rng.standard_normal(a.shape).astype(np.float32)
+            a.grad, b.grad = torch.from_numpy(g.copy()), sr.tensor(g.copy())
+        t_opt.step()
+        s_opt.step()
+        assert_params_equal(tp, sp, f"float32 step {k}", tol=1e-5)
+    assert all(p.dtype == np.float32 for p in sp)
+    fresh = getattr(sr.optim, name)(sp, **kwargs)
+    fresh.load_state_dict(t_opt.state_dict())
+    assert set(fresh.state_dict()["state"][0]) == set(t_opt.state_dict()["state"][0])
+
+
+def test_adadelta_validation_messages():
+    for kw in (dict(lr=-1.0), dict(rho=1.5), dict(eps=-1.0), dict(weight_decay=-1.0)):
+        tp, sp = twin_params()
+        same_error(lambda: torch.optim.Adadelta(tp, **kw), lambda: sr.optim.Adadelta(sp, **kw))
+
+
+def sine_closure_twins(dtype=np.float64, seed=0):
+    """The classic LSTM sine-wave example: an LSTMCell and a Linear fitted to the next value by LBFGS."""
+    t = np.linspace(0, 2 * np.pi, 9)
+    x = np.stack([np.sin(t + k) for k in range(3)]).astype(dtype)[:, :, None]  # (batch, time, 1)
+    torch.manual_seed(seed)
+    t_cell, t_lin = torch.nn.LSTMCell(1, 6).to(torch.float64 if dtype == np.float64 else torch.float32), None
+    t_lin = torch.nn.Linear(6, 1).to(t_cell.weight_ih.dtype)
+    s_cell, s_lin = nn.LSTMCell(1, 6, dtype=dtype), nn.Linear(6, 1, dtype=dtype)
+    s_cell.load_state_dict(t_cell.state_dict())
+    s_lin.load_state_dict(t_lin.state_dict())
+
+    def run(cell, lin, lib, tensor):
+        h = lib.zeros(3, 6, dtype=tensor.dtype)
+        c = lib.zeros(3, 6, dtype=tensor.dtype)
+        outs = []
+        for k in range(tensor.shape[1] - 1):
+            h, c = cell(tensor[:, k], (h, c))
+            outs.append(lin(h))
+        pred = lib.stack(outs, 1)
+        return ((pred - tensor[:, 1:]) ** 2).mean()
+
+    return (t_cell, t_lin, lambda: run(t_cell, t_lin, torch, torch.from_numpy(x)),
+            s_cell, s_lin, lambda: run(s_cell, s_lin, sr, sr.tensor(x)))
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lbfgs_matches_torch_on_a_nonconvex_function(line_search_fn, dtype):
+    tp, sp = twin_params()
+    tp = [torch.nn.Parameter(p.detach().to(torch.float64 if dtype == np.float64 else torch.float32)) for p in tp]
+    sp = [nn.Parameter(p.detach().numpy().astype(dtype)) for p in sp]
+    A = (np.random.default_rng(3).standard_normal((28, 28)) * 0.3).astype(dtype)
+    kw = dict(lr=0.8, line_search_fn=line_search_fn, history_size=5, max_iter=15 if dtype == np.float64 else 3)
+    t_opt, s_opt = torch.optim.LBFGS(tp, **kw), sr.optim.LBFGS(sp, **kw)
+
+    def t_closure():
+        t_opt.zero_grad()
+        x = torch.cat([p.reshape(-1) for p in tp])
+        loss = ((torch.from_numpy(A) @ x - 1).tanh() ** 2).sum() + (x ** 4).sum() * 0.1
+        loss.backward()
+        return loss
+
+    def s_closure():
+        s_opt.zero_grad()
+        x = sr.cat([p.reshape(-1) for p in sp])
+        loss = ((sr.tensor(A) @ x - 1).tanh() ** 2).sum() + (x ** 4).sum() * 0.1
+        loss.backward()
+        return loss
+
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    for step in range(3):
+        t_opt.step(t_closure)
+        s_opt.step(s_closure)
+        assert_params_equal(tp, sp, f"step {step}", tol=tol)
+    if dtype == np.float64:
+        assert s_opt.state[sp[0]]["func_evals"] == t_opt.state[tp[0]]["func_evals"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_on_the_lstm_sine_example_matches_torch(line_search_fn):
+    t_cell, t_lin, t_loss, s_cell, s_lin, s_loss = sine_closure_twins()
+    t_params = list(t_cell.parameters()) + list(t_lin.parameters())
+    s_params = list(s_cell.parameters()) + list(s_lin.parameters())
+    kw = dict(lr=0.8, max_iter=4, history_size=3, line_search_fn=line_search_fn)
+    t_opt, s_opt = torch.optim.LBFGS(t_params, **kw), sr.optim.LBFGS(s_params, **kw)
+
+    def t_closure():
+        t_opt.zero_grad()
+        loss = t_loss()
+        loss.backward()
+        return loss
+
+    def s_closure():
+        s_opt.zero_grad()
+        loss = s_loss()
+        loss.backward()
+        return loss
+
+    for step in range(2):
+        lt, ls = t_opt.step(t_closure), s_opt.step(s_closure)
+        assert abs(lt.item() - ls.item()) < 1e-9, f"step {step}: loss {float(ls)} vs torch's {float(lt)}"
+        assert_params_equal(t_params, s_params, f"step {step}", tol=1e-8)
+    t_state, s_state = t_opt.state[t_params[0]], s_opt.state[s_params[0]]
+    assert (s_state["func_evals"], s_state["n_iter"]) == (t_state["func_evals"], t_state["n_iter"])
+
+
+def test_lbfgs_needs_a_closure_and_one_group():
+    tp, sp = twin_params()
+    opt = sr.optim.LBFGS(sp)
+    with pytest.raises(RuntimeError, match="closure"):
+        opt.step()
+    with pytest.raises(ValueError, match="doesn't support per-parameter options"):
+        sr.optim.LBFGS([{"params": sp[:1]}, {"params": sp[1:]}])
+    with pytest.raises(RuntimeError, match="only 'strong_wolfe'"):
+        sr.optim.LBFGS(sp, line_search_fn="backtracking")
+
+
+def metric_sequence(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return list(1.0 / (1 + np.arange(n)) + 0.3 * rng.random(n))
+
+
+SCHEDULERS = [
+    ("StepLR", dict(step_size=3, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[2, 5, 5, 9], gamma=0.3)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=7, eta_min=0.001)),
+    ("LambdaLR", dict(lr_lambda=lambda epoch: 0.95 ** epoch + 0.01 * epoch)),
+    ("MultiplicativeLR", dict(lr_lambda=lambda epoch: 0.97)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", SCHEDULERS, ids=lambda v: v if isinstance(v, str) else "")
+def test_schedulers_set_torchs_learning_rates(name, kwargs):
+    tp, sp = twin_params()
+    t_opt = torch.optim.SGD([{"params": tp[:1]}, {"params": tp[1:], "lr": 0.05}], lr=0.1, momentum=0.9)
+    s_opt = sr.optim.SGD([{"params": sp[:1]}, {"params": sp[1:], "lr": 0.05}], lr=0.1, momentum=0.9)
+    t_sched = getattr(torch.optim.lr_scheduler, name)(t_opt, **kwargs)
+    s_sched = getattr(sr.optim.lr_scheduler, name)(s_opt, **kwargs)
+    rng = np.random.default_rng(3)
+    for epoch in range(25):
+        assert s_sched.get_last_lr() == t_sched.get_last_lr(), f"epoch {epoch}"
+        set_grads(tp, sp, rng)
+        t_opt.step()
+        s_opt.step()
+        t_sched.step()
+        s_sched.step()
+    assert_params_equal(tp, sp, name, tol=1e-12)
+    assert s_sched.last_epoch == t_sched.last_epoch
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(mode="max", factor=0.5, patience=2, threshold_mode="abs"),
+                                    dict(patience=1, cooldown=2, min_lr=0.02), dict(patience=0, eps=0.05)], ids=str)
+def test_reduce_lr_on_plateau_matches_torch(kwargs):
+    tp, sp = twin_params()
+    t_opt, s_opt = torch.optim.Adam(tp, lr=0.1), sr.optim.Adam(sp, lr=0.1)
+    t_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **kwargs)
+    s_sched = sr.optim.lr_scheduler.ReduceLROnPlateau(s_opt, **kwargs)
+    for k, metric in enumerate(metric_sequence()):
+        t_sched.step(metric)
+        s_sched.step(sr.tensor(metric))
+        assert s_opt.param_groups[0]["lr"] == t_opt.param_groups[0]["lr"], f"epoch {k}"
+        assert s_sched.get_last_lr() == t_sched.get_last_lr()
+    with pytest.raises(ValueError, match="Factor should be < 1.0."):
+        sr.optim.lr_scheduler.ReduceLROnPlateau(s_opt, factor=1.0)
+
+
+def test_scheduler_state_dict_and_resume():
+    tp, sp = twin_params()
+    s_opt = sr.optim.SGD(sp, lr=0.1)
+    sched = sr.optim.lr_scheduler.StepLR(s_opt, step_size=2, gamma=0.5)
+    for _ in range(3):
+        sched.step()
+    state = sched.state_dict()
+    assert "optimizer" not in state and state["last_epoch"] == 3
+    other = sr.optim.lr_scheduler.StepLR(sr.optim.SGD(sp, lr=0.1), step_size=9)
+    other.load_state_dict(state)
+    assert other.step_size == 2 and other.last_epoch == 3
+    with pytest.raises(TypeError, match="is not an Optimizer"):
+        sr.optim.lr_scheduler.ExponentialLR(object(), gamma=0.9)
+    with pytest.raises(KeyError, match="initial_lr"):
+        sr.optim.lr_scheduler.StepLR(sr.optim.SGD(twin_params()[1], lr=0.1), step_size=2, last_epoch=4)

@@ -165,7 +165,7 @@ def test_manual_seed_makes_random_functions_reproducible():
             assert first == second
     sr.manual_seed(1235)
     assert not np.array_equal(sr.randn(3, 4).data, draws[0][0].data)
-    assert isinstance(sr.manual_seed(-1), np.random.Generator)  # negative seeds wrap, as in torch
+    assert isinstance(sr.manual_seed(-1), sr.Generator)  # negative seeds wrap, as in torch
 
 
 def test_random_creation_shapes_ranges_and_dtypes():

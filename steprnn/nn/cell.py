@@ -11,9 +11,10 @@ from .._dispatch import run_direction
 from .._runs import BatchLayout, Kept, LayerRun
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, PARAMETERS, CellKind, with_equations
+from ..memory import check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from ..trace.hooks import active_recording
-from ..trace.spec import RecordSpec, trace_nbytes
+from ..trace.spec import RecordSpec
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -112,6 +113,7 @@ class RNNCellBase(Module):
         returns; ``rows`` the batch rows a trace keeps (None: all)."""
         x2 = x if x.ndim == 2 else x[None, :]
         layout = BatchLayout("time_major" if x.ndim == 2 else "unbatched", np.array([x2.shape[0]], dtype=np.int64))
+        check_allocation(run_nbytes(self, 1, x2.shape[0], True), f"this {type(self).__name__} step (N={x2.shape[0]})")
         weights = self._weights()
         run = run_direction(self.kind, x2[None], weights, h0, c0, layout.active, reverse=False,
                             record=True, nonlinearity=self.nonlinearity, device=self.device)
@@ -144,8 +146,7 @@ class RNNCellBase(Module):
         spec.check_layers(1)
         x = np.asarray(self._input(input))
         N = x.shape[0] if x.ndim == 2 else 1
-        H = self.hidden_size
-        spec.check_memory(*trace_nbytes(self._cell, spec, 1, N, H, H, [self.input_size], 1, self.dtype.itemsize))
+        spec.check_memory(*trace_nbytes(self, 1, N))
         rows = spec.rows(N, None)  # refuses a bad batch= before the step runs
         result, run = self._run(input, hx, rows)
         return result, trace_from_run(self, run, result, cell=True)

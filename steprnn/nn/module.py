@@ -178,7 +178,7 @@ class Module:
                 array = to_numpy(value)
             except Exception as err:  # noqa: BLE001 - reported below with the key
                 raise TypeError(f"state_dict[{key!r}] is not an array: {err}") from None
-            if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+            if array.dtype == object or array.dtype.kind not in "biuf":
                 raise TypeError(f"state_dict[{key!r}] must hold numbers, got dtype {array.dtype}")
             if array.shape != p.data.shape:
                 errors.append(
@@ -186,19 +186,30 @@ class Module:
                     f"the shape in current model is {tuple(p.data.shape)}."
                 )
                 continue
-            if not np.all(np.isfinite(array)):
-                bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            with np.errstate(over="ignore", invalid="ignore"):
+                cast = array.astype(p.data.dtype)  # the values the model will hold (a copy)
+            finite = np.isfinite(cast)
+            if not finite.all():
+                bad = int(np.size(cast) - np.count_nonzero(finite))
+                where = np.flatnonzero(~finite.reshape(-1))[0]
+                value = array.reshape(-1)[where]
+                if np.isfinite(value):
+                    raise ValueError(
+                        f"state_dict[{key!r}] holds {bad} value(s) too large for {p.data.dtype} (e.g. {float(value)!r} "
+                        f"at flat index {where}, which becomes {float(cast.reshape(-1)[where])!r}): expected finite weights"
+                    )
                 raise ValueError(
                     f"state_dict[{key!r}] holds {bad} NaN or infinite value(s): expected finite weights "
                     "(was the checkpoint saved after training diverged?)"
                 )
-            arrays[key] = array
+            arrays[key] = cast
         if errors:
             raise RuntimeError(
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
             )
         for key, array in arrays.items():
-            np.copyto(own[key].data, array, casting="unsafe")
+            np.copyto(own[key].data, array)
+            own[key]._vc.bump()  # an in-place change: a graph recorded before it refuses its backward
         self._parameters_changed()
         return IncompatibleKeys(missing, unexpected)
 

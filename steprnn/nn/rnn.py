@@ -18,16 +18,17 @@ from .._dispatch import run_direction
 from .._runs import BatchLayout, DirectionRun, Kept, LayerRun, StateGradients
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, MODES, PARAMETERS, CellKind, parameter_suffix, with_equations
+from ..memory import check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
-from ..trace.spec import RecordSpec, trace_nbytes
+from ..trace.spec import RecordSpec
 from ..random import default_generator
-from ..tensor import Tensor, to_numpy
+from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
-from .utils.rnn import PackedSequence, _packed_positions
+from .utils.rnn import PackedSequence, _packed_positions, as_packed, check_packed
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
 
@@ -243,6 +244,7 @@ class RNNBase(Module):
     def _run(self, input: Any, hx: Any, record: RecordSpec | None):
         """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``,
         the ``StateGradients`` that node's backward fills, or None without a node)."""
+        input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
         result, run = self._forward(input, hx, record, keep_all=graph)
         gradients = None
@@ -287,15 +289,7 @@ class RNNBase(Module):
         if data.ndim != 2:
             raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
         self._check_features(data)
-        batch_sizes = np.asarray(to_numpy(packed.batch_sizes), dtype=np.int64)
-        if batch_sizes.ndim != 1 or batch_sizes.size == 0 or batch_sizes.min() < 1 \
-                or np.any(np.diff(batch_sizes) > 0) or batch_sizes.sum() != data.shape[0]:
-            raise ValueError(
-                "PackedSequence.batch_sizes must be a non-empty, non-increasing sequence of positive counts "
-                f"summing to data.shape[0]={data.shape[0]}; got {batch_sizes.tolist()}"
-            )
-        sorted_idx = None if packed.sorted_indices is None else np.asarray(to_numpy(packed.sorted_indices), dtype=np.int64)
-        unsorted_idx = None if packed.unsorted_indices is None else np.asarray(to_numpy(packed.unsorted_indices), dtype=np.int64)
+        _, batch_sizes, sorted_idx, unsorted_idx = check_packed(packed, self._name())
         T, N = batch_sizes.shape[0], int(batch_sizes[0])
         h0, c0 = self._state_arrays(hx, batched=True)
         self._check_state_shapes(h0, c0, N)
@@ -338,6 +332,7 @@ class RNNBase(Module):
             unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
             rows = record.rows(N, unsorted)
             record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
+        check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
         if has_c and c0 is None:
@@ -373,7 +368,7 @@ class RNNBase(Module):
             layer_output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = _dropout_mask(layer_output, self.dropout)
+                mask = _dropout_mask(layer_output, self.dropout, active)
                 layer_output = layer_output * mask
             masks.append(mask)
             layer_input = layer_output
@@ -382,17 +377,22 @@ class RNNBase(Module):
 
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""
-        P = self._real_hidden
-        input_sizes = [self.input_size] + [P * self.num_directions] * (self.num_layers - 1)
-        return trace_nbytes(self._cell, record, T, N, self.hidden_size, P, input_sizes, self.num_directions,
-                            self.dtype.itemsize)
+        return trace_nbytes(self, T, N, record.layers, record.batch)
 
 
-def _dropout_mask(a: np.ndarray, p: float) -> np.ndarray:
-    """Dropout as a multiplier: 0 with probability p, else 1/(1-p) (all zeros for p = 1)."""
+def _dropout_mask(a: np.ndarray, p: float, active: np.ndarray | None = None) -> np.ndarray:
+    """Dropout as a multiplier: 0 with probability p, else 1/(1-p) (all zeros for p = 1).
+
+    Drawn as PyTorch draws it (``bernoulli_(1 - p)``): over (T, N, D*H) time-major, or, for packed input
+    (``active`` = batch sizes below N), over the packed rows only, in packed order."""
     if p >= 1.0:
         return np.zeros_like(a)
-    keep = default_generator().random(a.shape) >= p
+    if active is not None and np.any(active < a.shape[1]):
+        t_idx, b_idx = _packed_positions(active)
+        keep = np.zeros(a.shape, dtype=bool)
+        keep[t_idx, b_idx] = default_generator().random((t_idx.size, a.shape[2])) < (1.0 - p)
+    else:
+        keep = default_generator().random(a.shape) < (1.0 - p)
     return keep.astype(a.dtype) / a.dtype.type(1.0 - p)
 
 

@@ -138,7 +138,7 @@ def attach_graph(module: Any, run: LayerRun, input: Any, hx: Any, result: Any,
 
     name = KINDS[module.kind].display + "Backward"
     outputs = (out_arr, h_arr) if c_arr is None else (out_arr, h_arr, c_arr)
-    made = make_node(outputs, parents, backward, name=name)
+    made = make_node(outputs, parents, backward, name=name, save_outputs=True)
     out_t, h_t = made[0], made[1]
     out_new = PackedSequence(out_t, out_obj.batch_sizes, out_obj.sorted_indices, out_obj.unsorted_indices) if packed else out_t
     if lstm:
@@ -172,5 +172,5 @@ def attach_cell_graph(cell: Any, run: LayerRun, input: Any, hx: Any, result: Any
         dc0 = None if g.dc0 is None else squeeze(g.dc0)
         return (dx, dh0, dc0, *[g.params[short].astype(cell.dtype, copy=False) for short in shorts])
 
-    made = make_node(outputs, parents, backward, name=type(cell).__name__ + "Backward")
+    made = make_node(outputs, parents, backward, name=type(cell).__name__ + "Backward", save_outputs=True)
     return (made[0], made[1]) if lstm else made[0]

@@ -100,19 +100,19 @@ class Adam(Optimizer):
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = Tensor._make(np.array(0.0, dtype=np.float32))
-                    state["exp_avg"] = Tensor._make(np.zeros_like(p.data))
-                    state["exp_avg_sq"] = Tensor._make(np.zeros_like(p.data))
+                    state["exp_avg"] = Tensor._make(np.zeros_like(p._data))
+                    state["exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
                     if amsgrad:
-                        state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(p.data))
-                grad = p.grad.data if not maximize else -p.grad.data
-                exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
+                        state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
+                grad = p.grad._data if not maximize else -p.grad._data
+                exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 step_t = state["step"]
-                step_t.data[...] = step_t.data + 1
+                step_t._data[...] = step_t._data + 1
                 if weight_decay != 0:
                     if decoupled:
-                        self._write(p, p.data * (1 - lr * weight_decay))
+                        self._write(p, p._data * (1 - lr * weight_decay))
                     else:
-                        grad = grad + weight_decay * p.data
+                        grad = grad + weight_decay * p._data
                 _lerp_(exp_avg, grad, 1 - beta1)
                 np.multiply(exp_avg_sq, beta2, out=exp_avg_sq)
                 exp_avg_sq += (1 - beta2) * grad * grad
@@ -122,7 +122,7 @@ class Adam(Optimizer):
                 step_size = lr / bias_correction1
                 bias_correction2_sqrt = bias_correction2 ** 0.5
                 if amsgrad:
-                    max_sq = state["max_exp_avg_sq"].data
+                    max_sq = state["max_exp_avg_sq"]._data
                     np.maximum(max_sq, exp_avg_sq, out=max_sq)
                     denom = np.sqrt(max_sq) / bias_correction2_sqrt + eps
                     state["max_exp_avg_sq"]._vc.bump()
@@ -130,5 +130,5 @@ class Adam(Optimizer):
                     denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
                 for key in ("step", "exp_avg", "exp_avg_sq"):
                     state[key]._vc.bump()
-                self._write(p, p.data + (-step_size) * exp_avg / denom)
+                self._write(p, p._data + (-step_size) * exp_avg / denom)
         return loss

@@ -175,7 +175,7 @@ class Optimizer:
     @staticmethod
     def _write(param: Tensor, values: np.ndarray) -> None:
         """Store ``values`` in ``param``'s array in place (an in-place modification: version bumped)."""
-        np.copyto(param.data, values, casting="same_kind")
+        np.copyto(param._data, values, casting="same_kind")
         param._vc.bump()
 
     # -- state dicts -----------------------------------------------------------------------------

@@ -83,23 +83,23 @@ class SGD(Optimizer):
             nesterov = group["nesterov"]
             maximize = group["maximize"]
             for p in _params_with_grad(group):
-                grad = p.grad.data if not maximize else -p.grad.data
+                grad = p.grad._data if not maximize else -p.grad._data
                 if weight_decay != 0:
-                    grad = grad + weight_decay * p.data
+                    grad = grad + weight_decay * p._data
                 if momentum != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = Tensor._make(np.array(grad, dtype=p.dtype, copy=True))
                     else:
-                        b = buf.data
+                        b = buf._data
                         np.multiply(b, momentum, out=b)
                         np.add(b, (1 - dampening) * grad, out=b, casting="same_kind")
                         buf._vc.bump()
                     state["momentum_buffer"] = buf
                     if nesterov:
-                        grad = grad + momentum * buf.data
+                        grad = grad + momentum * buf._data
                     else:
-                        grad = buf.data
-                self._write(p, p.data + (-lr) * grad)
+                        grad = buf._data
+                self._write(p, p._data + (-lr) * grad)
         return loss

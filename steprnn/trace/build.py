@@ -94,7 +94,7 @@ def _build(run: LayerRun, config: dict, recorded: list[int], weights: dict, x0: 
     rows = np.arange(N) if every_row else np.asarray(run.kept.rows)
     valid = rows[None, :] < active[:, None]  # (T, n): row takes part in step t
     lengths = valid.sum(axis=0)
-    invalid = None if lengths.min() == T else ~valid
+    invalid = None if lengths.size == 0 or lengths.min() == T else ~valid  # N may be 0
     batch = rows if sorted_indices is None else sorted_indices[rows]
     D = config["num_directions"]
     arrays: dict[str, np.ndarray] = {}

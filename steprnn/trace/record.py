@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from .hooks import _ACTIVE
+from .hooks import opened
 from .spec import RecordSpec
 from .trace import Trace
 
@@ -83,8 +83,5 @@ class Recording:
 def tracing(model: Any, *, layers: Any = None, batch: Any = None, max_bytes: int | None = None) -> Iterator[Recording]:
     """``with sr.tracing(model) as rec: model(x)`` records every recurrent layer that runs inside."""
     recording = Recording(model, RecordSpec.make(layers, batch, max_bytes))
-    _ACTIVE.append(recording)
-    try:
+    with opened(recording):
         yield recording
-    finally:
-        _ACTIVE.remove(recording)

@@ -1,13 +1,12 @@
 """What a traced forward records: which layers, which batch elements, and how much memory it may take."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..cell_kinds import CellKind
+from .. import memory as _memory
 
 _limit: int | None = None  # bytes; None: half the available memory
 _ALWAYS_FITS = 32 << 20  # a trace smaller than this passes the default limit without reading /proc
@@ -22,18 +21,8 @@ def set_memory_limit(max_bytes: int | None) -> None:
 
 
 def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable on Linux; physical memory elsewhere)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 8 << 30
+    """Bytes this process can still allocate (see ``steprnn.memory.available_memory``)."""
+    return _memory.available_memory()
 
 
 def _fmt(n: float) -> str:
@@ -51,7 +40,12 @@ class TraceMemoryError(RuntimeError):
 def _indices(value: Any, what: str, bound: int | None = None) -> tuple[int, ...] | None:
     if value is None:
         return None
-    items: Sequence[Any] = [value] if isinstance(value, (int, np.integer)) else list(value)
+    if isinstance(value, (int, np.integer)):
+        items: Sequence[Any] = [value]
+    elif isinstance(value, (list, tuple, range, np.ndarray)):
+        items = list(value)
+    else:
+        raise TypeError(f"{what} must be an int or a list of ints, got {value!r}")
     out = []
     for v in items:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -104,7 +98,7 @@ class RecordSpec:
         counts all of it, and only ``sr.no_grad()`` lets ``layers=``/``batch=`` save memory.
         """
         limit = self.max_bytes or _limit
-        source = "max_bytes" if self.max_bytes else ("set_memory_limit" if _limit else "half the available memory")
+        source = "max_bytes" if self.max_bytes else ("set_memory_limit" if _limit else "half the memory this process can still allocate")
         if limit is None:
             if nbytes < _ALWAYS_FITS:  # no need to ask the system
                 return
@@ -119,20 +113,3 @@ class RecordSpec:
                 + advice + "a shorter sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
             )
 
-
-def trace_nbytes(kind: CellKind, record: RecordSpec, T: int, N: int, hidden_size: int, out_size: int,
-                 input_sizes: Sequence[int], num_directions: int, itemsize: int) -> tuple[int, int]:
-    """What a trace of a (T, N) forward keeps, in bytes, and what one layer and direction's records take.
-
-    Per recorded layer, direction, step and batch row a trace keeps ``kind.record_width`` values
-    (gates, pre-activations, c_t, h_t) and the layer's input (``input_sizes[layer]`` values). A
-    trace of some batch rows (``record.batch``) also counts one layer and direction's full records,
-    which exist while the forward runs. The layers and the cells both measure with this.
-    """
-    width = kind.record_width(hidden_size, out_size)
-    n_keep = N if record.batch is None else len(record.batch)
-    layers = range(len(input_sizes)) if record.layers is None else record.layers
-    in_widths = sum(input_sizes[layer] for layer in layers)
-    total = num_directions * T * n_keep * (len(layers) * width + in_widths) * itemsize
-    full = T * N * width * itemsize
-    return total + (full if n_keep < N else 0), full

@@ -103,9 +103,16 @@ class Trace:
         return (f"Trace({m['kind']}, {what}, L={m['seq_len']}, N={len(m['batch'])}, H={m['hidden_size']}, "
                 f"recorded layers {list(m['layers'])}, gates {self.gate_names})")
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary line above the trace figure (first recorded layer and batch element)."""
+        from ..plot.display import trace_html
+
+        return trace_html(self)
+
     # -- accessors ------------------------------------------------------------------------------
     def _key(self, layer: int, direction: int) -> str:
-        if not isinstance(layer, (int, np.integer)) or not isinstance(direction, (int, np.integer)):
+        if isinstance(layer, bool) or isinstance(direction, bool) \
+                or not isinstance(layer, (int, np.integer)) or not isinstance(direction, (int, np.integer)):
             raise TypeError(f"layer and direction must be ints, got {layer!r} and {direction!r}")
         if not 0 <= direction < self.num_directions:
             raise ValueError(f"direction must be in 0..{self.num_directions - 1} for this trace, got {direction}")
@@ -113,7 +120,7 @@ class Trace:
             raise ValueError(f"layer must be in 0..{self.num_layers - 1}, got {layer}")
         if layer not in self.meta["layers"]:
             raise ValueError(f"layer {layer} was not recorded (this trace holds layers {list(self.meta['layers'])})")
-        return direction_key(layer, direction)
+        return direction_key(int(layer), int(direction))
 
     def array(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
         """A stored array by its short name (``gates``, ``pre``, ``c``, ``h``, ``x``, ``h0``, ``w_ih``...)."""
@@ -174,6 +181,8 @@ class Trace:
 
     def gradient_norms(self, layer: int = 0, direction: int = 0, state: str = "h") -> np.ndarray:
         """(L,) ‖dL/dh_t‖ (or ‖dL/dc_t‖ with ``state='c'``) at each step, over units and batch."""
+        if not isinstance(state, str) or state not in ("h", "c"):
+            raise ValueError(f"state must be 'h' or 'c', got {state!r}")
         g = self.grad_h(layer, direction) if state == "h" else self.grad_c(layer, direction)
         return np.sqrt(np.nansum(np.square(g, dtype=np.float64), axis=(1, 2)))
 

@@ -383,37 +383,102 @@ def pack_padded_sequence(input: Any, lengths: Any, batch_first: bool = False,
     return _packed(data, batch_sizes, sorted_indices)
 
 
-def _validate_packed(sequence: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(data, batch_sizes, unsorted_indices) of a PackedSequence, checked for consistency."""
-    if not isinstance(sequence, PackedSequence):
-        # torch's own PackedSequence (same four fields) is accepted too
-        if type(sequence).__name__ != "PackedSequence" or not all(
-                hasattr(sequence, f) for f in ("data", "batch_sizes", "sorted_indices", "unsorted_indices")):
-            raise TypeError(
-                "pad_packed_sequence: expected a PackedSequence (as returned by pack_padded_sequence or "
-                f"pack_sequence), got {type(sequence).__module__}.{type(sequence).__qualname__}"
-            )
+class CheckedPacked(NamedTuple):
+    """The fields of a PackedSequence after :func:`check_packed`: ``data`` (S, *) as given (not
+    copied), ``batch_sizes`` (T,) int64, ``sorted_indices`` / ``unsorted_indices`` (B,) int64
+    permutations, mutually inverse, or both None (the batch came sorted)."""
+
+    data: np.ndarray
+    batch_sizes: np.ndarray
+    sorted_indices: np.ndarray | None
+    unsorted_indices: np.ndarray | None
+
+
+def is_packed(value: Any) -> bool:
+    """Whether ``value`` is a PackedSequence, steprnn's or PyTorch's."""
+    if isinstance(value, PackedSequence):
+        return True
+    return type(value).__name__ == "PackedSequence" and all(
+        hasattr(value, f) for f in ("data", "batch_sizes", "sorted_indices", "unsorted_indices"))
+
+
+def as_packed(value: Any) -> Any:
+    """A PyTorch ``PackedSequence`` as steprnn's (its arrays converted); anything else unchanged."""
+    if isinstance(value, PackedSequence) or not is_packed(value):
+        return value
+    convert = lambda v: None if v is None else Tensor(np.array(to_numpy(v)))  # noqa: E731
+    return PackedSequence(convert(value.data), convert(value.batch_sizes), convert(value.sorted_indices),
+                          convert(value.unsorted_indices))
+
+
+def _integers(value: Any, what: str) -> np.ndarray:
+    """A 1-D index field as int64; whole-valued floats are taken, fractions, bools and others refused."""
+    array = _as_array(value, what)
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be 1-dimensional, got shape {tuple(array.shape)}")
+    if array.dtype.kind in "iu":
+        return array.astype(_INT64, copy=False)
+    if array.dtype.kind == "f":
+        whole = np.isfinite(array) & (array == np.round(array))
+        if whole.all():
+            return array.astype(_INT64)
+        raise TypeError(f"{what} must hold integers, got {array.dtype} values including {array[~whole][0]!r}")
+    raise TypeError(f"{what} must hold integers, got an array of dtype {array.dtype}")
+
+
+def _permutation(value: Any, what: str, n: int) -> np.ndarray:
+    perm = _integers(value, what)
+    if perm.shape[0] != n:
+        raise ValueError(f"{what} must have one entry per sequence ({n}, batch_sizes[0]), got {perm.shape[0]}")
+    if not np.array_equal(np.sort(perm), np.arange(n)):
+        raise ValueError(f"{what} must be a 1D permutation of 0..N-1 (N={n}), got {perm.tolist()!r}")
+    return perm
+
+
+def check_packed(sequence: Any, who: str = "PackedSequence") -> CheckedPacked:
+    """Every field of a (possibly hand-made) PackedSequence, checked once for all its users.
+
+    ``batch_sizes`` must be a non-empty, non-increasing 1-D sequence of positive integers summing to
+    ``data.shape[0]``; ``sorted_indices`` and ``unsorted_indices`` permutations of ``0..B-1``
+    (``B = batch_sizes[0]``) and each other's inverse (one is derived from the other when missing).
+    Refusals name the field: TypeError for a wrong type, ValueError for wrong values.
+    """
+    if not is_packed(sequence):
+        raise TypeError(
+            f"{who}: expected a PackedSequence (as returned by pack_padded_sequence or "
+            f"pack_sequence), got {type(sequence).__module__}.{type(sequence).__qualname__}"
+        )
     data = _as_array(sequence.data, "PackedSequence.data")
-    batch_sizes = _as_array(sequence.batch_sizes, "PackedSequence.batch_sizes")
-    if data.ndim < 1 or batch_sizes.ndim != 1 or batch_sizes.size == 0 or batch_sizes.dtype.kind not in "iu" \
-            or batch_sizes.min() < 1 or np.any(np.diff(batch_sizes) > 0) or batch_sizes.sum() != data.shape[0]:
+    rows = data.shape[0] if data.ndim else None
+    batch_sizes = _integers(sequence.batch_sizes, "PackedSequence.batch_sizes")
+    if data.ndim < 1 or batch_sizes.size == 0 or batch_sizes.min() < 1 or np.any(np.diff(batch_sizes) > 0) \
+            or int(batch_sizes.sum()) != rows:
         raise ValueError(
             "PackedSequence.batch_sizes must be a non-empty, non-increasing sequence of positive integer counts "
-            f"summing to data.shape[0]={data.shape[0] if data.ndim else None}; got {batch_sizes.tolist()!r} "
-            f"(dtype {batch_sizes.dtype})"
+            f"summing to data.shape[0]={rows}; got {batch_sizes.tolist()!r}"
         )
-    batch_sizes = batch_sizes.astype(_INT64, copy=False)
-    unsorted = None
+    B = int(batch_sizes[0])
+    sorted_idx = unsorted_idx = None
+    if sequence.sorted_indices is not None:
+        sorted_idx = _permutation(sequence.sorted_indices, "PackedSequence.sorted_indices", B)
     if sequence.unsorted_indices is not None:
-        unsorted = _as_array(sequence.unsorted_indices, "PackedSequence.unsorted_indices")
-        _check_permutation(unsorted, "PackedSequence.unsorted_indices")
-        if unsorted.shape[0] != batch_sizes[0]:
-            raise ValueError(
-                f"PackedSequence.unsorted_indices must have one entry per sequence ({int(batch_sizes[0])}), "
-                f"got {unsorted.shape[0]}"
-            )
-        unsorted = unsorted.astype(_INT64, copy=False)
-    return data, batch_sizes, unsorted
+        unsorted_idx = _permutation(sequence.unsorted_indices, "PackedSequence.unsorted_indices", B)
+    if sorted_idx is None and unsorted_idx is not None:
+        sorted_idx = _invert(unsorted_idx)
+    elif unsorted_idx is None and sorted_idx is not None:
+        unsorted_idx = _invert(sorted_idx)
+    elif sorted_idx is not None and not np.array_equal(sorted_idx[unsorted_idx], np.arange(B)):
+        raise ValueError(
+            "PackedSequence.sorted_indices and PackedSequence.unsorted_indices must be each other's inverse, "
+            f"got sorted_indices={sorted_idx.tolist()} and unsorted_indices={unsorted_idx.tolist()}"
+        )
+    return CheckedPacked(data, batch_sizes, sorted_idx, unsorted_idx)
+
+
+def _validate_packed(sequence: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(data, batch_sizes, unsorted_indices) of a PackedSequence, checked for consistency."""
+    checked = check_packed(sequence, "pad_packed_sequence")
+    return checked.data, checked.batch_sizes, checked.unsorted_indices
 
 
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, padding_value: float = 0.0,
@@ -449,14 +514,15 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
     return _scattered(padded, sequence.data, idx), Tensor(lengths)
 
 
-def _sequence_arrays(sequences: Any, who: str) -> list[np.ndarray]:
-    """The sequences of ``pad_sequence``/``pack_sequence`` as arrays, checked: at least one, each
-    ``(L, *)`` with the same trailing dimensions."""
+def _sequence_arrays(sequences: Any, who: str) -> tuple[list, list[np.ndarray]]:
+    """(the sequences as given, one per item, and as arrays), checked: at least one, each ``(L, *)``
+    with the same trailing dimensions. A generator is consumed once, here."""
     if isinstance(sequences, (Tensor, np.ndarray)) or _is_torch(sequences):
         whole = _as_array(sequences, "sequences")
         if whole.ndim == 0:
             raise TypeError(f"{who}: Expected iterable for input sequences, but got a 0-dimensional tensor")
-        items = list(whole)  # like iterating a tensor: one sequence per leading index
+        # like iterating a tensor: one sequence per leading index (a Tensor's keep their graph)
+        items = list(sequences) if isinstance(sequences, Tensor) else list(whole)
     elif isinstance(sequences, (str, bytes)) or not isinstance(sequences, Iterable):
         raise TypeError(f"{who}: Expected iterable for input sequences, but got arg of type: {type(sequences)}")
     else:
@@ -476,7 +542,7 @@ def _sequence_arrays(sequences: Any, who: str) -> list[np.ndarray]:
                 f"{who}: all sequences must have the same trailing dimensions (L x *): sequence 0 has shape "
                 f"{tuple(arrays[0].shape)} but sequence {i} has shape {tuple(a.shape)}"
             )
-    return arrays
+    return items, arrays
 
 
 def _concatenated(arrays: list[np.ndarray]) -> np.ndarray:
@@ -493,7 +559,7 @@ def pad_sequence(sequences: Any, batch_first: bool = False, padding_value: float
         raise RuntimeError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
     if not isinstance(padding_value, (numbers.Number, np.generic)) or isinstance(padding_value, (str, bytes)):
         raise TypeError(f"padding_value must be a number, got {type(padding_value).__name__}")
-    arrays = _sequence_arrays(sequences, "pad_sequence")
+    items, arrays = _sequence_arrays(sequences, "pad_sequence")
     lens = np.array([a.shape[0] for a in arrays], dtype=_INT64)
     B, T = len(arrays), int(lens.max())
     shape = (B, T) if batch_first else (T, B)
@@ -507,12 +573,12 @@ def pad_sequence(sequences: Any, batch_first: bool = False, padding_value: float
         t_idx += (T - lens)[b_idx]
     idx = (b_idx, t_idx) if batch_first else (t_idx, b_idx)
     padded[idx] = _concatenated(arrays)
-    return _from_sequences(padded, list(sequences), lens, np.arange(total), idx, "PadSequenceBackward")
+    return _from_sequences(padded, items, lens, np.arange(total), idx, "PadSequenceBackward")
 
 
 def pack_sequence(sequences: Any, enforce_sorted: bool = True) -> PackedSequence:
     """Packs a list of sequences ``(L_i, *)`` (``pad_sequence`` then ``pack_padded_sequence``, in one gather)."""
-    arrays = _sequence_arrays(sequences, "pack_sequence")
+    items, arrays = _sequence_arrays(sequences, "pack_sequence")
     lens = np.array([a.shape[0] for a in arrays], dtype=_INT64)
     if int(np.prod(arrays[0].shape[1:], dtype=np.int64)) == 0 or lens.max() == 0:
         raise RuntimeError(
@@ -525,7 +591,7 @@ def pack_sequence(sequences: Any, enforce_sorted: bool = True) -> PackedSequence
     t_idx, j_idx = _packed_positions(batch_sizes)
     b_idx = j_idx if sorted_indices is None else sorted_indices[j_idx]
     rows = (np.cumsum(lens) - lens)[b_idx] + t_idx  # each packed row's place in the concatenation
-    data = _from_sequences(_concatenated(arrays)[rows], list(sequences), lens, rows, (slice(None),),
+    data = _from_sequences(_concatenated(arrays)[rows], items, lens, rows, (slice(None),),
                            "PackSequenceBackward")
     return _packed(data, batch_sizes, sorted_indices)
 
