@@ -112,6 +112,11 @@ class LayerRun:
     masks: tuple[np.ndarray | None, ...]
     kept: Kept
 
+    @property
+    def runs(self) -> tuple[DirectionRun, ...]:
+        """``directions`` by its former name."""
+        return self.directions
+
 
 class StateGradients:
     """dL/dh_t and dL/dc_t of every step of each layer and direction, from one backward.

@@ -190,7 +190,7 @@ def test_module_to_another_dtype_rebuilds_the_layout():
 
 def test_run_records_are_frozen():
     layer = nn.LSTM(3, 4)
-    _, run, _ = layer._run(np.zeros((2, 1, 3), np.float32), None, record=None)
+    _, run = layer._run(np.zeros((2, 1, 3), np.float32), None, record=None)
     assert isinstance(run, LayerRun) and isinstance(run.directions[0], DirectionRun)
     for record, field in ((run, "output"), (run, "kept"), (run.directions[0], "hs"), (run.layout, "active")):
         with pytest.raises(dataclasses.FrozenInstanceError):

@@ -233,25 +233,24 @@ class RNNBase(Module):
         recording = active_recording(self)
         if recording is not None:
             return recording.capture(self, input, hx)
-        result, _, _ = self._run(input, hx, record=None)
+        result, _ = self._run(input, hx, record=None)
         return result
 
     def _traced(self, input: Any, hx: Any, spec: RecordSpec):
         """The forward with every step recorded: (what forward returns, its Trace)."""
-        result, run, gradients = self._run(input, hx, record=spec)
+        gradients = StateGradients()  # what a backward through this forward will leave for the trace
+        result, run = self._run(input, hx, record=spec, gradients=gradients)
         return result, trace_from_run(self, run, result, gradients=gradients)
 
-    def _run(self, input: Any, hx: Any, record: RecordSpec | None):
-        """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``,
-        the ``StateGradients`` that node's backward fills, or None without a node)."""
+    def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
+        """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``).
+        That node's backward puts every step's dL/dh_t, dL/dc_t in ``gradients`` (if given)."""
         input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
         result, run = self._forward(input, hx, record, keep_all=graph)
-        gradients = None
         if graph:
-            gradients = StateGradients()
             result = attach_graph(self, run, input, hx, result, gradients)
-        return result, run, gradients
+        return result, run
 
     def _forward(self, input: Any, hx: Any, record: RecordSpec | None, keep_all: bool = False):
         """The forward, returning PyTorch's result and the ``LayerRun`` the kernels filled."""
