@@ -145,6 +145,8 @@ def _lstm_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, 
     if w_hr is not None:
         o = KINDS["lstm"].gates.index("o")
         m = run.gates[:, :, o * H:(o + 1) * H] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
+        if active.min() < N:  # steps a row does not take were never written (np.empty): zero, not garbage
+            m[np.arange(N)[None, :] >= active[:, None]] = 0
         extra["w_hr"] = backend.matmul_tn(dh_all.reshape(T * N, dh_all.shape[2]), m.reshape(T * N, H))  # (H_out, H)
     da = da.reshape(T * N, G)
     return da, da, dh0, dc0, dh_all, dc_all, extra
