@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .cell_kinds import KINDS
+
 __all__ = ["OutOfMemoryError", "available_memory", "check_allocation", "format_bytes", "run_nbytes",
            "trace_nbytes"]
 
@@ -22,8 +24,8 @@ __all__ = ["OutOfMemoryError", "available_memory", "check_allocation", "format_b
 SMALL = 32 << 20
 
 #: (activated gate rows, pre-activation rows) per unit, per cell kind (GRU keeps W_hn h + b_hn too)
-_ROWS = {"rnn": (1, 1), "lstm": (4, 4), "gru": (3, 4)}
-_GATES_KEPT = {"rnn": 0, "lstm": 4, "gru": 3}
+#: (weight rows, pre-activation rows) per unit, per cell kind, from the cell-kind table
+_ROWS = {name: (k.rows_per_unit, k.pre_width) for name, k in KINDS.items()}
 
 
 class OutOfMemoryError(RuntimeError):
@@ -153,7 +155,7 @@ def _weights(kind: str, I_l: int, H: int, P: int, bias: int, proj: bool) -> int:
 
 def _record_width(kind: str, H: int, P: int) -> int:
     """Elements per (step, batch row) that a recorded layer and direction keeps: gates, pre, c, h."""
-    return (_GATES_KEPT[kind] + _ROWS[kind][1]) * H + (H if kind == "lstm" else 0) + P
+    return KINDS[kind].record_width(H, P)
 
 
 def run_nbytes(module: Any, T: int, N: int, graph: bool) -> int:

@@ -8,6 +8,9 @@ import numpy as np
 
 from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
 from .._dispatch import run_direction
+from .._runs import BatchLayout, Kept, LayerRun
+from .._weights import WeightCache, WeightLayout
+from ..cell_kinds import KINDS, PARAMETERS, CellKind, with_equations
 from ..memory import check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from ..trace.hooks import active_recording
@@ -16,8 +19,9 @@ from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
-from .rnn import LayerRun
 from .rnn_graph import attach_cell_graph, needs_graph
+
+__all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 
 class RNNCellBase(Module):
@@ -26,15 +30,16 @@ class RNNCellBase(Module):
     kind = "rnn"
     nonlinearity = "tanh"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int | None = None,
                  device: Any = None, dtype: Any = None) -> None:
+        """``num_chunks``: row blocks of the weights (default: the cell kind's, ``cell_kinds.KINDS``)."""
         super().__init__()
         self.input_size = check_int(input_size, "input_size", 1)
         self.hidden_size = check_int(hidden_size, "hidden_size", 1)
         self.bias = check_bool(bias, "bias")
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        G = num_chunks * self.hidden_size
+        G = (num_chunks or self._cell.rows_per_unit) * self.hidden_size
         self.weight_ih = Parameter(np.empty((G, self.input_size), dtype=self.dtype))
         self.weight_hh = Parameter(np.empty((G, self.hidden_size), dtype=self.dtype))
         if self.bias:
@@ -44,6 +49,11 @@ class RNNCellBase(Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+
+    @property
+    def _cell(self) -> CellKind:
+        """This cell's entry in the cell-kind table."""
+        return KINDS[self.kind]
 
     def reset_parameters(self) -> None:
         """Every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
@@ -85,21 +95,31 @@ class RNNCellBase(Module):
         return h2
 
     def _direction_params(self, layer: int = 0, direction: int = 0) -> dict:
-        return {"w_ih": self.weight_ih._data, "w_hh": self.weight_hh._data,
-                "b_ih": None if self.bias_ih is None else self.bias_ih._data,
-                "b_hh": None if self.bias_hh is None else self.bias_hh._data}
+        """{'w_ih', 'w_hh', 'b_ih', 'b_hh'} → the arrays (None if absent); a cell has no projection."""
+        params = self._parameters
+        return {short: None if params.get(full) is None else params[full]._data
+                for short, full in PARAMETERS if short != "w_hr"}
 
-    def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, result_of) -> tuple[Any, LayerRun]:
-        """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward returns."""
+    def _weights(self) -> WeightLayout:
+        """The kernels' layout of the weights, cached until a parameter is replaced."""
+        cache = self.__dict__.get("_weight_cache")
+        if cache is None:
+            cache = self.__dict__["_weight_cache"] = WeightCache()
+        return cache.get(0, self._direction_params(), self._cell)
+
+    def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, result_of,
+              rows: np.ndarray | None = None) -> tuple[Any, LayerRun]:
+        """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward
+        returns; ``rows`` the batch rows a trace keeps (None: all)."""
         x2 = x if x.ndim == 2 else x[None, :]
-        active = np.array([x2.shape[0]], dtype=np.int64)
+        layout = BatchLayout("time_major" if x.ndim == 2 else "unbatched", np.array([x2.shape[0]], dtype=np.int64))
         check_allocation(run_nbytes(self, 1, x2.shape[0], True), f"this {type(self).__name__} step (N={x2.shape[0]})")
-        params = self._direction_params()
-        run = run_direction(self.kind, x2[None], params, h0, c0, active, reverse=False,
-                            record=True, nonlinearity=self.nonlinearity)
-        layer_run = LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], [run], active,
-                             None, [x2[None]], h0[None], None if c0 is None else c0[None], None, [True],
-                             params=[params])
+        weights = self._weights()
+        run = run_direction(self.kind, x2[None], weights, h0, c0, layout.active, reverse=False,
+                            record=True, nonlinearity=self.nonlinearity, device=self.device)
+        layer_run = LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], h0[None],
+                             None if c0 is None else c0[None], layout, (run,), (x2[None],), (weights,), (None,),
+                             Kept((True,), rows))
         return result_of(run), layer_run
 
     @staticmethod
@@ -114,9 +134,9 @@ class RNNCellBase(Module):
         result, _ = self._run(input, hx)
         return result
 
-    def _run(self, input: Any, hx: Any):
-        """The step, then the autograd node when backward will be needed."""
-        result, run = self._forward(input, hx)
+    def _run(self, input: Any, hx: Any, rows: np.ndarray | None = None):
+        """The step, then the autograd node when backward will be needed; ``rows`` as in ``_step``."""
+        result, run = self._forward(input, hx, rows)
         if needs_graph(self, input, hx):
             result = attach_cell_graph(self, run, input, hx, result)
         return result, run
@@ -128,50 +148,165 @@ class RNNCellBase(Module):
         N = x.shape[0] if x.ndim == 2 else 1
         spec.check_memory(*trace_nbytes(self, 1, N))
         rows = spec.rows(N, None)  # refuses a bad batch= before the step runs
-        result, run = self._run(input, hx)
-        run.rows = rows
+        result, run = self._run(input, hx, rows)
         return result, trace_from_run(self, run, result, cell=True)
 
-    def _forward(self, input: Any, hx: Any):
+    def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None):
         """The step's result and the kernel's buffers (as a one-step ``LayerRun``), one-state cells."""
         x = self._input(input)
         h0 = self._state(hx, x, "hidden", "hidden")
-        return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x))
+        return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x), rows)
 
 
 class RNNCell(RNNCellBase):
-    """``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or ReLU). Input (N, I) or (I,); returns h' (N, H)."""
+    __doc__ = with_equations(r"""An Elman RNN cell with tanh or ReLU non-linearity: one step, as ``torch.nn.RNNCell``.
+
+    With x_t the input and h_{t-1} the hidden state given, the cell computes h_t::
+
+        {equations}
+
+    The same kernel as ``nn.RNN`` runs it, for one step (``kernels/cpu/rnn.py``).
+
+    Args:
+        input_size: the number of expected features in the input x
+        hidden_size: the number of features in the hidden state h
+        bias: if ``False``, the cell has no ``b_ih`` and ``b_hh``. Default: ``True``
+        nonlinearity: ``'tanh'`` or ``'relu'``. Default: ``'tanh'``
+        device: ``'cpu'`` (default) or ``'cuda'``
+        dtype: ``float32`` (default) or ``float64``
+
+    Inputs: input, hidden
+        * **input**: (N, H_in) or (H_in,) unbatched
+        * **hidden**: (N, H_out) or (H_out,) unbatched, the state h_{t-1}. Zeros if not given.
+
+    Outputs: h'
+        * **h'**: (N, H_out) or (H_out,) unbatched, the next hidden state h_t
+
+    where N = batch size, H_in = input_size, H_out = hidden_size.
+
+    Attributes:
+        weight_ih: (hidden_size, input_size); weight_hh: (hidden_size, hidden_size);
+        bias_ih, bias_hh: (hidden_size,). All initialised from U(-sqrt(k), sqrt(k)), k = 1 / hidden_size.
+
+    Examples::
+
+        >>> rnn = nn.RNNCell(10, 20)
+        >>> input = sr.randn(6, 3, 10)
+        >>> hx = sr.randn(3, 20)
+        >>> output = []
+        >>> for i in range(6):
+        ...     hx = rnn(input[i], hx)
+        ...     output.append(hx)
+    """, "rnn")
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
                  device: Any = None, dtype: Any = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
 
 class LSTMCell(RNNCellBase):
-    """One LSTM step (gate rows ``i|f|g|o``). Input (N, I) or (I,); returns (h', c'), each (N, H)."""
+    __doc__ = with_equations(r"""A long short-term memory (LSTM) cell: one step, as ``torch.nn.LSTMCell``.
+
+    With x_t the input and (h_{t-1}, c_{t-1}) the state given, the cell computes (h_t, c_t)::
+
+        {equations}
+
+    (a cell has no projection). The gates' rows are stacked ``i|f|g|o`` in each weight. The same
+    kernel as ``nn.LSTM`` runs it, for one step (``kernels/cpu/lstm.py``).
+
+    Args:
+        input_size: the number of expected features in the input x
+        hidden_size: the number of features in the hidden state h
+        bias: if ``False``, the cell has no ``b_ih`` and ``b_hh``. Default: ``True``
+        device: ``'cpu'`` (default) or ``'cuda'``
+        dtype: ``float32`` (default) or ``float64``
+
+    Inputs: input, (h_0, c_0)
+        * **input**: (N, H_in) or (H_in,) unbatched
+        * **h_0**: (N, H_out) or (H_out,) unbatched, the state h_{t-1}. Zeros if (h_0, c_0) is not given.
+        * **c_0**: (N, H_out) or (H_out,) unbatched, the state c_{t-1}. Zeros if (h_0, c_0) is not given.
+
+    Outputs: (h_1, c_1)
+        * **h_1**: (N, H_out) or (H_out,) unbatched, the next hidden state h_t
+        * **c_1**: (N, H_out) or (H_out,) unbatched, the next cell state c_t
+
+    where N = batch size, H_in = input_size, H_out = hidden_size.
+
+    Attributes:
+        weight_ih: (4 * hidden_size, input_size); weight_hh: (4 * hidden_size, hidden_size);
+        bias_ih, bias_hh: (4 * hidden_size,). All initialised from U(-sqrt(k), sqrt(k)), k = 1 / hidden_size.
+
+    Examples::
+
+        >>> rnn = nn.LSTMCell(10, 20)
+        >>> input = sr.randn(2, 3, 10)
+        >>> hx, cx = sr.randn(3, 20), sr.randn(3, 20)
+        >>> output = []
+        >>> for i in range(input.size()[0]):
+        ...     hx, cx = rnn(input[i], (hx, cx))
+        ...     output.append(hx)
+    """, "lstm")
 
     kind = "lstm"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
-        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
-    def _forward(self, input: Any, hx: Any):
+    def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None):
         x = self._input(input)
         hx = (None, None) if hx is None else check_pair(hx, "LSTMCell expects hx as a tuple (h, c)")
         h0 = self._state(hx[0], x, "hx[0]", "hx[0]")
         c0 = self._state(hx[1], x, "hx[1]", "hx[1]")
-        return self._step(x, h0, c0, lambda run: (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)))
+        return self._step(x, h0, c0, lambda run: (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)), rows)
 
 
 class GRUCell(RNNCellBase):
-    """One GRU step (gate rows ``r|z|n``). Input (N, I) or (I,); returns h' (N, H)."""
+    __doc__ = with_equations(r"""A gated recurrent unit (GRU) cell: one step, as ``torch.nn.GRUCell``.
+
+    With x_t the input and h_{t-1} the hidden state given, the cell computes h_t::
+
+        {equations}
+
+    The gates' rows are stacked ``r|z|n`` in each weight. The same kernel as ``nn.GRU`` runs it,
+    for one step (``kernels/cpu/gru.py``).
+
+    Args:
+        input_size: the number of expected features in the input x
+        hidden_size: the number of features in the hidden state h
+        bias: if ``False``, the cell has no ``b_ih`` and ``b_hh``. Default: ``True``
+        device: ``'cpu'`` (default) or ``'cuda'``
+        dtype: ``float32`` (default) or ``float64``
+
+    Inputs: input, hidden
+        * **input**: (N, H_in) or (H_in,) unbatched
+        * **hidden**: (N, H_out) or (H_out,) unbatched, the state h_{t-1}. Zeros if not given.
+
+    Outputs: h'
+        * **h'**: (N, H_out) or (H_out,) unbatched, the next hidden state h_t
+
+    where N = batch size, H_in = input_size, H_out = hidden_size.
+
+    Attributes:
+        weight_ih: (3 * hidden_size, input_size); weight_hh: (3 * hidden_size, hidden_size);
+        bias_ih, bias_hh: (3 * hidden_size,). All initialised from U(-sqrt(k), sqrt(k)), k = 1 / hidden_size.
+
+    Examples::
+
+        >>> rnn = nn.GRUCell(10, 20)
+        >>> input = sr.randn(6, 3, 10)
+        >>> hx = sr.randn(3, 20)
+        >>> output = []
+        >>> for i in range(6):
+        ...     hx = rnn(input[i], hx)
+        ...     output.append(hx)
+    """, "gru")
 
     kind = "gru"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
-        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)

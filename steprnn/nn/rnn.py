@@ -1,20 +1,23 @@
 """``nn.RNN``, ``nn.LSTM``, ``nn.GRU``: PyTorch's recurrent layers, argument for argument.
 
 Python validates and lays out the data; each layer and direction then runs as one Numba kernel
-over the whole sequence (``steprnn._dispatch.run_direction``).
+over the whole sequence (``steprnn._dispatch.run_direction``). The facts about each cell kind
+(gates, rows per unit, equations) come from ``steprnn.cell_kinds``.
 """
 from __future__ import annotations
 
 import math
 import numbers
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .._checks import as_float_array, check_bool, check_int, check_pair, resolve_device, resolve_dtype
-from .._dispatch import DirectionRun, run_direction
+from .._dispatch import run_direction
+from .._runs import BatchLayout, DirectionRun, Kept, LayerRun, StateGradients
+from .._weights import WeightCache, WeightLayout
+from ..cell_kinds import KINDS, MODES, PARAMETERS, CellKind, parameter_suffix, with_equations
 from ..memory import check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from .rnn_graph import attach_graph, needs_graph
@@ -25,51 +28,9 @@ from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
-from .utils.rnn import PackedSequence, as_packed, check_packed
+from .utils.rnn import PackedSequence, _packed_positions, as_packed, check_packed
 
-_SHORT_NAMES = (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"),
-                ("w_hr", "weight_hr"))
-_KINDS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn"}
-_GATE_ROWS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-
-
-@dataclass
-class LayerRun:
-    """One forward of a recurrent layer, as arrays: what the tracer wraps.
-
-    ``output`` (T, N, D*H_out) time-major in the kernels' batch order, ``h_n`` (L*D, N, H_out),
-    ``c_n`` (L*D, N, H) or None; ``runs[layer * D + direction]`` the kernels' buffers (only the
-    rows in ``rows`` where a record was asked for); ``inputs[layer]`` (T, N, I_l) what each
-    recorded layer read (after dropout), ``h0``/``c0`` (L*D, N, ·) the initial states;
-    ``active`` (T,) rows per step; ``sorted_indices`` the batch order the kernels ran in
-    (packed input) or None; ``rows`` the kernel rows recorded (None: all, in order).
-    """
-
-    output: np.ndarray
-    h_n: np.ndarray
-    c_n: np.ndarray | None
-    runs: list[DirectionRun]
-    active: np.ndarray
-    sorted_indices: np.ndarray | None
-    inputs: list[np.ndarray | None]
-    h0: np.ndarray
-    c0: np.ndarray | None
-    rows: np.ndarray | None
-    recorded: list[bool]
-    selected: bool = False  # runs already hold only ``rows`` (a trace without a graph)
-    masks: list = field(default_factory=list)  # dropout scale masks applied after each layer
-    layout: dict = field(default_factory=dict)  # how the caller's arrays map to (T, N, ·)
-    grads: dict = field(default_factory=dict)  # k -> (dL/dh_t, dL/dc_t), filled by backward
-    params: list = field(default_factory=list)  # k -> the parameter arrays the kernels used
-
-
-def packed_positions(batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(time, batch) of each row of a PackedSequence's data, given its ``batch_sizes`` (T,)."""
-    total = int(batch_sizes.sum())
-    starts = np.cumsum(batch_sizes) - batch_sizes  # first data row of each step
-    t_idx = np.repeat(np.arange(batch_sizes.shape[0]), batch_sizes)
-    b_idx = np.arange(total) - np.repeat(starts, batch_sizes)
-    return t_idx, b_idx
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
 
 
 class RNNBase(Module):
@@ -111,7 +72,7 @@ class RNNBase(Module):
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
             raise ValueError("proj_size has to be smaller than hidden_size")
-        if mode not in _KINDS:
+        if mode not in MODES:
             raise ValueError("Unrecognized RNN mode: " + str(mode))
         self.mode = mode
         self.input_size = input_size
@@ -125,30 +86,34 @@ class RNNBase(Module):
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
 
-        gate_size = _GATE_ROWS[mode] * hidden_size
+        gate_size = KINDS[MODES[mode]].rows_per_unit * hidden_size
         real_hidden = proj_size if proj_size > 0 else hidden_size
         self._flat_weights_names: list[str] = []
         for layer in range(num_layers):
             for direction in range(self.num_directions):
                 layer_input = input_size if layer == 0 else real_hidden * self.num_directions
-                suffix = "_reverse" if direction == 1 else ""
-                shapes = [(f"weight_ih_l{layer}{suffix}", (gate_size, layer_input)),
-                          (f"weight_hh_l{layer}{suffix}", (gate_size, real_hidden))]
+                suffix = parameter_suffix(layer, direction)
+                shapes = {"w_ih": (gate_size, layer_input), "w_hh": (gate_size, real_hidden)}
                 if bias:
-                    shapes += [(f"bias_ih_l{layer}{suffix}", (gate_size,)),
-                               (f"bias_hh_l{layer}{suffix}", (gate_size,))]
+                    shapes.update(b_ih=(gate_size,), b_hh=(gate_size,))
                 if proj_size > 0:
-                    shapes += [(f"weight_hr_l{layer}{suffix}", (proj_size, hidden_size))]
-                for name, shape in shapes:
-                    setattr(self, name, Parameter(np.empty(shape, dtype=self.dtype)))
-                    self._flat_weights_names.append(name)
+                    shapes["w_hr"] = (proj_size, hidden_size)
+                for short, full in PARAMETERS:
+                    if short in shapes:
+                        setattr(self, full + suffix, Parameter(np.empty(shapes[short], dtype=self.dtype)))
+                        self._flat_weights_names.append(full + suffix)
         self.reset_parameters()
 
     # -- properties ---------------------------------------------------------------------------
     @property
     def kind(self) -> str:
         """``'rnn'``, ``'lstm'`` or ``'gru'``."""
-        return _KINDS[self.mode]
+        return MODES[self.mode]
+
+    @property
+    def _cell(self) -> CellKind:
+        """This layer's entry in the cell-kind table."""
+        return KINDS[MODES[self.mode]]
 
     @property
     def nonlinearity(self) -> str:
@@ -193,13 +158,20 @@ class RNNBase(Module):
 
     def _direction_params(self, layer: int, direction: int) -> dict:
         """{'w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_hr'} → the arrays of one layer and direction (None if absent)."""
-        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        suffix = parameter_suffix(layer, direction)
         params = self._parameters
         out = {}
-        for short, full in _SHORT_NAMES:
+        for short, full in PARAMETERS:
             p = params.get(full + suffix)
             out[short] = None if p is None else p._data
         return out
+
+    def _weights(self, layer: int, direction: int) -> WeightLayout:
+        """The kernels' layout of one layer and direction's weights, cached until a parameter is replaced."""
+        cache = self.__dict__.get("_weight_cache")
+        if cache is None:
+            cache = self.__dict__["_weight_cache"] = WeightCache()
+        return cache.get((layer, direction), self._direction_params(layer, direction), self._cell)
 
     # -- input handling -----------------------------------------------------------------------
     def _name(self) -> str:
@@ -215,7 +187,7 @@ class RNNBase(Module):
         """(h_0, c_0) as arrays with a batch axis (c_0 None but for LSTM); None where not given."""
         if hx is None:
             return None, None
-        if self.kind == "lstm":
+        if self._cell.has_cell_state:
             hx = check_pair(hx, "LSTM expects hx as a tuple (h_0, c_0)")
             h0 = as_float_array(hx[0], self.dtype, "h_0")
             c0 = as_float_array(hx[1], self.dtype, "c_0")
@@ -241,7 +213,7 @@ class RNNBase(Module):
         LD = self.num_layers * self.num_directions
         expected = (LD, batch, self._real_hidden)
         if h0 is not None:
-            if self.kind == "lstm":
+            if self._cell.has_cell_state:
                 if h0.shape != expected:
                     raise RuntimeError(f"Expected hidden[0] size {expected}, got {list(h0.shape)}")
                 if c0.shape != (LD, batch, self.hidden_size):
@@ -269,16 +241,18 @@ class RNNBase(Module):
 
     def _traced(self, input: Any, hx: Any, spec: RecordSpec):
         """The forward with every step recorded: (what forward returns, its Trace)."""
-        result, run = self._run(input, hx, record=spec)
-        return result, trace_from_run(self, run, result)
+        gradients = StateGradients()  # what a backward through this forward will leave for the trace
+        result, run = self._run(input, hx, record=spec, gradients=gradients)
+        return result, trace_from_run(self, run, result, gradients=gradients)
 
-    def _run(self, input: Any, hx: Any, record: RecordSpec | None):
-        """Forward, then the autograd node when backward will be needed."""
+    def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
+        """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``).
+        That node's backward puts every step's dL/dh_t, dL/dc_t in ``gradients`` (if given)."""
         input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
         result, run = self._forward(input, hx, record, keep_all=graph)
         if graph:
-            result = attach_graph(self, run, input, hx, result)
+            result = attach_graph(self, run, input, hx, result, gradients)
         return result, run
 
     def _forward(self, input: Any, hx: Any, record: RecordSpec | None, keep_all: bool = False):
@@ -301,9 +275,9 @@ class RNNBase(Module):
         if T == 0 or N == 0:
             raise ValueError(f"{self._name()}: Expected a non-empty input, got sequence length {T} and batch size {N}")
         self._check_state_shapes(h0, c0, N)
-        active = np.full(T, N, dtype=np.int64)
-        run = self._run_layers(x, h0, c0, active, record, sorted_indices=None, keep_all=keep_all)
-        run.layout = {"form": "unbatched" if not batched else ("batch_first" if self.batch_first else "time_major")}
+        form = "unbatched" if not batched else ("batch_first" if self.batch_first else "time_major")
+        layout = BatchLayout(form, np.full(T, N, dtype=np.int64))
+        run = self._run_layers(x, h0, c0, layout, record, keep_all=keep_all)
         out, h_n, c_n = run.output, run.h_n, run.c_n
         if not batched:
             out, h_n = out[:, 0, :], h_n[:, 0, :]
@@ -324,11 +298,11 @@ class RNNBase(Module):
         if sorted_idx is not None and h0 is not None:
             h0 = h0[:, sorted_idx]
             c0 = None if c0 is None else c0[:, sorted_idx]
-        t_idx, b_idx = packed_positions(batch_sizes)
+        t_idx, b_idx = _packed_positions(batch_sizes)
         x = np.zeros((T, N, data.shape[1]), dtype=self.dtype)
         x[t_idx, b_idx] = data  # (T, N, H_in), rows sorted by decreasing length
-        run = self._run_layers(x, h0, c0, batch_sizes, record, sorted_indices=sorted_idx, keep_all=keep_all)
-        run.layout = {"form": "packed", "t_idx": t_idx, "b_idx": b_idx, "sorted": sorted_idx, "unsorted": unsorted_idx}
+        layout = BatchLayout("packed", batch_sizes, t_idx, b_idx, sorted_idx, unsorted_idx)
+        run = self._run_layers(x, h0, c0, layout, record, keep_all=keep_all)
         out_data = run.output[t_idx, b_idx]  # (sum(lengths), D*H_out)
         h_n, c_n = run.h_n, run.c_n
         if unsorted_idx is not None:
@@ -338,13 +312,12 @@ class RNNBase(Module):
         return self._pack_result(out, h_n, c_n), run
 
     def _pack_result(self, out: Any, h_n: np.ndarray, c_n: np.ndarray | None):
-        if self.kind == "lstm":
+        if self._cell.has_cell_state:
             return out, (Tensor(np.ascontiguousarray(h_n)), Tensor(np.ascontiguousarray(c_n)))
         return out, Tensor(np.ascontiguousarray(h_n))
 
     def _run_layers(self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None,
-                    active: np.ndarray, record: RecordSpec | None,
-                    sorted_indices: np.ndarray | None, keep_all: bool = False) -> LayerRun:
+                    layout: BatchLayout, record: RecordSpec | None, keep_all: bool = False) -> LayerRun:
         """Every layer and direction over time-major ``x`` (T, N, H_in); dropout between layers.
 
         With ``record``, the layers it names write every step into buffers (kept for the rows it
@@ -353,24 +326,26 @@ class RNNBase(Module):
         """
         T, N = x.shape[0], x.shape[1]
         LD, H_out = self.num_layers * self.num_directions, self._real_hidden
+        has_c = self._cell.has_cell_state
+        active = layout.active
         rows = None
         if record is not None:
             record.check_layers(self.num_layers)
-            unsorted = None if sorted_indices is None else np.argsort(sorted_indices)
+            unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
             rows = record.rows(N, unsorted)
             record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
         check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
-        if self.kind == "lstm" and c0 is None:
+        if has_c and c0 is None:
             c0 = np.zeros((LD, N, self.hidden_size), dtype=self.dtype)
         h_n = np.empty((LD, N, H_out), dtype=self.dtype)
-        c_n = np.empty((LD, N, self.hidden_size), dtype=self.dtype) if self.kind == "lstm" else None
+        c_n = np.empty((LD, N, self.hidden_size), dtype=self.dtype) if has_c else None
         runs: list[DirectionRun] = []
         inputs: list[np.ndarray | None] = []
         recorded: list[bool] = []
         masks: list[np.ndarray | None] = []
-        params: list[dict] = []
+        weights: list[WeightLayout] = []
         select = rows is not None and not keep_all
         layer_input = x
         for layer in range(self.num_layers):
@@ -381,11 +356,11 @@ class RNNBase(Module):
             outputs = []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                params.append(self._direction_params(layer, direction))
+                weights.append(self._weights(layer, direction))
                 run = run_direction(
-                    self.kind, layer_input, params[k], h0[k],
+                    self.kind, layer_input, weights[k], h0[k],
                     None if c0 is None else c0[k], active, reverse=direction == 1, record=keep,
-                    nonlinearity=self.nonlinearity,
+                    nonlinearity=self.nonlinearity, device=self.device,
                 )
                 h_n[k] = run.h_n
                 if c_n is not None:
@@ -399,8 +374,8 @@ class RNNBase(Module):
                 layer_output = layer_output * mask
             masks.append(mask)
             layer_input = layer_output
-        return LayerRun(layer_input, h_n, c_n, runs, active, sorted_indices, inputs, h0, c0, rows, recorded,
-                        selected=select, masks=masks, params=params)
+        return LayerRun(layer_input, h_n, c_n, h0, c0, layout, tuple(runs), tuple(inputs), tuple(weights),
+                        tuple(masks), Kept(tuple(recorded), rows, select))
 
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""
@@ -415,7 +390,7 @@ def _dropout_mask(a: np.ndarray, p: float, active: np.ndarray | None = None) -> 
     if p >= 1.0:
         return np.zeros_like(a)
     if active is not None and np.any(active < a.shape[1]):
-        t_idx, b_idx = packed_positions(active)
+        t_idx, b_idx = _packed_positions(active)
         keep = np.zeros(a.shape, dtype=bool)
         keep[t_idx, b_idx] = default_generator().random((t_idx.size, a.shape[2])) < (1.0 - p)
     else:
@@ -431,7 +406,71 @@ def _refuse_extra_kwargs(name: str, kwargs: dict) -> None:
 
 
 class RNN(RNNBase):
-    """Elman RNN: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (or ReLU), as ``torch.nn.RNN``."""
+    __doc__ = with_equations(r"""Applies a multi-layer Elman RNN with tanh or ReLU non-linearity to an input sequence,
+    as ``torch.nn.RNN``.
+
+    For each element in the input sequence, each layer computes::
+
+        {equations}
+
+    where h_t is the hidden state at time t, x_t the input at time t, and h_{t-1} the hidden
+    state of the layer at time t-1 or the initial hidden state h_0 at time 0. Each layer and
+    direction runs as one kernel over the whole sequence (``kernels/cpu/rnn.py``); the readable
+    version of the same equations is ``tests/reference.py``.
+
+    Args:
+        input_size: the number of expected features in the input x
+        hidden_size: the number of features in the hidden state h
+        num_layers: number of stacked recurrent layers; the input of layer k >= 1 is the output of
+            layer k-1 (with dropout between them in training mode). Default: 1
+        nonlinearity: ``'tanh'`` or ``'relu'``. Default: ``'tanh'``
+        bias: if ``False``, the layer has no ``b_ih`` and ``b_hh``. Default: ``True``
+        batch_first: if ``True``, input and output are (N, L, ·) instead of (L, N, ·); the states are
+            not affected. Default: ``False``
+        dropout: if non-zero, dropout with this probability on the output of every layer but the
+            last, in training mode. Default: 0
+        bidirectional: if ``True``, a bidirectional layer (D = 2). Default: ``False``
+        device: ``'cpu'`` (default) or ``'cuda'``
+        dtype: ``float32`` (default) or ``float64``
+
+    Inputs: input, h_0
+        * **input**: (L, H_in) unbatched, (L, N, H_in) when ``batch_first=False`` or (N, L, H_in)
+          when ``batch_first=True``; or a ``PackedSequence`` (``pack_padded_sequence``).
+        * **h_0**: (D * num_layers, H_out) unbatched or (D * num_layers, N, H_out): the initial hidden
+          state of each layer and direction. Zeros if not given.
+
+        where::
+
+            N = batch size
+            L = sequence length
+            D = 2 if bidirectional=True otherwise 1
+            H_in = input_size
+            H_out = hidden_size
+
+    Outputs: output, h_n
+        * **output**: (L, D * H_out) unbatched, (L, N, D * H_out) when ``batch_first=False`` or
+          (N, L, D * H_out) when ``batch_first=True``: h_t of the last layer for every t (both
+          directions side by side). A ``PackedSequence`` for packed input.
+        * **h_n**: (D * num_layers, H_out) unbatched or (D * num_layers, N, H_out): the final hidden
+          state of each layer and direction (index ``layer * D + direction``).
+
+    Attributes:
+        weight_ih_l[k]: (hidden_size, input_size) for k = 0, else (hidden_size, D * hidden_size)
+        weight_hh_l[k]: (hidden_size, hidden_size)
+        bias_ih_l[k], bias_hh_l[k]: (hidden_size,)
+        weight_*_reverse, bias_*_reverse: the same for the reverse direction
+
+        All are initialised from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size.
+
+    ``sr.trace(rnn, x)`` records h_t and the pre-activation of every step (``Trace``).
+
+    Examples::
+
+        >>> rnn = nn.RNN(10, 20, 2)
+        >>> input = sr.randn(5, 3, 10)
+        >>> h0 = sr.randn(2, 3, 20)
+        >>> output, hn = rnn(input, h0)
+    """, "rnn")
 
     def __init__(
         self,
@@ -459,7 +498,82 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory, gate rows ``i|f|g|o``, optional projection, as ``torch.nn.LSTM``."""
+    __doc__ = with_equations(r"""Applies a multi-layer long short-term memory (LSTM) RNN to an input sequence,
+    as ``torch.nn.LSTM``.
+
+    For each element in the input sequence, each layer computes::
+
+        {equations}
+
+    where h_t is the hidden state at time t, c_t the cell state at time t, x_t the input at time
+    t, h_{t-1} the hidden state of the layer at time t-1 or the initial hidden state h_0 at time
+    0, and i_t, f_t, g_t, o_t the input, forget, cell and output gates; σ is the sigmoid and ⊙
+    the elementwise product. The four gates' rows are stacked ``i|f|g|o`` in each weight. Each
+    layer and direction runs as one kernel over the whole sequence (``kernels/cpu/lstm.py``);
+    the readable version of the same equations is ``tests/reference.py``.
+
+    Args:
+        input_size: the number of expected features in the input x
+        hidden_size: the number of features in the hidden state h
+        num_layers: number of stacked recurrent layers; the input of layer k >= 1 is the output of
+            layer k-1 (with dropout between them in training mode). Default: 1
+        bias: if ``False``, the layer has no ``b_ih`` and ``b_hh``. Default: ``True``
+        batch_first: if ``True``, input and output are (N, L, ·) instead of (L, N, ·); the states are
+            not affected. Default: ``False``
+        dropout: if non-zero, dropout with this probability on the output of every layer but the
+            last, in training mode. Default: 0
+        bidirectional: if ``True``, a bidirectional layer (D = 2). Default: ``False``
+        proj_size: if > 0, an LSTM with projections of size ``proj_size``: h_t = W_hr (o_t ⊙ tanh(c_t)),
+            of size H_out = proj_size. Default: 0
+        device: ``'cpu'`` (default) or ``'cuda'``
+        dtype: ``float32`` (default) or ``float64``
+
+    Inputs: input, (h_0, c_0)
+        * **input**: (L, H_in) unbatched, (L, N, H_in) when ``batch_first=False`` or (N, L, H_in)
+          when ``batch_first=True``; or a ``PackedSequence`` (``pack_padded_sequence``).
+        * **h_0**: (D * num_layers, H_out) unbatched or (D * num_layers, N, H_out): the initial hidden
+          state of each layer and direction. Zeros if (h_0, c_0) is not given.
+        * **c_0**: (D * num_layers, H_cell) unbatched or (D * num_layers, N, H_cell): the initial
+          cell state. Zeros if (h_0, c_0) is not given.
+
+        where::
+
+            N = batch size
+            L = sequence length
+            D = 2 if bidirectional=True otherwise 1
+            H_in = input_size
+            H_cell = hidden_size
+            H_out = proj_size if proj_size > 0 otherwise hidden_size
+
+    Outputs: output, (h_n, c_n)
+        * **output**: (L, D * H_out) unbatched, (L, N, D * H_out) when ``batch_first=False`` or
+          (N, L, D * H_out) when ``batch_first=True``: h_t of the last layer for every t (both
+          directions side by side). A ``PackedSequence`` for packed input.
+        * **h_n**: (D * num_layers, H_out) unbatched or (D * num_layers, N, H_out): the final hidden
+          state of each layer and direction (index ``layer * D + direction``).
+        * **c_n**: (D * num_layers, H_cell) unbatched or (D * num_layers, N, H_cell): the final cell
+          state of each layer and direction.
+
+    Attributes:
+        weight_ih_l[k]: (4 * hidden_size, input_size) for k = 0, else (4 * hidden_size, D * H_out);
+            the rows are W_ii|W_if|W_ig|W_io
+        weight_hh_l[k]: (4 * hidden_size, H_out), rows W_hi|W_hf|W_hg|W_ho
+        bias_ih_l[k], bias_hh_l[k]: (4 * hidden_size,), likewise
+        weight_hr_l[k]: (proj_size, hidden_size), only when ``proj_size > 0``
+        weight_*_reverse, bias_*_reverse: the same for the reverse direction
+
+        All are initialised from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size.
+
+    ``sr.trace(lstm, x)`` records every gate, pre-activation, c_t and h_t of every step (``Trace``).
+
+    Examples::
+
+        >>> lstm = nn.LSTM(10, 20, 2)
+        >>> input = sr.randn(5, 3, 10)
+        >>> h0 = sr.randn(2, 3, 20)
+        >>> c0 = sr.randn(2, 3, 20)
+        >>> output, (hn, cn) = lstm(input, (h0, c0))
+    """, "lstm")
 
     def __init__(
         self,
@@ -479,7 +593,73 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit, gate rows ``r|z|n``, ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``."""
+    __doc__ = with_equations(r"""Applies a multi-layer gated recurrent unit (GRU) RNN to an input sequence,
+    as ``torch.nn.GRU``.
+
+    For each element in the input sequence, each layer computes::
+
+        {equations}
+
+    where h_t is the hidden state at time t, x_t the input at time t, h_{t-1} the hidden state of
+    the layer at time t-1 or the initial hidden state h_0 at time 0, and r_t, z_t, n_t the reset,
+    update and new gates; σ is the sigmoid and ⊙ the elementwise product. The gates' rows are
+    stacked ``r|z|n`` in each weight. Each layer and direction runs as one kernel over the whole
+    sequence (``kernels/cpu/gru.py``); the readable version of the same equations is
+    ``tests/reference.py``.
+
+    Args:
+        input_size: the number of expected features in the input x
+        hidden_size: the number of features in the hidden state h
+        num_layers: number of stacked recurrent layers; the input of layer k >= 1 is the output of
+            layer k-1 (with dropout between them in training mode). Default: 1
+        bias: if ``False``, the layer has no ``b_ih`` and ``b_hh``. Default: ``True``
+        batch_first: if ``True``, input and output are (N, L, ·) instead of (L, N, ·); the states are
+            not affected. Default: ``False``
+        dropout: if non-zero, dropout with this probability on the output of every layer but the
+            last, in training mode. Default: 0
+        bidirectional: if ``True``, a bidirectional layer (D = 2). Default: ``False``
+        device: ``'cpu'`` (default) or ``'cuda'``
+        dtype: ``float32`` (default) or ``float64``
+
+    Inputs: input, h_0
+        * **input**: (L, H_in) unbatched, (L, N, H_in) when ``batch_first=False`` or (N, L, H_in)
+          when ``batch_first=True``; or a ``PackedSequence`` (``pack_padded_sequence``).
+        * **h_0**: (D * num_layers, H_out) unbatched or (D * num_layers, N, H_out): the initial hidden
+          state of each layer and direction. Zeros if not given.
+
+        where::
+
+            N = batch size
+            L = sequence length
+            D = 2 if bidirectional=True otherwise 1
+            H_in = input_size
+            H_out = hidden_size
+
+    Outputs: output, h_n
+        * **output**: (L, D * H_out) unbatched, (L, N, D * H_out) when ``batch_first=False`` or
+          (N, L, D * H_out) when ``batch_first=True``: h_t of the last layer for every t (both
+          directions side by side). A ``PackedSequence`` for packed input.
+        * **h_n**: (D * num_layers, H_out) unbatched or (D * num_layers, N, H_out): the final hidden
+          state of each layer and direction (index ``layer * D + direction``).
+
+    Attributes:
+        weight_ih_l[k]: (3 * hidden_size, input_size) for k = 0, else (3 * hidden_size, D * hidden_size);
+            the rows are W_ir|W_iz|W_in
+        weight_hh_l[k]: (3 * hidden_size, hidden_size), rows W_hr|W_hz|W_hn
+        bias_ih_l[k], bias_hh_l[k]: (3 * hidden_size,), likewise
+        weight_*_reverse, bias_*_reverse: the same for the reverse direction
+
+        All are initialised from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size.
+
+    ``sr.trace(gru, x)`` records every gate, pre-activation and h_t of every step (``Trace``).
+
+    Examples::
+
+        >>> gru = nn.GRU(10, 20, 2)
+        >>> input = sr.randn(5, 3, 10)
+        >>> h0 = sr.randn(2, 3, 20)
+        >>> output, hn = gru(input, h0)
+    """, "gru")
 
     def __init__(
         self,

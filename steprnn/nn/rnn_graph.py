@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from .._dispatch import backward_direction
+from .._runs import LayerRun, StateGradients
 from ..autograd import make_node
+from ..cell_kinds import KINDS, PARAMETERS, parameter_name
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .utils.rnn import PackedSequence
-
-_FULL_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
 
 
 def _requires_grad(value: Any) -> bool:
@@ -27,7 +27,7 @@ def _requires_grad(value: Any) -> bool:
 def _state_parents(module: Any, hx: Any) -> tuple[Any, Any]:
     if hx is None:
         return None, None
-    if module.kind == "lstm":
+    if KINDS[module.kind].has_cell_state:
         return hx[0], hx[1]
     return hx, None
 
@@ -39,15 +39,17 @@ def needs_graph(module: Any, input: Any, hx: Any) -> bool:
     if any(p.requires_grad for p in module.parameters()):
         return True
     data = input.data if isinstance(input, PackedSequence) else input
-    h, c = _state_parents(module, hx) if isinstance(hx, (tuple, list)) or module.kind != "lstm" else (None, None)
+    h, c = (_state_parents(module, hx) if isinstance(hx, (tuple, list)) or not KINDS[module.kind].has_cell_state
+            else (None, None))
     return _requires_grad(data) or _requires_grad(h) or _requires_grad(c)
 
 
-def layers_backward(module: Any, run: Any, dy: np.ndarray, dh_n: np.ndarray, dc_n: np.ndarray | None):
+def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray, dc_n: np.ndarray | None,
+                    gradients: StateGradients | None = None):
     """BPTT through every layer, last first. dy (T, N, D*H_out) time-major in kernel order.
 
     Returns (dx (T, N, H_in), dh_0 (L*D, N, H_out), dc_0 or None, {parameter name: gradient}).
-    Also leaves each direction's dL/dh_t, dL/dc_t in ``run.grads`` (for gradient-flow plots).
+    Also puts each direction's dL/dh_t, dL/dc_t in ``gradients`` (for gradient-flow plots).
     """
     D, P = module.num_directions, module._real_hidden
     dh0 = np.zeros_like(run.h0)
@@ -58,61 +60,64 @@ def layers_backward(module: Any, run: Any, dy: np.ndarray, dh_n: np.ndarray, dc_
         for d in range(D):
             k = layer * D + d
             g = backward_direction(
-                module.kind, run.runs[k], run.inputs[layer], module._direction_params(layer, d), run.h0[k],
-                None if run.c0 is None else run.c0[k], run.active, d == 1, dy[:, :, d * P:(d + 1) * P],
-                dh_n[k], None if dc_n is None else dc_n[k], module.nonlinearity,
+                module.kind, run.directions[k], run.inputs[layer], run.weights[k], run.h0[k],
+                None if run.c0 is None else run.c0[k], run.layout.active, d == 1, dy[:, :, d * P:(d + 1) * P],
+                dh_n[k], None if dc_n is None else dc_n[k], module.nonlinearity, module.device,
             )
             d_input = g.dx if d_input is None else d_input + g.dx
             dh0[k] = g.dh0
             if dc0 is not None:
                 dc0[k] = g.dc0
-            suffix = f"_l{layer}" + ("_reverse" if d else "")
             for short, value in g.params.items():
-                grads[_FULL_NAMES[short] + suffix] = value
-            run.grads[k] = (g.dh_all, g.dc_all)
+                grads[parameter_name(short, layer, d)] = value
+            if gradients is not None:
+                gradients.put(k, g.dh_all, g.dc_all)
         if layer > 0 and run.masks[layer - 1] is not None:
             d_input = d_input * run.masks[layer - 1]  # through the dropout between layers
         dy = d_input
     return dy, dh0, dc0, grads
 
 
-def attach_graph(module: Any, run: Any, input: Any, hx: Any, result: Any) -> Any:
-    """``result`` (as forward returns it) re-issued as outputs of one node with a BPTT backward."""
+def attach_graph(module: Any, run: LayerRun, input: Any, hx: Any, result: Any,
+                 gradients: StateGradients | None = None) -> Any:
+    """``result`` (as forward returns it) re-issued as outputs of one node with a BPTT backward;
+    that backward puts every step's dL/dh_t, dL/dc_t in ``gradients``."""
     layout = run.layout
-    form = layout["form"]
+    form = layout.form
+    lstm = KINDS[module.kind].has_cell_state
     out_obj, state = result
     packed = form == "packed"
     out_arr = (out_obj.data if packed else out_obj)._data
-    h_arr, c_arr = (state[0]._data, state[1]._data) if module.kind == "lstm" else (state._data, None)
+    h_arr, c_arr = (state[0]._data, state[1]._data) if lstm else (state._data, None)
     x_parent = input.data if packed else input
     h_parent, c_parent = _state_parents(module, hx)
     names = list(module._flat_weights_names)
     parents = tuple(p if isinstance(p, Tensor) else None
                     for p in (x_parent, h_parent, c_parent, *[getattr(module, n) for n in names]))
-    T, N = run.active.shape[0], run.h0.shape[1]
+    T, N = layout.active.shape[0], run.h0.shape[1]
 
     def to_kernel_states(g: np.ndarray) -> np.ndarray:
         """A gradient of h_n/c_n as returned → (L*D, N, ·) in the kernels' batch order."""
         if form == "unbatched":
             return g[:, None, :]
-        if packed and layout["sorted"] is not None:
-            return g[:, layout["sorted"]]
+        if packed and layout.sorted_indices is not None:
+            return g[:, layout.sorted_indices]
         return g
 
     def to_caller_states(g: np.ndarray) -> np.ndarray:
         """A gradient of h_0/c_0 in kernel order → the caller's layout."""
         if form == "unbatched":
             return g[:, 0, :]
-        if packed and layout["sorted"] is not None:
-            return g[:, layout["unsorted"]]
+        if packed and layout.sorted_indices is not None:
+            return g[:, layout.unsorted_indices]
         return g
 
     def backward(grads: tuple) -> tuple:
         g_out, g_h = grads[0], grads[1]
-        g_c = grads[2] if module.kind == "lstm" else None
+        g_c = grads[2] if lstm else None
         if packed:
             dy = np.zeros((T, N, g_out.shape[-1]), dtype=g_out.dtype)
-            dy[layout["t_idx"], layout["b_idx"]] = g_out
+            dy[layout.t_idx, layout.b_idx] = g_out
         elif form == "unbatched":
             dy = g_out[:, None, :]
         elif form == "batch_first":
@@ -120,9 +125,9 @@ def attach_graph(module: Any, run: Any, input: Any, hx: Any, result: Any) -> Any
         else:
             dy = g_out
         dx, dh0, dc0, pgrads = layers_backward(module, run, dy, to_kernel_states(g_h),
-                                               None if g_c is None else to_kernel_states(g_c))
+                                               None if g_c is None else to_kernel_states(g_c), gradients)
         if packed:
-            dx = dx[layout["t_idx"], layout["b_idx"]]
+            dx = dx[layout.t_idx, layout.b_idx]
         elif form == "unbatched":
             dx = dx[:, 0, :]
         elif form == "batch_first":
@@ -131,24 +136,25 @@ def attach_graph(module: Any, run: Any, input: Any, hx: Any, result: Any) -> Any
         dc0 = None if dc0 is None else to_caller_states(dc0)
         return (dx, dh0, dc0, *[pgrads[n].astype(module.dtype, copy=False) for n in names])
 
-    name = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[module.kind] + "Backward"
+    name = KINDS[module.kind].display + "Backward"
     outputs = (out_arr, h_arr) if c_arr is None else (out_arr, h_arr, c_arr)
     made = make_node(outputs, parents, backward, name=name, save_outputs=True)
     out_t, h_t = made[0], made[1]
     out_new = PackedSequence(out_t, out_obj.batch_sizes, out_obj.sorted_indices, out_obj.unsorted_indices) if packed else out_t
-    if module.kind == "lstm":
+    if lstm:
         return out_new, (h_t, made[2])
     return out_new, h_t
 
 
-def attach_cell_graph(cell: Any, run: Any, input: Any, hx: Any, result: Any) -> Any:
+def attach_cell_graph(cell: Any, run: LayerRun, input: Any, hx: Any, result: Any) -> Any:
     """A cell's step (h', or (h', c') for LSTMCell) re-issued as outputs of one node."""
-    lstm = cell.kind == "lstm"
+    lstm = KINDS[cell.kind].has_cell_state
     h_parent, c_parent = (hx[0], hx[1]) if lstm and hx is not None else (hx, None)
-    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if cell.bias else [])
+    shorts = ["w_ih", "w_hh"] + (["b_ih", "b_hh"] if cell.bias else [])
+    names = [full for short, full in PARAMETERS if short in shorts]
     parents = tuple(p if isinstance(p, Tensor) else None
                     for p in (input, h_parent, c_parent, *[getattr(cell, n) for n in names]))
-    unbatched = run.inputs[0].shape[1] == 1 and np.ndim(result[0]._data if lstm else result._data) == 1
+    unbatched = run.layout.form == "unbatched"
     outputs = (result[0]._data, result[1]._data) if lstm else (result._data,)
 
     def backward(grads: tuple) -> tuple:
@@ -156,16 +162,15 @@ def attach_cell_graph(cell: Any, run: Any, input: Any, hx: Any, result: Any) -> 
         g_c = None
         if lstm:
             g_c = grads[1][None] if unbatched else grads[1]
-        dr = run.runs[0]
-        g = backward_direction(cell.kind, dr, run.inputs[0], cell._direction_params(), run.h0[0],
-                               None if run.c0 is None else run.c0[0], run.active, False,
-                               np.zeros_like(dr.hs), g_h, g_c, cell.nonlinearity)
+        dr = run.directions[0]
+        g = backward_direction(cell.kind, dr, run.inputs[0], run.weights[0], run.h0[0],
+                               None if run.c0 is None else run.c0[0], run.layout.active, False,
+                               np.zeros_like(dr.hs), g_h, g_c, cell.nonlinearity, cell.device)
         squeeze = (lambda a: a[0]) if unbatched else (lambda a: a)  # noqa: E731
         dx = squeeze(g.dx[0])
         dh0 = squeeze(g.dh0)
         dc0 = None if g.dc0 is None else squeeze(g.dc0)
-        short = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
-        return (dx, dh0, dc0, *[g.params[short[n]].astype(cell.dtype, copy=False) for n in names])
+        return (dx, dh0, dc0, *[g.params[short].astype(cell.dtype, copy=False) for short in shorts])
 
     made = make_node(outputs, parents, backward, name=type(cell).__name__ + "Backward", save_outputs=True)
     return (made[0], made[1]) if lstm else made[0]

@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 
+from .._runs import LayerRun, StateGradients
+from ..cell_kinds import KINDS, direction_key
 from .trace import FORMAT_VERSION, Trace
 
 
@@ -26,23 +28,27 @@ def _masked(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
 _DTYPE_NAMES = {np.dtype("float32"): "float32", np.dtype("float64"): "float64"}  # str(dtype) costs µs
 
 
-def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) -> Trace:
+def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = False,
+                   gradients: StateGradients | None = None) -> Trace:
     """A Trace of ``module``'s forward from the ``LayerRun`` its kernels filled.
 
-    ``run.rows`` are the kernel batch rows that were recorded (None: all, in order); packed input
-    ran in sorted order, and ``rows`` already put the recorded ones back in input order.
+    ``run.kept.rows`` are the kernel batch rows that were recorded (None: all, in order); packed
+    input ran in sorted order, and ``rows`` already put the recorded ones back in input order.
     What could change after the forward (the caller's input array, the parameters) is copied
-    now; masking and naming the buffers wait until the trace is first read.
+    now; masking and naming the buffers wait until the trace is first read. ``gradients``: what
+    a backward through this forward will put there (None: the forward has no autograd node).
     """
     D = 1 if cell else module.num_directions
-    recorded = [layer for layer, r in enumerate(run.recorded) if r]
+    kept = run.kept
+    recorded = [layer for layer, r in enumerate(kept.layers) if r]
     weights = {}  # the parameters the kernels used, copied (training may change them later)
     for layer in recorded:
         for d in range(D):
-            weights[layer, d] = {n: v.copy() for n, v in run.params[layer * D + d].items() if v is not None}
+            params = run.weights[layer * D + d].params
+            weights[layer, d] = {n: v.copy() for n, v in params.items() if v is not None}
     x0 = None  # layer 0 read the caller's array: copy what the trace keeps of it now
-    if run.recorded[0]:
-        x0 = np.array(run.inputs[0]) if run.rows is None else run.inputs[0][:, run.rows]
+    if kept.layers[0]:
+        x0 = np.array(run.inputs[0]) if kept.rows is None else run.inputs[0][:, kept.rows]
     states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))  # h0 may be the caller's hx
     config = {
         "kind": module.kind,
@@ -60,33 +66,36 @@ def trace_from_run(module: Any, run: Any, result: Any, *, cell: bool = False) ->
     }
     output, h_n, c_n = _split_result(module.kind, result, cell)
     tr = Trace(None, None, output, h_n, c_n, build=lambda: _build(run, config, recorded, weights, x0, states))
-    tr._gradients = lambda layer, d, which: _gradient(run, D, layer, d, which)
+    if gradients is not None:
+        tr._gradients = lambda layer, d, which: _gradient(run, gradients, D, layer, d, which)
     return tr
 
 
-def _gradient(run: Any, D: int, layer: int, d: int, which: int) -> np.ndarray | None:
+def _gradient(run: LayerRun, gradients: StateGradients, D: int, layer: int, d: int, which: int) -> np.ndarray | None:
     """dL/dh_t (which=0) or dL/dc_t (which=1) of every step, as the trace lays out arrays; None
     until a backward through this forward has run."""
-    got = run.grads.get(layer * D + d)
+    got = gradients.get(layer * D + d)
     if got is None or got[which] is None:
         return None
     g = got[which]
-    if run.rows is not None:
-        g = g[:, run.rows]
-        rows = np.asarray(run.rows)
-        g = np.where((rows[None, :] < run.active[:, None])[:, :, None], g, np.nan)
+    rows = run.kept.rows
+    if rows is not None:
+        g = g[:, rows]
+        rows = np.asarray(rows)
+        g = np.where((rows[None, :] < run.layout.active[:, None])[:, :, None], g, np.nan)
     return g
 
 
-def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.ndarray | None, states: tuple):
+def _build(run: LayerRun, config: dict, recorded: list[int], weights: dict, x0: np.ndarray | None, states: tuple):
     """(meta, arrays) of a trace, from the run's buffers (shared, or masked copies where padded)."""
-    T, N = run.active.shape[0], run.h0.shape[1]
-    every_row = run.rows is None
-    rows = np.arange(N) if every_row else np.asarray(run.rows)
-    valid = rows[None, :] < run.active[:, None]  # (T, n): row takes part in step t
+    active, sorted_indices = run.layout.active, run.layout.sorted_indices
+    T, N = active.shape[0], run.h0.shape[1]
+    every_row = run.kept.rows is None
+    rows = np.arange(N) if every_row else np.asarray(run.kept.rows)
+    valid = rows[None, :] < active[:, None]  # (T, n): row takes part in step t
     lengths = valid.sum(axis=0)
     invalid = None if lengths.size == 0 or lengths.min() == T else ~valid  # N may be 0
-    batch = rows if run.sorted_indices is None else run.sorted_indices[rows]
+    batch = rows if sorted_indices is None else sorted_indices[rows]
     D = config["num_directions"]
     arrays: dict[str, np.ndarray] = {}
     for layer in recorded:
@@ -99,10 +108,10 @@ def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.nd
         x = _masked(x, invalid)  # one masked input per layer, shared by both directions
         for d in range(D):
             k = layer * D + d
-            dr = run.runs[k]
-            if run.rows is not None and not run.selected:  # a forward kept whole for backward
+            dr = run.directions[k]
+            if not every_row and not run.kept.selected:  # a forward kept whole for backward
                 dr = dr.select(rows)
-            key = f"l{layer}d{d}."
+            key = direction_key(layer, d)
             # the graph's backward may still read these buffers: _masked copies, never writes
             if dr.gates is not None:
                 arrays[key + "gates"] = _masked(dr.gates, invalid)
@@ -124,10 +133,10 @@ def _build(run: Any, config: dict, recorded: list[int], weights: dict, x0: np.nd
 def _split_result(kind: str, result: Any, cell: bool) -> tuple[Any, Any, Any]:
     """(output, h_n, c_n) as the module returned them."""
     if cell:
-        if kind == "lstm":
+        if KINDS[kind].has_cell_state:
             return result[0], result[0], result[1]
         return result, result, None
     output, state = result
-    if kind == "lstm":
+    if KINDS[kind].has_cell_state:
         return output, state[0], state[1]
     return output, state, None

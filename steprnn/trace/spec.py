@@ -112,3 +112,4 @@ class RecordSpec:
                 f"{_fmt(full_direction_bytes)}), more than the limit of {_fmt(limit)} ({source}). "
                 + advice + "a shorter sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
             )
+

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-_ACT = {"i": "σ", "f": "σ", "o": "σ", "r": "σ", "z": "σ", "g": "tanh", "n": "tanh"}
+from ..cell_kinds import KINDS
 
 
 def _num(v: float) -> str:
@@ -69,20 +69,20 @@ class Step:
         h_all = tr.h(layer, direction)
         h_prev = tr.arrays[key + "h0"][pos] if first else h_all[prev, pos]
         c_prev = None
-        if tr.kind == "lstm":
+        has_c = KINDS[tr.kind].has_cell_state
+        if has_c:
             c_prev = tr.arrays[key + "c0"][pos] if first else tr.c(layer, direction)[prev, pos]
         gates = {g: tr.gate(g, layer, direction)[t, pos] for g in tr.gate_names}
-        names = list(tr.gate_names) + (["hn"] if tr.kind == "gru" else []) if tr.kind != "rnn" else ["h"]
-        pre = {g: tr.preactivation(g, layer, direction)[t, pos] for g in names}
+        pre = {g: tr.preactivation(g, layer, direction)[t, pos] for g in KINDS[tr.kind].pre_names}
         weights = {k[len(key):]: v for k, v in tr.arrays.items() if k.startswith(key) and k[len(key):].startswith(("w_", "b_"))}
         return cls(tr.kind, t, layer, direction, batch, tr.arrays[key + "x"][t, pos], h_prev, c_prev, gates, pre,
-                   None if tr.kind != "lstm" else tr.c(layer, direction)[t, pos], h_all[t, pos], weights,
+                   tr.c(layer, direction)[t, pos] if has_c else None, h_all[t, pos], weights,
                    tr.meta["nonlinearity"])
 
     # -- text -----------------------------------------------------------------------------------
     @property
     def hidden_size(self) -> int:
-        return self.weights["w_hh"].shape[0] // {"rnn": 1, "lstm": 4, "gru": 3}[self.kind]
+        return self.weights["w_hh"].shape[0] // KINDS[self.kind].rows_per_unit
 
     @property
     def _prev(self) -> str:
@@ -122,8 +122,9 @@ class Step:
             lines.append(f"h_t = {f}({sym}) = {f}({_sum(self._terms(0, j))}) = {f}({_num(self.pre['h'][j])}) "
                          f"= {_num(self.h[j])}")
             return "\n".join(lines)
+        activations = KINDS[self.kind].activations
         for k, g in enumerate(self.gates):
-            act = _ACT[g]
+            act = activations[g]
             if self.kind == "gru" and g == "n":
                 t = self._terms(k, j)
                 x_part, h_part = (t[:2], t[2:]) if bias else (t[:1], t[1:])
@@ -176,7 +177,7 @@ class Step:
         def colour(name: str, v: float) -> str:
             if np.isnan(v):
                 return "#dddddd"
-            if _ACT.get(name) == "σ":
+            if KINDS[self.kind].activations.get(name) == "σ":
                 a = float(np.clip(v, 0, 1))
                 return f"rgba(33, 102, 172, {a:.2f})"
             a = float(np.clip(abs(v), 0, 1))

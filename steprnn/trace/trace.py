@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .._dispatch import GATE_NAMES
+from ..cell_kinds import KINDS, direction_key
 
 FORMAT_VERSION = 1
 
@@ -68,7 +68,7 @@ class Trace:
     @property
     def gate_names(self) -> tuple[str, ...]:
         """``('i','f','g','o')`` for LSTM, ``('r','z','n')`` for GRU, ``()`` for RNN."""
-        return GATE_NAMES[self.kind]
+        return KINDS[self.kind].gates
 
     @property
     def hidden_size(self) -> int:
@@ -120,7 +120,7 @@ class Trace:
             raise ValueError(f"layer must be in 0..{self.num_layers - 1}, got {layer}")
         if layer not in self.meta["layers"]:
             raise ValueError(f"layer {layer} was not recorded (this trace holds layers {list(self.meta['layers'])})")
-        return f"l{int(layer)}d{int(direction)}."
+        return direction_key(int(layer), int(direction))
 
     def array(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
         """A stored array by its short name (``gates``, ``pre``, ``c``, ``h``, ``x``, ``h0``, ``w_ih``...)."""
@@ -147,13 +147,12 @@ class Trace:
         """
         H = self.hidden_size
         pre = self.array("pre", layer, direction)
-        if self.kind == "rnn":
-            if name != "h":
+        names = KINDS[self.kind].pre_names
+        if not self.gate_names:
+            if name not in names:
                 raise ValueError(f"an RNN has one pre-activation, 'h'; got {name!r}")
             return pre
-        if self.kind == "gru" and name == "hn":
-            return pre[:, :, 3 * H:4 * H]
-        k = self._gate_index(name)
+        k = names.index(name) if name in names else self._gate_index(name)  # unknown names: the gate error
         return pre[:, :, k * H:(k + 1) * H]
 
     def h(self, layer: int = 0, direction: int = 0) -> np.ndarray:
@@ -162,7 +161,7 @@ class Trace:
 
     def c(self, layer: int = 0, direction: int = 0) -> np.ndarray:
         """(L, N, H) the LSTM cell state after each step."""
-        if self.kind != "lstm":
+        if not KINDS[self.kind].has_cell_state:
             raise ValueError(f"only an LSTM has a cell state; this trace is of a {self.kind.upper()}")
         return self.array("c", layer, direction)
 
@@ -176,7 +175,7 @@ class Trace:
 
     def grad_c(self, layer: int = 0, direction: int = 0) -> np.ndarray:
         """(L, N, H) dL/dc_t of every step of an LSTM, from a backward through this traced forward."""
-        if self.kind != "lstm":
+        if not KINDS[self.kind].has_cell_state:
             raise ValueError(f"only an LSTM has a cell state; this trace is of a {self.kind.upper()}")
         return self._grad(layer, direction, 1)
 
