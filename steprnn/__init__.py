@@ -20,6 +20,18 @@ from .devices import device
 from . import cuda
 from .printing import set_printoptions
 from . import autograd
+from .size import Size
+from .dtypes import dtype, complex64, complex128
+from .tensor_types import BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
+from .functions import (add, allclose, argmax, argmin, argsort, bmm, clamp, clip, cumsum, div, eq, equal, exp,
+                        flatten, gather, ge, get_default_device, gt, index_select, le, log, log_softmax, lt,
+                        masked_fill, matmul, maximum, mean, minimum, mm, mul, narrow, ne, neg, norm,
+                        numel, permute, relu, reshape, set_default_device, sigmoid, softmax, sort, sqrt, squeeze,
+                        std, sub, t, tanh, topk, transpose, unsqueeze, var, where)
+# torch's names that shadow builtins, kept out of __all__ as bool/float/int are
+from .functions import abs as abs, all as all, any as any, max as max, min as min, pow as pow, sum as sum
+from .functions import round as round, ceil, floor, log1p, sign
+from . import onnx
 
 from . import optim
 from . import utils
@@ -74,6 +86,15 @@ __all__ = [
     "cuda",
     "set_printoptions",
     "autograd",
+    "Size", "dtype", "complex64", "complex128",
+    "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor",
+    "add", "allclose", "argmax", "argmin", "argsort", "bmm", "clamp", "clip", "cumsum", "div", "eq", "equal", "exp",
+    "flatten", "gather", "ge", "get_default_device", "gt", "index_select", "le", "log", "log_softmax", "lt",
+    "masked_fill", "matmul", "maximum", "mean", "minimum", "mm", "mul", "narrow", "ne", "neg", "norm",
+    "numel", "permute", "relu", "reshape", "set_default_device", "sigmoid", "softmax", "sort", "sqrt", "squeeze",
+    "std", "sub", "t", "tanh", "topk", "transpose", "unsqueeze", "var", "where",
+    "ceil", "floor", "log1p", "sign",
+    "onnx",
     "Generator",
     "seed",
     "initial_seed",
@@ -87,3 +108,13 @@ __all__ = [
     "load",
     "utils",
 ]
+
+
+def __getattr__(name: str) -> None:
+    # a clear word for torch names steprnn leaves out (instead of Python's guess at a similar name)
+    if name.startswith("_"):
+        raise AttributeError(f"module 'steprnn' has no attribute '{name}'")
+    raise AttributeError(
+        f"module 'steprnn' has no attribute '{name}': steprnn implements the part of torch that recurrent "
+        f"models and their tutorials use, and torch.{name} is not part of it (see dir(steprnn))."
+    )

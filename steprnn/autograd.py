@@ -186,7 +186,7 @@ def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: 
     changes); ``save_output``: it also reads the output's values."""
     Tensor = _tensor_mod.Tensor
     out = Tensor._make(data)
-    if view_of is not None and np.may_share_memory(data, view_of.data):
+    if view_of is not None and np.may_share_memory(data, view_of._data):
         out._vc = view_of._vc
         base = view_of._base if view_of._base is not None else view_of
         out._base = base
@@ -303,14 +303,14 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
         if leaf._grad is None:
             leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
         else:
-            leaf._grad.data = leaf._grad.data + g
+            leaf._grad._data = leaf._grad._data + g
 
 
 def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> np.ndarray:
     if not isinstance(g, np.ndarray):
         g = np.asarray(_tensor_mod.to_numpy(g))
     if g.shape != parent.shape:
-        if g.size == 1 and parent.data.size == 1:
+        if g.size == 1 and parent._data.size == 1:
             g = g.reshape(parent.shape)
         else:
             raise RuntimeError(
@@ -422,7 +422,7 @@ def _prepare(tensors: Any, grad_tensors: Any) -> tuple[list, list]:
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
-            if t.data.size != 1:
+            if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             grads.append(np.ones(t.shape, dtype=t.dtype))
         else:
@@ -454,3 +454,15 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     assert results is not None
     return tuple(None if r is None else Tensor._make(np.array(r, dtype=t.dtype, copy=True))
                  for r, t in zip(results, inputs))
+
+
+def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> _tensor_mod.Tensor:  # noqa: N802
+    """``autograd.Variable(t)``, PyTorch's old wrapper, is the tensor itself (as in PyTorch since 0.4);
+    ``requires_grad=True`` switches gradients on for it. Arrays and lists become tensors."""
+    Tensor = _tensor_mod.Tensor
+    if not isinstance(data, Tensor):
+        from .creation import tensor
+        data = tensor(data)
+    if requires_grad:
+        data.requires_grad_(True)
+    return data

@@ -80,7 +80,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     Without ``dtype``: Python floats → float32, ints → int64, bools → bool; arrays keep their dtype.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     elif _is_torch(data):
         data = to_numpy(data)
     if dtype is not None:

@@ -87,7 +87,7 @@ def as_operand(x: Any) -> Any:
 
 def _value(x: Any, dtype: np.dtype) -> Any:
     if isinstance(x, Tensor):
-        return x.data.astype(dtype, copy=False)
+        return x._data.astype(dtype, copy=False)
     return x
 
 
@@ -154,7 +154,7 @@ def _refuse_bool(a: Any, b: Any, kernel: str) -> None:
 
 
 def _refuse_int_zero_division(a: Any, b: Any) -> None:
-    if result_type(a, b).kind in "iu" and np.any(np.asarray(b.data if isinstance(b, Tensor) else b) == 0):
+    if result_type(a, b).kind in "iu" and np.any(np.asarray(b._data if isinstance(b, Tensor) else b) == 0):
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -321,7 +321,7 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)} (inner sizes {a.shape[-1]} and "
             f"{b.shape[-2 if b.ndim > 1 else 0]} differ)"
         )
-    av, bv = a.data, b.data
+    av, bv = a._data, b._data
     try:
         out = np.matmul(av, bv)
     except ValueError:
@@ -356,7 +356,7 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 def _unary(x: Tensor, forward: Callable, grad: Callable, name: str, float_only: bool = True,
            save_input: bool = False, save_output: bool = False) -> Tensor:
-    xv = x.data
+    xv = x._data
     if float_only and not is_floating(xv.dtype):
         xv = xv.astype(DEFAULT_FLOAT)
     with np.errstate(**_QUIET):
@@ -460,7 +460,7 @@ def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) ->
     else:
         out_dtype = np.dtype(dtype)
     axis = dims if x.ndim else None
-    out = np.asarray(np.sum(x.data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
+    out = np.asarray(np.sum(x._data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
     shape = x.shape
 
     def backward(g: np.ndarray) -> tuple:
@@ -482,9 +482,9 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
     dims = _dims(dim, x.ndim)
     axis = dims if x.ndim else None
     with np.errstate(**_QUIET):
-        out = np.asarray(np.mean(x.data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
+        out = np.asarray(np.mean(x._data, axis=axis, keepdims=keepdim and x.ndim > 0, dtype=out_dtype))
     shape = x.shape
-    count = x.data.size if axis is None else int(np.prod([shape[d] for d in axis]))
+    count = x._data.size if axis is None else int(np.prod([shape[d] for d in axis]))
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
@@ -496,13 +496,13 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
 
 def _extreme(x: Tensor, dim: Any, keepdim: bool, which: str) -> Any:
     pick, argpick = (np.max, np.argmax) if which == "max" else (np.min, np.argmin)
-    if x.data.size == 0:
+    if x._data.size == 0:
         raise RuntimeError(
             f"{which}(): Expected reduction dim to be specified for input.numel() == 0. "
             "Specify the reduction dim with the 'dim' argument." if dim is None else
             f"{which}(): Expected reduction dim {dim} to have non-zero size."
         )
-    xv = x.data
+    xv = x._data
     if dim is None:
         out = np.asarray(pick(xv))
 
@@ -553,14 +553,14 @@ def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 def argmax(x: Tensor, dim: Any = None, keepdim: bool = False, _fn: Callable = np.argmax) -> Tensor:
     """Index of the largest value (of the flattened tensor when ``dim`` is None); int64, no history."""
     if dim is None:
-        out = np.asarray(_fn(x.data), dtype=np.int64)
+        out = np.asarray(_fn(x._data), dtype=np.int64)
         if keepdim:
             out = out.reshape((1,) * x.ndim)
         return Tensor._make(out)
     d = normalize_dim(dim, x.ndim)
     if x.ndim == 0:
         return Tensor._make(np.zeros((), dtype=np.int64))
-    return Tensor._make(np.asarray(_fn(x.data, axis=d, keepdims=keepdim), dtype=np.int64))
+    return Tensor._make(np.asarray(_fn(x._data, axis=d, keepdims=keepdim), dtype=np.int64))
 
 
 def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -601,16 +601,16 @@ def _view_op(x: Tensor, out: np.ndarray, name: str, backward: Callable) -> Tenso
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     """Same values in a new shape (one ``-1`` inferred); a view when NumPy can make one."""
-    new = _infer_shape(shape, x.data.size)
+    new = _infer_shape(shape, x._data.size)
     old = x.shape
-    return _view_op(x, x.data.reshape(new), "ViewBackward0", lambda g: (g.reshape(old),))
+    return _view_op(x, x._data.reshape(new), "ViewBackward0", lambda g: (g.reshape(old),))
 
 
 def view(x: Tensor, *shape: Any) -> Tensor:
     """As :func:`reshape` but never copies: fails, as PyTorch, when the strides do not allow a view."""
-    new = _infer_shape(shape, x.data.size)
+    new = _infer_shape(shape, x._data.size)
     try:
-        out = np.reshape(x.data, new, copy=False)
+        out = np.reshape(x._data, new, copy=False)
     except ValueError:
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride (at least one dimension spans "
@@ -643,16 +643,16 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
     if len(set(d)) != len(d):
         raise RuntimeError("permute(): duplicate dims are not allowed.")
     inverse = tuple(np.argsort(d))
-    return _view_op(x, x.data.transpose(d), "PermuteBackward0", lambda g: (g.transpose(inverse),))
+    return _view_op(x, x._data.transpose(d), "PermuteBackward0", lambda g: (g.transpose(inverse),))
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dims (a view)."""
     if x.ndim == 0:
         normalize_dim(dim0, 0), normalize_dim(dim1, 0)
-        return _view_op(x, x.data.view(), "TransposeBackward0", lambda g: (g,))
+        return _view_op(x, x._data.view(), "TransposeBackward0", lambda g: (g,))
     a, b = normalize_dim(dim0, x.ndim), normalize_dim(dim1, x.ndim)
-    return _view_op(x, np.swapaxes(x.data, a, b), "TransposeBackward0", lambda g: (np.swapaxes(g, a, b),))
+    return _view_op(x, np.swapaxes(x._data, a, b), "TransposeBackward0", lambda g: (np.swapaxes(g, a, b),))
 
 
 def t(x: Tensor) -> Tensor:
@@ -670,7 +670,7 @@ def squeeze(x: Tensor, dim: Any = None) -> Tensor:
         dims = _dims(dim, x.ndim) if x.ndim else (_dims(dim, 0) and ())
         axes = tuple(i for i in dims if x.shape[i] == 1)
     old = x.shape
-    return _view_op(x, np.squeeze(x.data, axes) if axes else x.data.view(), "SqueezeBackward0",
+    return _view_op(x, np.squeeze(x._data, axes) if axes else x._data.view(), "SqueezeBackward0",
                     lambda g: (g.reshape(old),))
 
 
@@ -683,7 +683,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     d = int(dim) % n
     old = x.shape
-    return _view_op(x, np.expand_dims(x.data, d), "UnsqueezeBackward0", lambda g: (g.reshape(old),))
+    return _view_op(x, np.expand_dims(x._data, d), "UnsqueezeBackward0", lambda g: (g.reshape(old),))
 
 
 def expand(x: Tensor, *sizes: Any) -> Tensor:
@@ -704,19 +704,19 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
                 f"Tensor sizes: {list(x.shape)}"
             )
     old = x.shape
-    return _view_op(x, np.broadcast_to(x.data, target), "ExpandBackward0", lambda g: (unbroadcast(g, old),))
+    return _view_op(x, np.broadcast_to(x._data, target), "ExpandBackward0", lambda g: (unbroadcast(g, old),))
 
 
 def contiguous(x: Tensor) -> Tensor:
     """``x`` itself when C-contiguous, else a C-contiguous copy."""
-    if x.data.flags.c_contiguous:
+    if x._data.flags.c_contiguous:
         return x
-    return autograd.record(np.ascontiguousarray(x.data), (x,), lambda g: (g,), "CloneBackward0")
+    return autograd.record(np.ascontiguousarray(x._data), (x,), lambda g: (g,), "CloneBackward0")
 
 
 def clone(x: Tensor) -> Tensor:
     """A copy with its own memory; gradients flow through."""
-    return autograd.record(x.data.copy(), (x,), lambda g: (g,), "CloneBackward0")
+    return autograd.record(x._data.copy(), (x,), lambda g: (g,), "CloneBackward0")
 
 
 def to_dtype(x: Tensor, dtype: np.dtype, copy: bool = False) -> Tensor:
@@ -725,15 +725,15 @@ def to_dtype(x: Tensor, dtype: np.dtype, copy: bool = False) -> Tensor:
         return x
     src = x.dtype
     if is_floating(src) and is_floating(dtype):
-        return autograd.record(x.data.astype(dtype), (x,), lambda g: (g.astype(src),), "ToCopyBackward0")
-    return Tensor._make(x.data.astype(dtype))
+        return autograd.record(x._data.astype(dtype), (x,), lambda g: (g.astype(src),), "ToCopyBackward0")
+    return Tensor._make(x._data.astype(dtype))
 
 
 # --- indexing ---------------------------------------------------------------------------------
 
 def _index_part(k: Any) -> Any:
     if isinstance(k, Tensor):
-        k = k.data
+        k = k._data
     elif type(k).__module__.startswith("torch"):
         k = _tensor_mod.to_numpy(k)
     elif isinstance(k, list):
@@ -770,7 +770,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     """``x[key]``: basic indexing gives a view; integer/bool array indexing a copy."""
     key = index_key(key)
     try:
-        out = x.data[key]
+        out = x._data[key]
     except IndexError as err:
         raise _index_error(err, x.shape) from None
     shape = x.shape
@@ -794,11 +794,11 @@ def setitem_(x: Tensor, key: Any, value: Any) -> None:
     operand = as_operand(value)
     if operand is NotImplemented:
         operand = Tensor._make(np.asarray(value))
-    vv = operand.data if isinstance(operand, Tensor) else operand
+    vv = operand._data if isinstance(operand, Tensor) else operand
 
     def write() -> None:
         try:
-            x.data[key] = vv
+            x._data[key] = vv
         except IndexError as err:
             raise _index_error(err, x.shape) from None
         except ValueError as err:
@@ -826,7 +826,7 @@ def setitem_(x: Tensor, key: Any, value: Any) -> None:
         return g_self, unbroadcast(np.asarray(gv), vshape)
 
     parents = (alias,) if vshape is None else (alias, operand)
-    result = autograd.record(x.data, parents, backward, "CopySlices" if basic else "IndexPutBackward0")
+    result = autograd.record(x._data, parents, backward, "CopySlices" if basic else "IndexPutBackward0")
     x._adopt(result)
 
 
@@ -871,15 +871,15 @@ def inplace_(x: Tensor, compute: Callable[[Tensor], Tensor], others: Sequence[An
         from .grad_mode import no_grad
         with no_grad():
             result = compute(x)
-        _copy_into(x, result.data)
+        _copy_into(x, result._data)
         x._vc.bump()
         return x
     _check_inplace(x)
     before = x._alias()
     if needs_old_values:
-        before = x._alias(np.array(x.data, copy=True))
+        before = x._alias(np.array(x._data, copy=True))
     result = compute(before)
-    _copy_into(x, result.data)
+    _copy_into(x, result._data)
     x._vc.bump()
     x._adopt(result)
     return x
@@ -900,7 +900,7 @@ def _copy_into(x: Tensor, values: np.ndarray) -> None:
                 f"output with shape {list(x.shape)} doesn't match the broadcast shape {list(values.shape)}"
             ) from None
     try:
-        np.copyto(x.data, values, casting="same_kind")
+        np.copyto(x._data, values, casting="same_kind")
     except ValueError as err:
         raise _write_error(err, x, (), values) from None
 
@@ -947,8 +947,8 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
                     f"Sizes of tensors must match except in dimension {d}. Expected size {ref.shape[k]} but got "
                     f"size {t.shape[k]} for tensor number {i} in the list."
                 )
-    dtype = result_type(*[t.data for t in ts])
-    out = np.concatenate([t.data.astype(dtype, copy=False) for t in live], axis=d)
+    dtype = result_type(*[t._data for t in ts])
+    out = np.concatenate([t._data.astype(dtype, copy=False) for t in live], axis=d)
     sizes = [t.shape[d] if id(t) in live_ids else 0 for t in ts]
     offsets = np.cumsum([0] + sizes)
 
@@ -980,11 +980,283 @@ def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     if not -n <= dim < n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     d = int(dim) % n
-    dtype = result_type(*[t.data for t in ts])
-    out = np.stack([t.data.astype(dtype, copy=False) for t in ts], axis=d)
+    dtype = result_type(*[t._data for t in ts])
+    out = np.stack([t._data.astype(dtype, copy=False) for t in ts], axis=d)
 
     def backward(g: np.ndarray) -> tuple:
         return tuple(np.take(g, i, axis=d) for i in range(len(ts)))
 
     return autograd.record(out, tuple(ts), backward, "StackBackward0")
 
+
+
+# --- selection: sort, topk, narrow, where, masked_fill, gather, index_select, repeat ------------
+
+#: what ``t.sort(dim)`` / ``t.topk(k)`` return, as ``torch.return_types.sort`` / ``topk``
+SortResult = collections.namedtuple("SortResult", ["values", "indices"])
+
+
+def _take_along(x: Tensor, idx: np.ndarray, d: int, name: str) -> Tensor:
+    """``x``'s values at ``idx`` (int64, same ndim as x) along dim ``d``; the gradient scatters back
+    (``idx`` holds each position at most once per slice, as sort and topk give)."""
+    shape = x.shape
+
+    def backward(g: np.ndarray) -> tuple:
+        gi = np.zeros(shape, dtype=g.dtype)
+        np.put_along_axis(gi, idx, g, axis=d)
+        return (gi,)
+
+    return autograd.record(np.take_along_axis(x._data, idx, axis=d), (x,), backward, name)
+
+
+def _stable_order(v: np.ndarray, d: int, descending: bool) -> np.ndarray:
+    """Indices sorting ``v`` along ``d``; equal values keep their order (NaN counts as the largest)."""
+    if not descending:
+        return np.argsort(v, axis=d, kind="stable")
+    n = v.shape[d]
+    return (n - 1) - np.flip(np.argsort(np.flip(v, d), axis=d, kind="stable"), d)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
+    """``(values, indices)`` sorted along ``dim`` (ties in their original order; NaN largest)."""
+    if x.ndim == 0:
+        normalize_dim(dim, 0)
+        return SortResult(clone(x) if x.requires_grad else Tensor._make(x._data.copy()),
+                          Tensor._make(np.zeros((), np.int64)))
+    d = normalize_dim(dim, x.ndim)
+    idx = _stable_order(x._data, d, bool(descending)).astype(np.int64, copy=False)
+    return SortResult(_take_along(x, idx, d, "SortBackward0"), Tensor._make(idx))
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices of :func:`sort`."""
+    return sort(x, dim, descending, stable).indices
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> SortResult:
+    """The ``k`` largest (``largest=False``: smallest) values along ``dim`` and their indices, largest first."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"topk(): argument 'k' must be int, not {type(k).__name__}")
+    d = normalize_dim(dim, x.ndim)
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError(f"selected index k out of range: topk needs 0 <= k <= {n} (the size of dim {d}), "
+                           f"got k={k}")
+    if x.ndim == 0:
+        return sort(x, dim)
+    idx = _stable_order(x._data, d, bool(largest))
+    idx = np.take(idx, np.arange(int(k)), axis=d).astype(np.int64, copy=False)
+    return SortResult(_take_along(x, idx, d, "TopkBackward0"), Tensor._make(idx))
+
+
+def narrow(x: Tensor, dim: int, start: Any, length: int) -> Tensor:
+    """``x`` restricted to ``start <= i < start + length`` along ``dim``: a view, as ``torch.narrow``."""
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = normalize_dim(dim, x.ndim)
+    start = int(start.item()) if isinstance(start, Tensor) else int(start)
+    n = x.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (broadcast together); gradients go to the chosen side."""
+    c = condition._data if isinstance(condition, Tensor) else np.asarray(_tensor_mod.to_numpy(condition))
+    if c.dtype != np.dtype(bool):
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{c.dtype.name}")
+    try:
+        np.broadcast_shapes(c.shape, _shape(a), _shape(b))
+    except ValueError:
+        raise RuntimeError(f"where(): the shapes of condition {list(c.shape)}, input {list(_shape(a))} and "
+                           f"other {list(_shape(b))} cannot be broadcast together") from None
+    zero = np.zeros((), dtype=bool)
+    return _binary(a, b, lambda av, bv: np.where(c, av, bv), "WhereBackward0",
+                   lambda g, av, bv, out: np.where(c, g, zero.astype(g.dtype)),
+                   lambda g, av, bv, out: np.where(c, zero.astype(g.dtype), g))
+
+
+def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
+    """``x`` with ``value`` where ``mask`` (bool, broadcastable to x) is True; no gradient flows there."""
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(_tensor_mod.to_numpy(mask))
+    if m.dtype != np.dtype(bool):
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {m.dtype.name}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        value = value.item()
+    try:
+        m = np.broadcast_to(m, x.shape)
+    except ValueError:
+        raise _torch_broadcast_error(x.shape, m.shape) from None
+    out = np.where(m, np.asarray(value).astype(x._data.dtype), x._data)
+
+    def backward(g: np.ndarray) -> tuple:
+        return (np.where(m, np.zeros((), g.dtype), g),)
+
+    return autograd.record(out, (x,), backward, "MaskedFillBackward0")
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    """``out[i][j] = x[index[i][j]][j]`` for ``dim=0`` (and so on), as ``torch.gather``."""
+    idx = index._data if isinstance(index, Tensor) else np.asarray(_tensor_mod.to_numpy(index))
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError("gather(): Expected dtype int64 for index")
+    d = normalize_dim(dim, x.ndim)
+    if idx.ndim != builtins.max(x.ndim, 1):
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    for k in range(idx.ndim):
+        if k != d and idx.shape[k] > x.shape[k]:
+            raise RuntimeError(f"Size does not match at dimension {k} expected index {list(idx.shape)} to be "
+                               f"smaller than self {list(x.shape)} apart from dimension {d}")
+    n = x.shape[d]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RuntimeError(f"index {int(idx.max() if idx.max() >= n else idx.min())} is out of bounds for "
+                           f"dimension {d} with size {n}")
+    key = list(np.indices(idx.shape, sparse=True))
+    key[d] = idx
+    key = tuple(key)
+    shape = x.shape
+
+    def backward(g: np.ndarray) -> tuple:
+        gi = np.zeros(shape, dtype=g.dtype)
+        np.add.at(gi, key, g)
+        return (gi,)
+
+    return autograd.record(x._data[key], (x,), backward, "GatherBackward0")
+
+
+def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
+    """The slices at ``index`` (1-D integers) along ``dim``, as ``torch.index_select``."""
+    idx = index._data if isinstance(index, Tensor) else np.asarray(_tensor_mod.to_numpy(index))
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector of integers (int64 or int32)")
+    d = normalize_dim(dim, x.ndim)
+    return getitem(x, (slice(None),) * d + (Tensor._make(idx.reshape(-1)),))
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """Tile ``x`` ``sizes[i]`` times along each dim (extra leading sizes add dims), as ``Tensor.repeat``."""
+    reps = _shape_args(sizes)
+    if len(reps) < x.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                           "of tensor")
+    lead = len(reps) - x.ndim
+    base = (1,) * lead + tuple(x.shape)
+    out = np.tile(x._data.reshape(base), reps)
+
+    def backward(g: np.ndarray) -> tuple:
+        split = []
+        for r, s in zip(reps, base):
+            split += [r, s]
+        return (g.reshape(split).sum(axis=tuple(range(0, 2 * len(reps), 2))).reshape(x.shape),)
+
+    return autograd.record(out, (x,), backward, "RepeatBackward0")
+
+
+def any_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Whether any element (along ``dim``) is non-zero: a bool Tensor."""
+    axis = _dims(dim, x.ndim) if x.ndim else None
+    return Tensor._make(np.asarray(np.any(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)))
+
+
+def all_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Whether every element (along ``dim``) is non-zero: a bool Tensor."""
+    axis = _dims(dim, x.ndim) if x.ndim else None
+    return Tensor._make(np.asarray(np.all(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)))
+
+
+def var(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+    """Variance over ``dim`` with ``correction`` (default 1, Bessel's; ``unbiased=False`` means 0)."""
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    m = mean(x, dim, keepdim=True)
+    diff = sub(x, m)
+    dims = _dims(dim, x.ndim)
+    count = x._data.size if dims is None else int(np.prod([x.shape[d] for d in dims]))
+    s = sum(mul(diff, diff), dim, keepdim)
+    return div(s, builtins.max(count - correction, 0))
+
+
+def std(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+    """Standard deviation: ``var(...).sqrt()``."""
+    return sqrt(var(x, dim, unbiased, keepdim, correction))
+
+
+def cumsum(x: Tensor, dim: int) -> Tensor:
+    """Running sums along ``dim``; ints sum as int64."""
+    d = normalize_dim(dim, x.ndim)
+    dtype = np.dtype(np.int64) if x.dtype.kind in "biu" else x._data.dtype
+    out = np.cumsum(x._data, axis=d, dtype=dtype) if x.ndim else x._data.astype(dtype)
+
+    def backward(g: np.ndarray) -> tuple:
+        if x.ndim == 0:
+            return (g,)
+        return (np.flip(np.cumsum(np.flip(g, d), axis=d), d),)
+
+    return autograd.record(np.asarray(out), (x,), backward, "CumsumBackward0")
+
+
+def norm(x: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The ``p``-norm (2: Euclidean) over ``dim`` (all elements when None)."""
+    if p in ("fro", 2, 2.0):
+        return sqrt(sum(mul(x, x), dim, keepdim))
+    if p in (1, 1.0):
+        return sum(abs(x), dim, keepdim)
+    if p in (float("inf"), "inf"):
+        return max(abs(x)) if dim is None else max(abs(x), dim, keepdim).values
+    return pow(sum(pow(abs(x), p), dim, keepdim), 1.0 / p)
+
+
+# --- random values (one place: the generator behind them is steprnn.random's) ------------------
+
+def random_values(kind: str, shape: tuple, dtype: np.dtype, generator: Any = None, low: float = 0.0,
+                  high: float = 1.0) -> np.ndarray:
+    """``shape`` draws in ``dtype`` from steprnn's global generator (or ``generator``), on PyTorch's
+    streams: ``kind='normal'``: N(low, high²) as ``tensor.normal_(low, high)``; ``'uniform'``: U[low, high)
+    as ``tensor.uniform_(low, high)``. Every random Tensor method draws here."""
+    from .random import resolve
+    gen = resolve(generator)
+    draw_dtype = dtype if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float32)
+    if kind == "normal":
+        values = gen.normal_array(shape, low, high, draw_dtype)
+    elif kind == "uniform":
+        values = gen.uniform_array(shape, low, high, draw_dtype)
+    else:  # pragma: no cover - internal
+        raise ValueError(kind)
+    return np.asarray(values).astype(dtype, copy=False)
+
+
+# --- rounding (zero gradient, as PyTorch) -------------------------------------------------------
+
+def round(x: Tensor, decimals: int = 0) -> Tensor:
+    """Round half to even (``decimals`` places); gradient zero."""
+    return _unary(x, lambda v: np.round(v, decimals), lambda g, xv, out: np.zeros_like(g), "RoundBackward0",
+                  float_only=False)
+
+
+def floor(x: Tensor) -> Tensor:
+    """Round down; gradient zero."""
+    return _unary(x, np.floor, lambda g, xv, out: np.zeros_like(g), "FloorBackward0", float_only=False)
+
+
+def ceil(x: Tensor) -> Tensor:
+    """Round up; gradient zero."""
+    return _unary(x, np.ceil, lambda g, xv, out: np.zeros_like(g), "CeilBackward0", float_only=False)
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 by sign; gradient zero."""
+    return _unary(x, np.sign, lambda g, xv, out: np.zeros_like(g), "SignBackward0", float_only=False)
+
+
+def log1p(x: Tensor) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    return _unary(x, np.log1p, lambda g, xv, out: g / (1 + xv), "Log1PBackward0", save_input=True)

@@ -31,6 +31,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from .dtypes import public_dtype
+from .size import Size
 from .tensor import Tensor
 
 __all__ = ["save", "load", "add_safe_globals", "get_safe_globals"]
@@ -47,6 +49,8 @@ _SAFE: dict[tuple[str, str], Any] = {
     ("builtins", "complex"): complex,
     ("builtins", "slice"): slice,
     ("builtins", "range"): range,
+    ("steprnn.size", "Size"): Size,  # t.shape, as torch.Size is safe to torch
+    ("steprnn.dtypes", "public_dtype"): public_dtype,  # sr.float32 and friends
 }
 _USER_SAFE: dict[tuple[str, str], Any] = {}
 

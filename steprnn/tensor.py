@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from .devices import CPU, as_device, device
-from .dtypes import as_dtype, dtype_name, is_floating
+from .dtypes import as_dtype, is_floating, public_dtype
+from .size import Size
 
 
 class Tensor:
@@ -31,7 +32,7 @@ class Tensor:
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         elif isinstance(data, (list, tuple)):
             data = np.asarray(data)
             if data.dtype.kind in "biuf" and data.dtype != np.float32:
@@ -77,23 +78,25 @@ class Tensor:
 
     # --- the array ----------------------------------------------------------------------------
     @property
-    def data(self) -> np.ndarray:
-        """The NumPy array holding the values (assignable: ``t.data = array``)."""
-        return self._data
+    def data(self) -> Tensor:
+        """The same memory as a Tensor without history, as ``torch.Tensor.data``: writes through it
+        (``p.data.add_(...)``) change ``self`` and are not seen by autograd. Assignable:
+        ``t.data = other`` makes ``t`` hold ``other``'s values. For the NumPy array use ``.numpy()``."""
+        return Tensor._make(self._data)
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = value.data if isinstance(value, Tensor) else np.asarray(value)
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        """The sizes, a tuple (``torch.Size`` is a tuple too)."""
-        return self._data.shape
+    def shape(self) -> Size:
+        """The sizes, a :class:`Size` (a tuple that prints as ``steprnn.Size([2, 3])``)."""
+        return Size(self._data.shape)
 
     @property
-    def dtype(self) -> np.dtype:
-        """The NumPy dtype (``sr.float32 == np.dtype('float32')``)."""
-        return self._data.dtype
+    def dtype(self) -> Any:
+        """The dtype, a :class:`steprnn.dtype` (prints as ``steprnn.float32``; equals ``np.float32``)."""
+        return public_dtype(self._data.dtype)
 
     @property
     def ndim(self) -> int:
@@ -117,7 +120,7 @@ class Tensor:
     def size(self, dim: int | None = None) -> Any:
         """The shape (a tuple), or the size of one dim."""
         if dim is None:
-            return self._data.shape
+            return Size(self._data.shape)
         from .ops import normalize_dim
         if self.ndim == 0:
             raise IndexError("dimension specified as 0 but tensor has no dimensions")
@@ -144,7 +147,7 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __contains__(self, item: Any) -> bool:
-        return bool((self == item).data.any())
+        return bool((self == item)._data.any())
 
     def __hash__(self) -> int:
         return id(self)
@@ -193,6 +196,11 @@ class Tensor:
         if value.shape != self.shape:
             raise RuntimeError("assigned grad has data of a different size")
         self._grad = value
+
+    @property
+    def _version(self) -> int:
+        """How many in-place operations changed this tensor's memory (PyTorch's ``t._version``)."""
+        return self._vc.value
 
     @property
     def grad_fn(self) -> Any:
@@ -321,9 +329,19 @@ class Tensor:
         return self  # pragma: no cover - as_device raises
 
     def type(self, dtype: Any = None) -> Any:
-        """Without an argument ``'steprnn.FloatTensor'``-style name; with one, ``.to(dtype)``."""
+        """Without an argument the type's name (``'steprnn.FloatTensor'``); with one (a dtype, a legacy
+        type such as ``sr.LongTensor``, or its name), ``.to(dtype)``."""
+        from .tensor_types import _TensorType, type_name
         if dtype is None:
-            return dtype_name(self.dtype)
+            return type_name(self._data.dtype)
+        if isinstance(dtype, _TensorType):
+            dtype = dtype.dtype
+        elif isinstance(dtype, str) and dtype.endswith("Tensor"):
+            from . import tensor_types
+            found = getattr(tensor_types, dtype.rsplit(".", 1)[-1], None)
+            if not isinstance(found, _TensorType):
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = found.dtype
         return self.to(dtype)
 
     def float(self) -> Tensor:
@@ -579,7 +597,7 @@ class Tensor:
 
         def compute(x: Tensor) -> Tensor:
             try:
-                values = np.broadcast_to(o.data, shape).astype(dtype)
+                values = np.broadcast_to(o._data, shape).astype(dtype)
             except ValueError:
                 raise RuntimeError(f"The size of tensor a ({shape[-1] if shape else 1}) must match the size of "
                                    f"tensor b ({o.shape[-1] if o.shape else 1}): cannot copy a tensor of shape "
@@ -655,6 +673,26 @@ class Tensor:
         """Elementwise absolute value."""
         return _ops.abs(self)
 
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round half to even (gradient zero)."""
+        return _ops.round(self, decimals)
+
+    def floor(self) -> Tensor:
+        """Round down (gradient zero)."""
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        """Round up (gradient zero)."""
+        return _ops.ceil(self)
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 by sign (gradient zero)."""
+        return _ops.sign(self)
+
+    def log1p(self) -> Tensor:
+        """log(1 + x)."""
+        return _ops.log1p(self)
+
     def sqrt(self) -> Tensor:
         """Elementwise square root."""
         return _ops.sqrt(self)
@@ -673,12 +711,14 @@ class Tensor:
         """Elementwise minimum (ties split the gradient)."""
         return _ops.minimum(self, _operand(other))
 
-    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        """Sum over ``dim`` (int or tuple; all dims when None)."""
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None, **numpy_kw: Any) -> Tensor:
+        """Sum over ``dim`` (int or tuple; all dims when None); ``np.sum(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "sum")
         return _ops.sum(self, dim, keepdim, None if dtype is None else as_dtype(dtype))
 
-    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        """Mean over ``dim`` (int or tuple; all dims when None)."""
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None, **numpy_kw: Any) -> Tensor:
+        """Mean over ``dim`` (int or tuple; all dims when None); ``np.mean(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "mean")
         return _ops.mean(self, dim, keepdim, None if dtype is None else as_dtype(dtype))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -785,6 +825,247 @@ class Tensor:
         d = normalize_dim(dim, self.ndim)
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
+    # --- selection, comparison and reductions (torch's names) ----------------------------------
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        """``(values, indices)`` sorted along ``dim`` (ties keep their order, NaN sorts as largest)."""
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """The indices that sort ``self`` along ``dim``."""
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        """``(values, indices)`` of the ``k`` largest (or smallest) values along ``dim``."""
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def narrow(self, dim: int, start: Any, length: int) -> Tensor:
+        """The view of ``length`` entries from ``start`` along ``dim``."""
+        return _ops.narrow(self, dim, start, length)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """A copy with ``value`` where ``mask`` is True."""
+        return _ops.masked_fill(self, mask, value)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """Write ``value`` where ``mask`` is True, in place."""
+        return _ops.inplace_(self, lambda x: _ops.masked_fill(x, mask, value))
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """Values picked along ``dim`` by ``index`` (as ``torch.gather``)."""
+        return _ops.gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        """The slices at ``index`` along ``dim``."""
+        return _ops.index_select(self, dim, index)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile ``self`` along each dim."""
+        return _ops.repeat(self, *sizes)
+
+    def any(self, dim: Any = None, keepdim: bool = False, **numpy_kw: Any) -> Tensor:
+        """Whether any element is non-zero (along ``dim``); ``np.any(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "any")
+        return _ops.any_(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False, **numpy_kw: Any) -> Tensor:
+        """Whether every element is non-zero (along ``dim``); ``np.all(t)`` works too."""
+        dim, keepdim = _numpy_reduction_args(dim, keepdim, numpy_kw, "all")
+        return _ops.all_(self, dim, keepdim)
+
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+        """Variance over ``dim`` (Bessel-corrected unless ``unbiased=False``/``correction=0``)."""
+        return _ops.var(self, dim, unbiased, keepdim, correction)
+
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:
+        """Standard deviation over ``dim``."""
+        return _ops.std(self, dim, unbiased, keepdim, correction)
+
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sums along ``dim``."""
+        return _ops.cumsum(self, dim)
+
+    def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The ``p``-norm over ``dim`` (all elements by default)."""
+        return _ops.norm(self, p, dim, keepdim)
+
+    def softmax(self, dim: int) -> Tensor:
+        """``F.softmax(self, dim)``."""
+        from .nn import functional as F
+        return F.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """``F.log_softmax(self, dim)``."""
+        from .nn import functional as F
+        return F.log_softmax(self, dim)
+
+    def eq(self, other: Any) -> Tensor:
+        """``self == other`` elementwise (a bool Tensor)."""
+        return _ops.compare(self, _operand(other), np.equal)
+
+    def ne(self, other: Any) -> Tensor:
+        """``self != other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.not_equal)
+
+    def lt(self, other: Any) -> Tensor:
+        """``self < other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.less)
+
+    def le(self, other: Any) -> Tensor:
+        """``self <= other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.less_equal)
+
+    def gt(self, other: Any) -> Tensor:
+        """``self > other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.greater)
+
+    def ge(self, other: Any) -> Tensor:
+        """``self >= other`` elementwise."""
+        return _ops.compare(self, _operand(other), np.greater_equal)
+
+    def equal(self, other: Any) -> bool:
+        """True when ``other`` has the same shape and values."""
+        o = _operand(other)
+        return isinstance(o, Tensor) and o.shape == self.shape and bool(np.array_equal(self._data, o._data))
+
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+        """``np.allclose`` on the values."""
+        return bool(np.allclose(self._data, to_numpy(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    # --- new tensors like this one ---------------------------------------------------------------
+    def _new(self, array: np.ndarray, requires_grad: bool) -> Tensor:
+        t = Tensor._make(array)
+        t.requires_grad = requires_grad
+        return t
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype (unless given)."""
+        from .creation import _size
+        dt = self._data.dtype if dtype is None else as_dtype(dtype)
+        return self._new(np.zeros(_size(size, "new_zeros"), dtype=dt), requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``size`` with this tensor's dtype (unless given)."""
+        from .creation import _size
+        dt = self._data.dtype if dtype is None else as_dtype(dtype)
+        return self._new(np.ones(_size(size, "new_ones"), dtype=dt), requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """As :meth:`new_zeros` (steprnn never hands out uninitialised memory)."""
+        return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        """``fill_value`` everywhere, with this tensor's dtype (unless given)."""
+        from .creation import _size
+        dt = self._data.dtype if dtype is None else as_dtype(dtype)
+        return self._new(np.full(_size((size,), "new_full"), fill_value, dtype=dt), requires_grad)
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """A copy of ``data`` with this tensor's dtype (unless given), as ``torch.Tensor.new_tensor``."""
+        from .creation import tensor
+        return tensor(data, dtype=self._data.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    # --- more in-place operations ----------------------------------------------------------------
+    def _shape_inplace(self, result: Tensor) -> Tensor:
+        if _ops.autograd.is_grad_enabled() and self._requires_grad:
+            _ops._check_inplace(self)
+            self._adopt(result)
+        self._data = result._data
+        self._vc.bump()
+        return self
+
+    def unsqueeze_(self, dim: int) -> Tensor:
+        """Insert a size-1 dim at ``dim``, in place."""
+        return self._shape_inplace(_ops.unsqueeze(self._alias(), dim))
+
+    def squeeze_(self, dim: Any = None) -> Tensor:
+        """Drop size-1 dims, in place."""
+        return self._shape_inplace(_ops.squeeze(self._alias(), dim))
+
+    def t_(self) -> Tensor:
+        """Transpose a tensor of at most 2 dims, in place."""
+        return self._shape_inplace(_ops.t(self._alias()))
+
+    def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two dims, in place."""
+        return self._shape_inplace(_ops.transpose(self._alias(), dim0, dim1))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+        """Fill with N(mean, std²) draws from steprnn's generator, in place."""
+        return self._fill_random("normal", mean, std, generator, "normal_kernel_cpu")
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+        """Fill with U(a, b) draws from steprnn's generator, in place."""
+        if a > b:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+        return self._fill_random("uniform", a, b, generator, "uniform_kernel_cpu")
+
+    def _fill_random(self, kind: str, low: float, high: float, generator: Any, kernel: str) -> Tensor:
+        if not is_floating(self._data.dtype):
+            raise RuntimeError(f"\"{kernel}\" not implemented for '{self._data.dtype.name}': random values "
+                               "need a float tensor")
+        values = _ops.random_values(kind, self.shape, self._data.dtype, generator, low, high)
+        return _ops.inplace_(self, lambda x: _ops.autograd.record(values, (x,), lambda g: (None,),
+                                                                  "NormalBackward0" if kind == "normal"
+                                                                  else "UniformBackward0"))
+
+    def exp_(self) -> Tensor:
+        """e**x in place."""
+        return _ops.inplace_(self, _ops.exp, (), True)
+
+    def tanh_(self) -> Tensor:
+        """tanh in place."""
+        return _ops.inplace_(self, _ops.tanh, (), True)
+
+    def sigmoid_(self) -> Tensor:
+        """The logistic function in place."""
+        return _ops.inplace_(self, _ops.sigmoid, (), True)
+
+    def relu_(self) -> Tensor:
+        """max(x, 0) in place."""
+        return _ops.inplace_(self, _ops.relu, (), True)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        """``self **= exponent`` in place."""
+        return self._inplace(exponent, _ops.pow, True)
+
+    def neg_(self) -> Tensor:
+        """``-self`` in place."""
+        return _ops.inplace_(self, _ops.neg)
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 * tensor2`` in place."""
+        return self.add_(_ops.mul(_operand(tensor1), _operand(tensor2)), alpha=value)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 / tensor2`` in place."""
+        return self.add_(_ops.div(_operand(tensor1), _operand(tensor2)), alpha=value)
+
+    # --- a clear word for what steprnn leaves out --------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute '{name}': steprnn implements the Tensor methods "
+            f"that recurrent models and their tutorials use, and '{name}' is not one of them. Convert with "
+            f"t.detach().numpy() to use NumPy, or see dir(steprnn.Tensor) for what is there."
+        )
+
+
+def _numpy_reduction_args(dim: Any, keepdim: bool, numpy_kw: dict, fname: str) -> tuple[Any, bool]:
+    """Accept NumPy's spelling (``axis=``, ``keepdims=``, ``out=None``), so that ``np.sum(t)``,
+    ``np.all(t)`` (which call these methods) work, as they do on torch tensors."""
+    if "axis" in numpy_kw:
+        axis = numpy_kw.pop("axis")
+        dim = axis if axis is not None else dim
+    if "keepdims" in numpy_kw:
+        keepdim = bool(numpy_kw.pop("keepdims"))
+    if numpy_kw.pop("out", None) is not None:
+        raise TypeError(f"{fname}(): out= is not supported by steprnn")
+    if numpy_kw:
+        raise TypeError(f"{fname}() got an unexpected keyword argument '{next(iter(numpy_kw))}'")
+    return dim, keepdim
+
 
 def _operand(x: Any) -> Any:
     o = _ops.as_operand(x)
@@ -796,7 +1077,7 @@ def _operand(x: Any) -> Any:
 def to_numpy(x: Any) -> np.ndarray:
     """The NumPy array behind ``x``: a Tensor's data, a torch tensor's values, or ``np.asarray(x)``."""
     if isinstance(x, Tensor):
-        return x.data
+        return x._data
     if type(x).__module__.startswith("torch"):
         return x.detach().cpu().numpy()
     return np.asarray(x)

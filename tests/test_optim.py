@@ -99,7 +99,7 @@ def test_adam_matches_torch_step_for_step(kwargs):
 def test_float32_parameters_stay_float32_and_track_torch(name, kwargs):
     tp, sp = twin_params()
     tp = [torch.nn.Parameter(p.detach().float()) for p in tp]
-    sp = [nn.Parameter(p.data.astype(np.float32)) for p in sp]
+    sp = [nn.Parameter(p.data.float()) for p in sp]
     t_opt, s_opt = getattr(torch.optim, name)(tp, **kwargs), getattr(sr.optim, name)(sp, **kwargs)
     rng = np.random.default_rng(2)
     for _ in range(20):
@@ -164,7 +164,7 @@ def test_zero_grad():
         assert p.grad is g and np.all(p.grad.data == 0)
     opt.zero_grad()
     assert all(p.grad is None for p in sp)
-    before = [p.data.copy() for p in sp]
+    before = [p.detach().numpy().copy() for p in sp]
     opt.step()  # no gradients: nothing moves
     for p, b in zip(sp, before):
         np.testing.assert_array_equal(p.data, b)
@@ -184,7 +184,7 @@ def test_zero_grad_then_backward_accumulates_fresh():
                                          ("Adam", dict(lr=0.01, amsgrad=True))])
 def test_state_dict_round_trip(name, kwargs):
     _, sp = twin_params()
-    sp2 = [nn.Parameter(p.data.copy()) for p in sp]
+    sp2 = [nn.Parameter(p.detach().numpy().copy()) for p in sp]
     a = getattr(sr.optim, name)(sp, **kwargs)
     rng = np.random.default_rng(4)
     for _ in range(10):
@@ -320,7 +320,7 @@ def twin_grads(seed=0, scale=1.0, shapes=SHAPES, dtypes=None):
     for i, (a, b) in enumerate(zip(tp, sp)):
         g = rng.standard_normal(a.shape) * scale
         if dtypes is not None:
-            a.data, b.data = a.data.to(dtypes[i][0]), b.data.astype(dtypes[i][1])
+            a.data, b.data = a.data.to(dtypes[i][0]), b.detach().numpy().astype(dtypes[i][1])
             g = g.astype(dtypes[i][1])
         a.grad, b.grad = torch.from_numpy(g.copy()), sr.tensor(g.copy())
     return tp, sp
@@ -342,7 +342,7 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
 def test_clip_grad_norm_scales_to_max_norm():
     _, sp = twin_grads(scale=10.0)
     clip_grad_norm_(sp, 1.0)
-    total = np.sqrt(sum(np.sum(p.grad.data ** 2) for p in sp))
+    total = np.sqrt(sum(np.sum(p.grad.numpy() ** 2) for p in sp))
     np.testing.assert_allclose(total, 1.0, rtol=1e-5)
 
 

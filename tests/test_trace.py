@@ -1378,7 +1378,7 @@ def test_batch_may_not_repeat_an_element_and_cells_refuse_a_bad_batch_first():
     with pytest.raises(ValueError, match="twice"):
         sr.trace(nn.GRU(2, 3), np.zeros((3, 2, 2), np.float32), batch=[0, 0])
     cell = nn.GRUCell(2, 3)
-    before = cell.weight_ih.data.copy()
+    before = cell.weight_ih.detach().numpy().copy()
     with pytest.raises(ValueError, match=r"batch must lie in 0\.\.1, got \[5\]"):
         sr.trace(cell, np.zeros((2, 2), np.float32), batch=[5])
     np.testing.assert_array_equal(cell.weight_ih.data, before)

@@ -47,7 +47,7 @@ def _grads(layer, x: np.ndarray, lengths: list[int], sorted_: bool, read: bool, 
     else:
         out, state = layer(packed)
     h_n = state[0] if isinstance(state, tuple) else state
-    w = lib.tensor(np.linspace(-1, 1, out.data.numel() if lib is torch else out.data.data.size)
+    w = lib.tensor(np.linspace(-1, 1, out.data.numel() if lib is torch else out.data.numel())
                    .reshape(tuple(out.data.shape)))
     loss = (out.data * w).sum() + (h_n ** 2).sum()
     loss.backward()

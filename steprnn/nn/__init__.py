@@ -9,7 +9,15 @@ from . import functional
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleList, Sequential
 from .dropout import Dropout, Identity
-from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .dropout import Dropout1d, Dropout2d
+from .sparse import Embedding
+from .batchnorm import BatchNorm1d
+from .unsupported import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d,
+                          Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool2d, MultiheadAttention,
+                          Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                          TransformerEncoderLayer)
+from . import modules
 
 __all__ = [
     "Module", "Parameter", "Linear",
@@ -21,4 +29,9 @@ __all__ = [
     "Sequential", "ModuleList",
     "Dropout", "Identity",
     "CrossEntropyLoss", "MSELoss", "NLLLoss",
+    "BCELoss", "BCEWithLogitsLoss", "Dropout1d", "Dropout2d", "Embedding", "BatchNorm1d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm2d", "Conv1d", "Conv2d", "Conv3d",
+    "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "MultiheadAttention", "Transformer",
+    "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
+    "modules",
 ]

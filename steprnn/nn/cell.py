@@ -85,9 +85,9 @@ class RNNCellBase(Module):
         return h2
 
     def _direction_params(self, layer: int = 0, direction: int = 0) -> dict:
-        return {"w_ih": self.weight_ih.data, "w_hh": self.weight_hh.data,
-                "b_ih": None if self.bias_ih is None else self.bias_ih.data,
-                "b_hh": None if self.bias_hh is None else self.bias_hh.data}
+        return {"w_ih": self.weight_ih._data, "w_hh": self.weight_hh._data,
+                "b_ih": None if self.bias_ih is None else self.bias_ih._data,
+                "b_hh": None if self.bias_hh is None else self.bias_hh._data}
 
     def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, result_of) -> tuple[Any, LayerRun]:
         """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward returns."""

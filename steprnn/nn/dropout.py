@@ -1,4 +1,4 @@
-"""``nn.Dropout`` and ``nn.Identity``, as in ``torch.nn``."""
+"""``nn.Dropout``, ``nn.Dropout1d``, ``nn.Dropout2d`` and ``nn.Identity``, as in ``torch.nn``."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +7,7 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
-__all__ = ["Dropout", "Identity"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Identity"]
 
 
 class Dropout(Module):
@@ -36,3 +36,15 @@ class Identity(Module):
 
     def forward(self, input: Any) -> Any:
         return input
+
+
+class Dropout2d(Dropout):
+    """During training, zero whole channels (dim 1 of ``(N, C, ...)``) with probability ``p`` and scale
+    the rest by ``1/(1-p)``; the identity in eval mode."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout1d(Dropout2d):
+    """Channel dropout for ``(N, C, L)`` inputs (as :class:`Dropout2d`)."""

@@ -168,7 +168,7 @@ def _log_softmax(x: Tensor, dim: int) -> Tensor:
     """The log-softmax node: ``out = x - max - log(sum(exp(x - max)))``; backward
     ``g - exp(out) * sum(g)`` (as ATen's ``_log_softmax_backward_data``)."""
     d = dim if x.ndim else None
-    out = _log_softmax_array(x.data, dim)
+    out = _log_softmax_array(x._data, dim)
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
@@ -193,7 +193,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
         dim = _softmax_dim("softmax", x.ndim, _stacklevel)
     x, d = _softmax_input(x, dim, dtype, "softmax")
     axis = d if x.ndim else None
-    out = _softmax_array(x.data, d)
+    out = _softmax_array(x._data, d)
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
@@ -237,7 +237,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     x = _tensor_arg(input, "dropout", "input", 1)
-    if p == 0 or not training or x.data.size == 0:
+    if p == 0 or not training or x._data.size == 0:
         return x
     if p == 1:
         noise = np.zeros((), dtype=x.dtype)
@@ -287,8 +287,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, re
     dtype = result_type(x, t)
     if not is_floating(dtype):
         raise NotImplementedError(f"\"mse_cpu\" not implemented for '{_scalar_name(dtype)}'")
-    xv = np.broadcast_to(x.data.astype(dtype, copy=False), shape)
-    tv = np.broadcast_to(t.data.astype(dtype, copy=False), shape)
+    xv = np.broadcast_to(x._data.astype(dtype, copy=False), shape)
+    tv = np.broadcast_to(t._data.astype(dtype, copy=False), shape)
     with np.errstate(**_QUIET):
         diff = xv - tv
         sq = diff * diff
@@ -339,7 +339,7 @@ def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
         if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:
             raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
         n_classes = input.shape[-1]
-        if weight is not None and (weight.ndim != 1 or weight.data.size != n_classes):
+        if weight is not None and (weight.ndim != 1 or weight._data.size != n_classes):
             raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
                                f"but got weight tensor of shape: {_sizes(weight.shape)}")
     else:
@@ -354,7 +354,7 @@ def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
             if input.shape[2:] != target.shape[1:]:
                 raise RuntimeError(f"size mismatch (got input: {_sizes(input.shape)} , target: "
                                    f"{_sizes(target.shape)}")
-        if weight is not None and weight.data.size != input.shape[1]:
+        if weight is not None and weight._data.size != input.shape[1]:
             raise RuntimeError("weight tensor should be defined either for all or no classes")
     _check_weight_dtype(weight, input.dtype)
 
@@ -370,14 +370,14 @@ def _nll_node(logp: Tensor, target: Tensor, weight: Tensor | None, red: int, ign
         n, c = shape[0], shape[1]
         k = int(np.prod(shape[2:], dtype=np.int64))
     dtype = logp.dtype
-    lp = logp.data.reshape(n, c, k)
-    t = target.data.reshape(n, k).astype(np.int64)
+    lp = logp._data.reshape(n, c, k)
+    t = target._data.reshape(n, k).astype(np.int64)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= c))
     if bad.any():
         raise IndexError(f"Target {t[bad][0]} is out of bounds.")
     tc = np.where(valid, t, 0)
-    wv = None if weight is None else weight.data.astype(dtype, copy=False).reshape(-1)
+    wv = None if weight is None else weight._data.astype(dtype, copy=False).reshape(-1)
     w_t = (np.ones((n, k), dtype) if wv is None else wv[tc]) * valid
     picked = np.take_along_axis(lp, tc[:, None, :], axis=1)[:, 0, :]
     with np.errstate(**_QUIET):
@@ -438,13 +438,13 @@ def _prob_target_node(logp: Tensor, target: Tensor, weight: Tensor | None, red: 
                       class_dim: int, n_classes: int) -> Tensor:
     """``cross_entropy_loss_prob_target``: ``-(logp * target * weight)`` summed over the classes."""
     dtype = result_type(logp, target) if weight is None else result_type(logp, target, weight)
-    lp = logp.data.astype(dtype, copy=False)
-    tv = target.data.astype(dtype, copy=False)
+    lp = logp._data.astype(dtype, copy=False)
+    tv = target._data.astype(dtype, copy=False)
     if smoothing > 0:
         tv = tv * (1 - smoothing) + smoothing / n_classes
     wb = None
     if weight is not None:
-        wb = weight.data.astype(dtype, copy=False)
+        wb = weight._data.astype(dtype, copy=False)
         if logp.ndim > 1:
             wb = wb.reshape((1, n_classes) + (1,) * (logp.ndim - 2))
     with np.errstate(**_QUIET):
@@ -531,7 +531,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         if x.ndim == 0:
             raise IndexError("Dimension specified as 1 but tensor has no dimensions")
         n_classes = x.shape[class_dim]
-        if w is not None and (w.ndim != 1 or w.data.size != n_classes):
+        if w is not None and (w.ndim != 1 or w._data.size != n_classes):
             raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {n_classes} classes "
                                f"or no classes but got weight tensor of shape: {_sizes(w.shape)}")
         x, d = _softmax_input(x, class_dim, None, "log_softmax")
@@ -546,3 +546,239 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     logp = _log_softmax(x, d)
     return _nll_node(logp, t, w, red, ignore_index, label_smoothing if label_smoothing > 0 else 0.0)
 
+
+
+# --- embeddings, binary losses, batch norm, channel dropout (the porting additions) ------------
+
+__all__ += ["embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm", "dropout2d",
+            "dropout1d"]
+
+
+def _index_array(input: Any, fname: str) -> np.ndarray:
+    idx = _ops._tensor_mod.to_numpy(input) if not isinstance(input, Tensor) else input._data
+    idx = np.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+            f"but got steprnn.{_SCALAR_NAMES.get(idx.dtype.name, idx.dtype.name)}Tensor instead (while checking "
+            f"arguments for {fname}). Hint: convert token ids with .long()"
+        )
+    return idx
+
+
+def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """Rows of ``weight`` looked up by ``idx`` whose ``norm_type``-norm exceeds ``max_norm`` are
+    scaled down to it in place (without a gradient), as ``torch.embedding_renorm_``."""
+    rows = np.unique(idx)
+    w = weight._data
+    norms = np.linalg.norm(w[rows].astype(np.float64), ord=norm_type, axis=1)
+    big = norms > max_norm
+    if np.any(big):
+        scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
+        w[rows[big]] *= scale[:, None]
+        weight._vc.bump()
+
+
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ``input`` (any shape):
+    the result has shape ``input.shape + (embedding_dim,)``. The gradient adds up into the picked
+    rows; the ``padding_idx`` row gets none. ``max_norm`` renormalises the picked rows in place first."""
+    idx = _index_array(input, "embedding")
+    w = _tensor_arg(weight, "embedding", "weight", 2)
+    if w.ndim != 2:
+        raise RuntimeError(f"'weight' must be 2-D, got a {w.ndim}-D tensor of shape {_sizes(w.shape)}")
+    n = w.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"index out of range in self: embedding index {bad} is not in [0, {n - 1}] "
+                         f"(num_embeddings={n})")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n
+    if max_norm is not None:
+        _embedding_renorm_(w, idx, float(max_norm), float(norm_type))
+    out = w._data[idx]
+    shape = w.shape
+    counts = np.bincount(idx.reshape(-1), minlength=n) if scale_grad_by_freq else None
+
+    def backward(g: np.ndarray) -> tuple:
+        gw = np.zeros(shape, dtype=g.dtype)
+        np.add.at(gw, idx.reshape(-1), g.reshape(-1, shape[1]))
+        if counts is not None:
+            gw /= np.maximum(counts, 1)[:, None].astype(g.dtype)
+        if padding_idx is not None:
+            gw[padding_idx] = 0
+        return (None, gw)
+
+    return autograd.record(out, (input if isinstance(input, Tensor) else None, w), backward,
+                           "EmbeddingBackward0")
+
+
+def _binary_loss_args(input: Any, target: Any, weight: Any, fname: str) -> tuple:
+    x = _tensor_arg(input, fname, "input", 1)
+    t = _tensor_arg(target, fname, "target", 2)
+    if t.shape != x.shape:
+        raise ValueError(f"Using a target size ({'steprnn.Size(' + _sizes(t.shape) + ')'}) that is different to "
+                         f"the input size ({'steprnn.Size(' + _sizes(x.shape) + ')'}) is deprecated. Please ensure "
+                         f"they have the same size.")
+    if not is_floating(x.dtype):
+        raise RuntimeError(f"{fname}: expected a floating input (probabilities or logits), got "
+                           f"{_scalar_name(x.dtype)}")
+    w = None if weight is None else _tensor_arg(weight, fname, "weight", 3)
+    dtype = x._data.dtype
+    wv = None
+    if w is not None:
+        try:
+            wv = np.broadcast_to(w._data.astype(dtype, copy=False), x.shape)
+        except ValueError:
+            raise _ops._torch_broadcast_error(w.shape, x.shape) from None
+    return x, t, wv, dtype
+
+
+def _reduce_loss(loss: np.ndarray, red: int) -> np.ndarray:
+    if red == 0:
+        return loss
+    if red == 2:
+        return np.asarray(loss.sum())
+    return np.asarray(loss.mean()) if loss.size else np.asarray(np.nan, dtype=loss.dtype)
+
+
+def _reduce_grad(g: np.ndarray, shape: tuple, red: int) -> np.ndarray:
+    if red == 0:
+        return g
+    n = int(np.prod(shape)) if red == 1 else 1
+    return np.broadcast_to(g / g.dtype.type(n), shape)
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+                         reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """``-w * (t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x`` in [0, 1] (each log clamped
+    at -100, as PyTorch); ``weight`` broadcasts to the input's shape."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    red = _reduction_enum(reduction)
+    x, t, wv, dtype = _binary_loss_args(input, target, weight, "binary_cross_entropy")
+    xv, tv = x._data, t._data.astype(dtype, copy=False)
+    if np.any((xv < 0) | (xv > 1)):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    with np.errstate(**_QUIET):
+        log_x = np.maximum(np.log(xv), dtype.type(-100))
+        log_1mx = np.maximum(np.log1p(-xv), dtype.type(-100))
+        loss = -(tv * log_x + (1 - tv) * log_1mx)
+    if wv is not None:
+        loss = loss * wv
+    shape = x.shape
+
+    def backward(g: np.ndarray) -> tuple:
+        gl = _reduce_grad(g, shape, red)
+        if wv is not None:
+            gl = gl * wv
+        with np.errstate(**_QUIET):
+            gx = gl * (xv - tv) / np.maximum((1 - xv) * xv, dtype.type(np.float32(1e-12)))  # torch's EPSILON, a float
+            gt = gl * (np.log1p(-xv) - np.log(xv))  # unclamped, as torch's target gradient
+        return gx, gt
+
+    return autograd.record(np.asarray(_reduce_loss(loss, red), dtype=dtype), (x, t), backward,
+                           "BinaryCrossEntropyBackward0", saved=(x, t))
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+                                     reduce: bool | None = None, reduction: str = "mean",
+                                     pos_weight: Any = None) -> Tensor:
+    """``binary_cross_entropy(sigmoid(x), t)`` computed stably from the logits ``x``; ``pos_weight``
+    (broadcast over the last dim) weighs the positive term."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    red = _reduction_enum(reduction)
+    x, t, wv, dtype = _binary_loss_args(input, target, weight, "binary_cross_entropy_with_logits")
+    xv, tv = x._data, t._data.astype(dtype, copy=False)
+    pw = None
+    if pos_weight is not None:
+        pw = _tensor_arg(pos_weight, "binary_cross_entropy_with_logits", "pos_weight", 6)._data.astype(dtype)
+    with np.errstate(**_QUIET):
+        softplus_neg = np.log1p(np.exp(-np.abs(xv))) + np.maximum(-xv, 0)  # log(1 + e^-x)
+        lw = 1 if pw is None else (pw - 1) * tv + 1
+        loss = (1 - tv) * xv + lw * softplus_neg
+    if wv is not None:
+        loss = loss * wv
+    shape = x.shape
+
+    def backward(g: np.ndarray) -> tuple:
+        gl = _reduce_grad(g, shape, red)
+        if wv is not None:
+            gl = gl * wv
+        with np.errstate(**_QUIET):
+            sig = _ops._sigmoid(xv)
+            gx = gl * ((1 - tv) + lw * (sig - 1))
+            gt = gl * (-xv + (0 if pw is None else (pw - 1) * softplus_neg))
+        return gx, gt
+
+    return autograd.record(np.asarray(_reduce_loss(loss, red), dtype=dtype), (x, t), backward,
+                           "BinaryCrossEntropyWithLogitsBackward0", saved=(x, t))
+
+
+def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dim 1 of ``(N, C)`` or ``(N, C, L)``) by its batch statistics (training)
+    or by ``running_mean``/``running_var`` (eval); in training the running statistics are updated in
+    place: ``running = (1 - momentum) * running + momentum * batch`` (the variance unbiased)."""
+    x = _tensor_arg(input, "batch_norm", "input", 1)
+    if x.ndim < 2:
+        raise ValueError(f"expected 2D or 3D input (got {x.ndim}D input)")
+    axes = (0,) + tuple(range(2, x.ndim))
+    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    count = x._data.size // x.shape[1]
+    if training:
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                             f"steprnn.Size({_sizes(x.shape)})")
+        mean = _ops.mean(x, axes, keepdim=True)
+        diff = _ops.sub(x, mean)
+        var = _ops.mean(_ops.mul(diff, diff), axes, keepdim=True)
+        if running_mean is not None:
+            m = x._data.mean(axis=axes)
+            v = x._data.var(axis=axes) * (count / (count - 1))
+            running_mean._data[...] = (1 - momentum) * running_mean._data + momentum * m
+            running_mean._vc.bump()
+            if running_var is not None:
+                running_var._data[...] = (1 - momentum) * running_var._data + momentum * v
+                running_var._vc.bump()
+        y = _ops.div(diff, _ops.sqrt(_ops.add(var, eps)))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm in eval mode needs running_mean and running_var")
+        rm = Tensor._make(running_mean._data.reshape(bshape).astype(x._data.dtype, copy=False))
+        rv = Tensor._make(running_var._data.reshape(bshape).astype(x._data.dtype, copy=False))
+        y = _ops.div(_ops.sub(x, rm), _ops.sqrt(_ops.add(rv, eps)))
+    if weight is not None:
+        y = _ops.mul(y, _ops.reshape(weight, bshape))
+    if bias is not None:
+        y = _ops.add(y, _ops.reshape(bias, bshape))
+    return y
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels (dim 1 of ``(N, C, ...)``; dim 0 of an unbatched ``(C, ...)``) with probability
+    ``p`` and scale the rest by ``1/(1-p)`` (training only)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    x = _tensor_arg(input, "dropout2d", "input", 1)
+    if not training or p == 0 or x._data.size == 0:
+        return x
+    if x.ndim < 2:
+        raise RuntimeError(f"dropout2d expects a (N, C, ...) or (C, ...) input, got {x.ndim}-D")
+    lead = 2 if x.ndim >= 3 else 1
+    mshape = x.shape[:lead] + (1,) * (x.ndim - lead)
+    if p == 1:
+        noise = np.zeros(mshape, dtype=x._data.dtype)
+    else:
+        keep = _ops.random_values("uniform", mshape, np.dtype(np.float64)) < (1 - p)
+        noise = keep.astype(x._data.dtype) / x._data.dtype.type(1 - p)
+    mask = Tensor._make(noise)
+    if inplace:
+        return _ops.inplace_(x, lambda v: _ops.mul(v, mask), (), True)
+    return _ops.mul(x, mask)
+
+
+dropout1d = dropout2d

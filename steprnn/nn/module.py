@@ -26,6 +26,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # -- registration -------------------------------------------------------------------------
@@ -55,6 +56,11 @@ class Module:
                     "(steprnn.nn.Module or None expected)"
                 )
             self._modules[name] = None
+        elif name in self.__dict__.get("_buffers", ()):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(steprnn.Tensor or None expected)")
+            self._buffers[name] = value
         else:
             object.__setattr__(self, name, value)
 
@@ -64,6 +70,8 @@ class Module:
             return d["_parameters"][name]
         if "_modules" in d and name in d["_modules"]:
             return d["_modules"][name]
+        if "_buffers" in d and name in d["_buffers"]:
+            return d["_buffers"][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -78,6 +86,42 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}'")
         self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """A Tensor that belongs to the module's state but is not learned (running statistics):
+        an attribute, in ``state_dict()`` unless ``persistent=False``, converted by ``.to(dtype)``."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(steprnn.Tensor or None required)")
+        self.__dict__.pop(name, None)
+        self.__dict__.setdefault("_buffers", OrderedDict())[name] = tensor
+        if not persistent:
+            self.__dict__.setdefault("_non_persistent", set()).add(name)
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
+            for name, b in module.__dict__.get("_buffers", {}).items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def _state_tensors(self) -> "OrderedDict[str, Tensor]":
+        """Parameters then persistent buffers of each module, by dotted name (torch's order)."""
+        own: OrderedDict[str, Tensor] = OrderedDict()
+        for mod_name, module in self.named_modules():
+            skip = module.__dict__.get("_non_persistent", ())
+            items = list(module._parameters.items()) + [
+                (n, b) for n, b in module.__dict__.get("_buffers", {}).items() if n not in skip]
+            for name, p in items:
+                if p is not None:
+                    own[f"{mod_name}.{name}" if mod_name else name] = p
+        return own
 
     def add_module(self, name: str, module: "Module | None") -> None:
         self._modules[name] = module
@@ -138,17 +182,12 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None if set_to_none or p.grad is None else Tensor(np.zeros_like(p.data))
+            p.grad = None if set_to_none or p.grad is None else Tensor(np.zeros_like(p._data))
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Every parameter by its dotted name (``lstm.weight_ih_l0``) → a copy of its array."""
-        out: OrderedDict[str, np.ndarray] = OrderedDict()
-        for mod_name, module in self.named_modules():
-            for name, p in module._parameters.items():
-                if p is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
-        return out
+        return OrderedDict((k, p._data.copy()) for k, p in self._state_tensors().items())
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (NumPy or PyTorch tensors) into the parameters, checking names and shapes.
@@ -157,11 +196,7 @@ class Module:
         """
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
-        own = OrderedDict()
-        for mod_name, module in self.named_modules():
-            for name, p in module._parameters.items():
-                if p is not None:
-                    own[f"{mod_name}.{name}" if mod_name else name] = p
+        own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict.keys() if k not in own]
         errors = []
@@ -180,14 +215,14 @@ class Module:
                 raise TypeError(f"state_dict[{key!r}] is not an array: {err}") from None
             if array.dtype == object or array.dtype.kind not in "biuf":
                 raise TypeError(f"state_dict[{key!r}] must hold numbers, got dtype {array.dtype}")
-            if array.shape != p.data.shape:
+            if array.shape != p._data.shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} from checkpoint, "
-                    f"the shape in current model is {tuple(p.data.shape)}."
+                    f"the shape in current model is {tuple(p._data.shape)}."
                 )
                 continue
             with np.errstate(over="ignore", invalid="ignore"):
-                cast = array.astype(p.data.dtype)  # the values the model will hold (a copy)
+                cast = array.astype(p._data.dtype)  # the values the model will hold (a copy)
             finite = np.isfinite(cast)
             if not finite.all():
                 bad = int(np.size(cast) - np.count_nonzero(finite))
@@ -195,7 +230,7 @@ class Module:
                 value = array.reshape(-1)[where]
                 if np.isfinite(value):
                     raise ValueError(
-                        f"state_dict[{key!r}] holds {bad} value(s) too large for {p.data.dtype} (e.g. {float(value)!r} "
+                        f"state_dict[{key!r}] holds {bad} value(s) too large for {p._data.dtype} (e.g. {float(value)!r} "
                         f"at flat index {where}, which becomes {float(cast.reshape(-1)[where])!r}): expected finite weights"
                     )
                 raise ValueError(
@@ -208,7 +243,7 @@ class Module:
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
             )
         for key, array in arrays.items():
-            np.copyto(own[key].data, array)
+            np.copyto(own[key]._data, array)
             own[key]._vc.bump()  # an in-place change: a graph recorded before it refuses its backward
         self._parameters_changed()
         return IncompatibleKeys(missing, unexpected)
@@ -241,8 +276,11 @@ class Module:
                 ) from None
             for m in self.modules():
                 for name, p in m._parameters.items():
-                    if p is not None and p.data.dtype != target:
-                        p.data = p.data.astype(target)
+                    if p is not None and p._data.dtype != target:
+                        p._data = p._data.astype(target)
+                for b in m.__dict__.get("_buffers", {}).values():
+                    if b is not None and b._data.dtype.kind == "f" and b._data.dtype != target:
+                        b._data = b._data.astype(target)
                 if hasattr(m, "dtype"):
                     object.__setattr__(m, "dtype", target)
             self._parameters_changed()

@@ -172,6 +172,9 @@ class RNNBase(Module):
         """Every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
         init.uniform_all(self, 1.0 / math.sqrt(self.hidden_size))
 
+    def flatten_parameters(self) -> None:
+        """Does nothing: PyTorch packs cuDNN weights here; steprnn's kernels read the parameters as they are."""
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size != 0:
@@ -195,7 +198,7 @@ class RNNBase(Module):
         out = {}
         for short, full in _SHORT_NAMES:
             p = params.get(full + suffix)
-            out[short] = None if p is None else p.data
+            out[short] = None if p is None else p._data
         return out
 
     # -- input handling -----------------------------------------------------------------------

@@ -82,8 +82,8 @@ def attach_graph(module: Any, run: Any, input: Any, hx: Any, result: Any) -> Any
     form = layout["form"]
     out_obj, state = result
     packed = form == "packed"
-    out_arr = (out_obj.data if packed else out_obj).data
-    h_arr, c_arr = (state[0].data, state[1].data) if module.kind == "lstm" else (state.data, None)
+    out_arr = (out_obj.data if packed else out_obj)._data
+    h_arr, c_arr = (state[0]._data, state[1]._data) if module.kind == "lstm" else (state._data, None)
     x_parent = input.data if packed else input
     h_parent, c_parent = _state_parents(module, hx)
     names = list(module._flat_weights_names)
@@ -148,8 +148,8 @@ def attach_cell_graph(cell: Any, run: Any, input: Any, hx: Any, result: Any) -> 
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if cell.bias else [])
     parents = tuple(p if isinstance(p, Tensor) else None
                     for p in (input, h_parent, c_parent, *[getattr(cell, n) for n in names]))
-    unbatched = run.inputs[0].shape[1] == 1 and np.ndim(result[0].data if lstm else result.data) == 1
-    outputs = (result[0].data, result[1].data) if lstm else (result.data,)
+    unbatched = run.inputs[0].shape[1] == 1 and np.ndim(result[0]._data if lstm else result._data) == 1
+    outputs = (result[0]._data, result[1]._data) if lstm else (result._data,)
 
     def backward(grads: tuple) -> tuple:
         g_h = grads[0][None] if unbatched else grads[0]

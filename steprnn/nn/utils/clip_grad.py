@@ -48,7 +48,7 @@ def get_total_norm(tensors: Any, norm_type: float = 2.0, error_if_nonfinite: boo
     norm_type = float(norm_type)
     if len(tensors) == 0:
         return Tensor._make(np.array(0.0, dtype=np.float32))
-    norms = [_vector_norm(t.data, norm_type) for t in tensors]
+    norms = [_vector_norm(t._data, norm_type) for t in tensors]
     dtype = norms[0].dtype
     for n in norms[1:]:
         dtype = promote_types(dtype, n.dtype)
@@ -70,12 +70,12 @@ def clip_grads_with_norm_(parameters: Any, max_norm: float, total_norm: Tensor, 
     max_norm = float(max_norm)
     if len(grads) == 0:
         return
-    tn = total_norm.data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
+    tn = total_norm._data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         clip_coef = tn.dtype.type(max_norm) / (tn + tn.dtype.type(1e-6))
         clip_coef_clamped = np.minimum(clip_coef, tn.dtype.type(1.0))
         for g in grads:
-            g.data[...] = g.data * clip_coef_clamped.astype(g.dtype)
+            g._data[...] = g._data * clip_coef_clamped.astype(g.dtype)
             g._vc.bump()
 
 
@@ -107,6 +107,6 @@ def clip_grad_value_(parameters: Any, clip_value: float, foreach: bool | None = 
     for p in parameters:
         g = p.grad
         if g is not None:
-            np.clip(g.data, -clip_value, clip_value, out=g.data)
+            np.clip(g._data, -clip_value, clip_value, out=g._data)
             g._vc.bump()
 

@@ -1,0 +1,4 @@
+"""``steprnn.nn.modules.linear``: as ``torch.nn.modules.linear``."""
+from ..linear import Linear
+from ..dropout import Identity
+__all__ = ["Linear", "Identity"]
