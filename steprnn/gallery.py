@@ -246,7 +246,7 @@ def _connectivity(models: Models, out: Path) -> Any:
     ex = r.example()
     K, D = r.task.count, r.task.delay
     recall = list(range(K + D, 2 * K + D))
-    return plot.connectivity(r.model, ex.x, recall, tokens=ex.tokens[0])
+    return plot.connectivity(r.model, ex.x, recall, tokens=ex.tokens[0], normalize="row")
 
 
 def _gradient_flow(models: Models, out: Path) -> Any:
@@ -403,9 +403,11 @@ FIGURES: list[Figure] = [
            "plot.saturation(tr)", _saturation),
     Figure("copy_lstm_connectivity.png",
            "At each recall step t, how much each input step s moves the predicted symbol's logit "
-           "(‖∂y_t/∂x_s‖, Madsen 2019): the four stored symbols matter, the blanks much less.",
+           "(‖∂y_t/∂x_s‖, Madsen 2019), each row scaled by its own largest value so that no step "
+           "swamps the others: every row peaks on one of the four stored symbols.",
            'r = tasks.train("copy", "lstm"); ex = r.example()   # e.g. DBEA----:---',
-           "plot.connectivity(r.model, ex.x, [8, 9, 10, 11], tokens=ex.tokens[0])", _connectivity),
+           "plot.connectivity(r.model, ex.x, [8, 9, 10, 11], tokens=ex.tokens[0], normalize=\"row\")",
+           _connectivity),
     Figure("gradient_flow_rnn_lstm_gru.png",
            "How much gradient of a last-step loss reaches each earlier step of untrained networks: "
            "it vanishes geometrically in all of them, fastest in the plain RNN, slowest in an LSTM "

@@ -303,6 +303,23 @@ def test_connectivity_of_a_model():
     assert np.all(got[0, 3:] == 0) and np.all(got[0, :3] > 0) and np.all(got[1] > 0)
 
 
+def test_connectivity_row_normalisation_scales_each_step_by_its_own_largest():
+    sr.manual_seed(0)
+    layer = nn.GRU(I, H)
+    x = np.random.default_rng(9).standard_normal((L, N, I)).astype(np.float32)
+    ts = [1, L - 1]
+    raw = P.connectivity_values(layer, x, ts)
+    fig = P.connectivity(layer, x, ts, normalize="row")
+    shown = np.ma.filled(fig.axes[0].get_images()[0].get_array().astype(float), np.nan)  # (T, L), NaN past t
+    for k, t in enumerate(ts):
+        np.testing.assert_allclose(shown[k, :t + 1], raw[k, :t + 1] / raw[k, :t + 1].max(), rtol=1e-12)
+        assert np.all(np.isnan(shown[k, t + 1:]))
+    default = np.ma.filled(P.connectivity(layer, x, ts).axes[0].get_images()[0].get_array().astype(float), np.nan)
+    np.testing.assert_allclose(default[1], raw[1], rtol=1e-12)  # the default keeps the raw values
+    with pytest.raises(ValueError, match="normalize"):
+        P.connectivity(layer, x, ts, normalize="column")
+
+
 # -- Agg safety and Jupyter ---------------------------------------------------------------------
 def _every_figure(tr, layer, x):
     yield P.gate_heatmap(tr, "f").figure

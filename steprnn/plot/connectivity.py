@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
 
 from .. import autograd
 from ..grad_mode import enable_grad
@@ -106,13 +107,20 @@ def _bidirectional(model: Any) -> bool:
 
 @style.styled
 def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[Any] | str | None = None, *,
-                 batch: int = 0, unit: int | None = None, batch_first: bool | None = None) -> Figure:
+                 batch: int = 0, unit: int | None = None, batch_first: bool | None = None,
+                 normalize: str | None = None) -> Figure:
     """‖∂y_t/∂x_s‖ for every step s ≤ t (every s for a bidirectional model), under the tokens.
 
     See :func:`connectivity_values` for what ``model``, ``x`` and ``unit`` may be. One t: bars on a
     log scale above the input text, each token shaded by its share of the largest value and the
-    step t outlined. Several t: a t × s heatmap on a logarithmic colour scale. Returns a Figure.
+    step t outlined. Several t: a t × s heatmap on a logarithmic colour scale, shared by all rows
+    (``normalize=None``), or with ``normalize="row"`` each output step t divided by its own
+    largest value (the colour is then the share of that row's maximum, ``SHADE_DECADES`` decades
+    below it white), so that one step with large gradients does not swamp the others. Returns a
+    Figure.
     """
+    if normalize not in (None, "row"):
+        raise ValueError(f"normalize must be None or 'row', got {normalize!r}")
     values = connectivity_values(model, x, t, batch=batch, unit=unit, batch_first=batch_first)  # (T, L)
     T, L = values.shape
     tokens = check_tokens(tokens, L)
@@ -156,9 +164,15 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
         return fig
     fig = style.figure((style.SLIDE[0], min(style.SLIDE[1], 2.4 + 0.55 * T)))
     ax = fig.add_subplot()
+    label = r"$\|\partial y_t / \partial x_s\|$ (log scale)"
+    if normalize == "row":
+        with np.errstate(all="ignore"):
+            top = np.nanmax(np.where(np.isfinite(shown), shown, np.nan), axis=1, keepdims=True)
+        shown = shown / np.where(np.isfinite(top), top, 1.0)
+        label = r"$\|\partial y_t / \partial x_s\|$ / its row's largest (log scale)"
     finite = shown[np.isfinite(shown)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (1e-8, 1.0)
-    lo = max(lo, hi * 1e-8)
+    lo = max(lo, hi * (10.0 ** -SHADE_DECADES if normalize == "row" else 1e-8))
     im = ax.imshow(np.ma.masked_invalid(shown), cmap=cm, norm=LogNorm(lo, hi), aspect="auto",
                    interpolation="nearest", extent=(-0.5, L - 0.5, T - 0.5, -0.5))
     time_axis(ax, L, tokens, label=False)
@@ -167,6 +181,12 @@ def connectivity(model: Any, x: Any, t: int | Sequence[int], tokens: Sequence[An
     ax.set_ylabel("output step t")
     for k, q in enumerate(ts):  # the step s = t itself
         ax.add_patch(Rectangle((q - 0.5, k - 0.5), 1, 1, fill=False, edgecolor=style.ACCENT, lw=2))
-    fig.colorbar(im, ax=ax, label=r"$\|\partial y_t / \partial x_s\|$ (log scale)", fraction=0.04, pad=0.02)
-    ax.set_title("Connectivity: how much each input $x_s$ moves the output $y_t$", loc="left")
+    cb = fig.colorbar(im, ax=ax, label=label, fraction=0.04, pad=0.02,
+                      extend="min" if lo > finite.min(initial=lo) else "neither")
+    if normalize == "row":  # shares of the row's largest: plain numbers (0.2, 0.5, 1), not 2×10⁻¹
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        cb.ax.yaxis.set_major_formatter(plain)
+        cb.ax.yaxis.set_minor_formatter(plain)
+    title = "Connectivity: how much each input $x_s$ moves the output $y_t$"
+    ax.set_title(title + ("  (each row scaled by its own largest value)" if normalize == "row" else ""), loc="left")
     return fig

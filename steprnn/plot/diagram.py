@@ -158,7 +158,7 @@ def _lstm(c: _Canvas, s: Step, j: int) -> None:
     c.badge(xf - 0.15, 4.85, "$f_t$", _at(g["f"], j), "sigmoid", ha="right")
     c.badge(xi - 0.15, 4.3, "$i_t$", _at(g["i"], j), "sigmoid", ha="right")
     c.badge(xg + 0.2, 4.2, "$g_t$", _at(g["g"], j), "tanh", ha="left")
-    c.badge((xo + 0.55 + xt - 0.28) / 2, yg + 0.42, "$o_t$", _at(g["o"], j), "sigmoid")
+    c.badge((xo + 0.55 + xt - 0.28) / 2, yg + 0.72, "$o_t$", _at(g["o"], j), "sigmoid")  # clear of the box
     c.badge(xt - 0.5, 5.0, r"$\tanh(c_t)$", float(np.tanh(_at(s.c, j))), "tanh", ha="right")
     c.badge((xf + xg) / 2, yc + 0.45, rf"$f_t \odot c_{{{p}}}$", _at(g["f"], j) * _at(s.c_prev, j), "pre")
     c.badge(xg + 0.35, 5.75, r"$i_t \odot g_t$", _at(g["i"], j) * _at(g["g"], j), "pre", ha="left")
@@ -226,7 +226,7 @@ def _gru(c: _Canvas, s: Step, j: int) -> None:
     c.badge(xr - 0.15, 3.95, "$r_t$", _at(g["r"], j), "sigmoid", ha="right")
     c.badge(xn + 0.15, 3.95, "$n_t$", _at(g["n"], j), "tanh", ha="left")
     c.badge(xl, 5.0, r"$r_t \odot (\ldots)$", _at(g["r"], j) * _at(s.pre.get("hn"), j), "pre")
-    c.badge(xom + 0.4, 4.5, "$1 - z_t$", 1.0 - _at(g["z"], j), "sigmoid", ha="left")
+    c.badge(xom - 0.4, 4.5, "$1 - z_t$", 1.0 - _at(g["z"], j), "sigmoid", ha="right")  # left: xp's wire is right
     c.badge((xzm + xp) / 2, yh + 0.45, rf"$z_t \odot h_{{{p}}}$", _at(g["z"], j) * _at(s.h_prev, j), "tanh")
     c.badge(xp + 0.45, 3.8, r"$(1 - z_t) \odot n_t$", (1.0 - _at(g["z"], j)) * _at(g["n"], j), "tanh", ha="left")
     c.strip(0.2, yh + 0.6, 2.0, s.h_prev, "tanh", f"$h_{{{p}}}$", j)

@@ -182,13 +182,19 @@ def shapes(layer: Any, x: Any) -> Figure:
         _arrow(ax, (cx + bw / 2, layer_y), (cx + bw / 2, out_top + D * band), EDGE, lw=1.2)
         ax.text(cx + bw / 2, in_top + in_h + 0.12, f"t={t}", ha="center", va="top", fontsize=style.SMALL_SIZE - 1,
                 color=style.MUTED)
-    # feature-axis labels beside output
+    # feature-axis labels beside output, right of the last column's batch shadows: the forward
+    # half's just above the blue arrow, the reverse half's level with it (the red arrow turns up
+    # right of it, see below)
     sl = "[:, " if unbatched else "[:, :, "
-    ax.text(x1 - (cw - bw) + 0.3, out_top + band / 2 - 0.22, f"{sl}:{P}]" if D == 2 else f"H_out = {P}",
-            va="center", fontsize=style.SMALL_SIZE - 1, color=style.MUTED, family="monospace")
+    lab_x = col_x(len(cols) - 1) + bw + 0.09 * (min(depth, 3) - 1) + 0.15
+    labels = [ax.text(lab_x, out_top + band / 2 - 0.08, f"{sl}:{P}]" if D == 2 else f"H_out = {P}", va="bottom",
+                      fontsize=style.SMALL_SIZE - 1, color=style.MUTED, family="monospace")]
     if D == 2:
-        ax.text(x1 - (cw - bw) + 0.3, out_top + 1.5 * band - 0.22, f"{sl}{P}:]", va="center",
-                fontsize=style.SMALL_SIZE - 1, color=style.MUTED, family="monospace")
+        labels.append(ax.text(lab_x, out_top + 1.5 * band, f"{sl}{P}:]", va="center",
+                              fontsize=style.SMALL_SIZE - 1, color=style.MUTED, family="monospace"))
+    renderer = fig._get_renderer()  # one text measurement (these figures live outside pyplot)
+    to_data = ax.transData.inverted()
+    label_end = max(to_data.transform(t.get_window_extent(renderer))[:, 0].max() for t in labels)
     if depth > 1:
         ax.text(x1 - (cw - bw), out_top - 0.25, f"batch of N = {N} drawn behind", fontsize=style.SMALL_SIZE - 1,
                 color=style.MUTED, va="bottom", ha="right")
@@ -205,7 +211,7 @@ def shapes(layer: Any, x: Any) -> Figure:
     def slab_centre(k: int) -> float:
         return first_final + (k - (n_slabs - D)) * (band if k >= n_slabs - D else pitch)
 
-    top = slab_centre(0) - slab_h / 2
+    top = slab_centre(0) - slab_h / 2 - 0.09 * (min(depth, 3) - 1)  # above the batch shadows
     ax.text(hx + slab_w / 2, top - 0.12, "h_n", ha="center", va="bottom", fontsize=style.FONT_SIZE, weight="bold")
     if c_n is not None:
         cx_ = hx + slab_w + 1.6
@@ -231,7 +237,7 @@ def shapes(layer: Any, x: Any) -> Figure:
             if d == 0:  # straight right from the last step's forward half
                 _arrow(ax, (col_x(kcol) + bw, out_top + band / 2), (hx, y + slab_h / 2), LAST[d], lw=2.6)
             else:  # from below the first step's reverse half, under the output, up into h_n
-                sx, ex = col_x(kcol) + bw * 0.22, hx - 0.45
+                sx, ex = col_x(kcol) + bw * 0.22, min(max(hx - 0.45, label_end + 0.2), hx - 0.2)
                 ax.plot([sx, sx, ex, ex], [out_top + 2 * band, route_y, route_y, y + slab_h / 2], color=LAST[d],
                         lw=2.6, solid_capstyle="round", solid_joinstyle="round", zorder=3)
                 _arrow(ax, (ex, y + slab_h / 2), (hx, y + slab_h / 2), LAST[d], lw=2.6)

@@ -15,6 +15,7 @@ from .heatmap import draw_heatmap
 # explore redraw this figure once per frame)
 LEFT, RIGHT, TOP, BOTTOM = 1.45, 1.45, 0.72, 0.72
 COLORBAR_WIDTH, COLORBAR_PAD = 0.16, 0.12
+MARGIN = 0.1  # inches between the x label and the figure's lower edge
 
 
 def _bottom(tokens: list[str] | None) -> float:
@@ -65,6 +66,7 @@ def draw(trace: Any, layer: int, direction: int, batch: int, tokens: Any) -> tup
         if ax is not axes[-1]:
             ax.tick_params(axis="x", labelbottom=False)
         groups.setdefault(scale, []).append(ax)
+    _fit_bottom(fig, axes, height)
     x0 = 1 - RIGHT / width + COLORBAR_PAD / width
     for scale, group in groups.items():
         top = group[0].get_position().y1
@@ -74,6 +76,19 @@ def draw(trace: Any, layer: int, direction: int, batch: int, tokens: Any) -> tup
     fig.suptitle(where(trace, layer, direction, batch) + "  ·  rows: units", x=0.01, y=1 - 0.12 / height,
                  ha="left", va="top")
     return fig, axes, images, data
+
+
+def _fit_bottom(fig: Figure, axes: list, height: float) -> None:
+    """Move the axes' lower edge so that the lowest tick labels and x label end ``MARGIN`` inches
+    above the figure's edge (one text measurement, no layout engine): short tokens leave no empty
+    band, long rotated ones are not cut off."""
+    renderer = fig._get_renderer()  # works on any canvas (these figures live outside pyplot)
+    low = axes[-1].get_tightbbox(renderer).y0 / fig.dpi  # inches above the figure's bottom edge
+    gs = axes[-1].get_subplotspec().get_gridspec()
+    bottom = gs.bottom * height - (low - MARGIN)
+    gs.update(bottom=min(max(bottom, 0.3), 0.45 * height) / height)
+    for ax in axes:
+        ax.set_position(ax.get_subplotspec().get_position(fig))
 
 
 def _few_units(units: int) -> Any:
