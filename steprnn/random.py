@@ -489,7 +489,13 @@ def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
 
 
 def _fma64(a: Any, b: Any, c: Any) -> Any:
-    """float64 ``a*b + c`` rounded (almost always) once: Dekker's exact product and TwoSum, then one sum."""
+    """float64 ``a*b + c`` rounded once, as the C library's ``fma`` (Boldo & Melquiond 2008).
+
+    Dekker's exact product ``p + e == a*b`` and TwoSum ``s + t == p + c``; then ``t + e`` rounded
+    to odd, so that the one last rounding of ``s + (t + e)`` is the correct one (plain rounding
+    there rounds twice, wrong where ``a*b`` falls on a tie and ``c`` is tiny).
+    """
+    a, b, c = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), np.asarray(c, dtype=np.float64)
     p = a * b
     t = 134217729.0 * a
     ah = t - (t - a)
@@ -501,7 +507,13 @@ def _fma64(a: Any, b: Any, c: Any) -> Any:
     s = p + c
     bb = s - p
     t = (p - (s - bb)) + (c - bb)  # s + t == p + c exactly
-    return s + (t + e)
+    u = t + e
+    bb = u - t
+    err = (t - (u - bb)) + (e - bb)  # u + err == t + e exactly
+    even = (np.asarray(u).view(np.int64) & 1) == 0
+    u = np.where((err != 0) & even, np.nextafter(u, np.where(err > 0, np.inf, -np.inf)), u)  # round to odd
+    out = s + u
+    return out if out.ndim else out[()]
 
 
 # GCC contracts ``a*b`` followed by ``+ c`` into one FMA when the product has no other use; the

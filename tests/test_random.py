@@ -428,3 +428,25 @@ def test_float32_fma_rounds_once_like_the_c_library(triples):
     want = np.array([fmaf(float(x), float(y), float(z)) for x, y, z in zip(a, b, c)], dtype=np.float32)
     assert np.array_equal(_fma32(a, b, c), want)
     assert np.array_equal(_fma32_numpy(a, b, c), want)
+
+
+@given(a=st.floats(-1e6, 1e6, allow_nan=False), b=st.floats(-1e6, 1e6, allow_nan=False),
+       c=st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([1e-88, -1e-88, 5e-324, 0.0])))
+def test_fma64_rounds_once(a, b, c):
+    """float64 a*b + c with one rounding, ties of a*b broken by a tiny c as the C library's fma does."""
+    from fractions import Fraction
+
+    from steprnn.random import _fma64
+
+    assert float(_fma64(a, b, c)) == float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+@needs_avx2_normal
+@pytest.mark.parametrize("mean", [1e-88, -1e-88, 5e-324])
+def test_normal_with_a_tiny_mean_matches(mean):
+    """A mean far below the samples' ulp still breaks the FMA's ties as torch's does."""
+    for seed in range(5):
+        for n in (5, 40):
+            ours = Generator().manual_seed(seed).normal_array((n,), mean, 3.0, np.float64)
+            theirs = torch.empty(n, dtype=torch.float64).normal_(mean, 3.0, generator=torch_gen(seed))
+            assert_same(ours, theirs, f"normal_({mean}, 3) of {n}, seed {seed}")
