@@ -441,7 +441,7 @@ FIGURES: list[Figure] = [
            'r = tasks.train("sine", "rnn"); ex = r.example(); tr = r.trace(ex)',
            "plot.trace_figure(tr, tokens=ex.tokens[0])", _sine_rnn, quick=False),
     Figure("adding_lstm_state_lines.png",
-           "The adding problem: the LSTM unit whose final cell state best predicts the sum steps down at "
+           "The adding problem: the LSTM unit whose final cell state best predicts the sum jumps at "
            "each marked number [·] and barely moves in between: an accumulator.",
            'r = tasks.train("adding", "lstm"); ex = r.example(); tr = r.trace(ex)\n'
            "units, corr = gallery.sum_units(r, count=1)",
