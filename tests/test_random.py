@@ -109,8 +109,14 @@ def test_seed_reseeds_nondeterministically():
 
 # --- distributions ------------------------------------------------------------------------------------
 
+# Ranges, means and deviations below float32's smallest normal number are left out: there torch's
+# float32 kernels flush results to zero that a correctly rounded computation keeps (README: "Not exact").
+_TINY32 = float(np.finfo(np.float32).tiny)
+
+
 @given(seed=seeds, shape=shapes, dts=float_dtypes,
-       low=st.floats(-10, 10, allow_nan=False), width=st.floats(0, 20, allow_nan=False))
+       low=st.one_of(st.just(0.0), st.floats(-10, -_TINY32), st.floats(_TINY32, 10)),
+       width=st.one_of(st.just(0.0), st.floats(_TINY32, 20)))
 def test_uniform_matches(seed, shape, dts, low, width):
     npdt, tdt = dts
     g = Generator().manual_seed(seed)
@@ -123,7 +129,8 @@ def test_uniform_matches(seed, shape, dts, low, width):
 
 @needs_avx2_normal
 @given(seed=seeds, n=st.one_of(st.integers(0, 40), st.integers(41, 3000)), dts=float_dtypes,
-       mean=st.floats(-3, 3, allow_nan=False), std=st.floats(0, 4, allow_nan=False))
+       mean=st.one_of(st.just(0.0), st.floats(-3, -_TINY32), st.floats(_TINY32, 3)),
+       std=st.one_of(st.just(0.0), st.floats(_TINY32, 4)))
 def test_normal_matches_both_paths(seed, n, dts, mean, std):
     npdt, tdt = dts
     g = Generator().manual_seed(seed)
