@@ -5,6 +5,12 @@ kernel fills are returned as they are, in a ``DirectionRun``: the tracer wraps t
 recomputing anything. The backend of a device (``steprnn.kernels.<device>.backend``) is chosen
 here and nowhere else; how a device runs its kernels (threads, BLAS) is the backend's business.
 What each cell kind records, and how wide, comes from ``cell_kinds.KINDS``.
+
+Device-generic: the arrays are NumPy arrays for ``device='cpu'`` and ``numba.cuda`` device arrays
+for ``'cuda'`` (``active`` included). What happens between two kernels (allocate, copy, previous
+states, column sums …) goes through the backend's array operations: the CUDA backend's are small
+kernels (``kernels/cuda/glue.py``, ``bptt.py``), the CPU's are the NumPy one-liners in
+``CpuArrays`` below, so the CPU path is the NumPy code it always was.
 """
 from __future__ import annotations
 
@@ -18,6 +24,51 @@ from ._weights import WeightLayout
 from .cell_kinds import KINDS
 
 _BACKENDS: dict[str, ModuleType] = {}
+
+
+def previous_states(hs: np.ndarray, h0: np.ndarray, active: np.ndarray, reverse: bool) -> np.ndarray:
+    """(T, N, W): the state each step read (h_{t-1}, or h_{t+1} in reverse; h_0 where a row starts)."""
+    if not reverse:
+        # rows active at t were active at t-1 (lengths sorted decreasing)
+        return np.concatenate([h0[None], hs[:-1]], axis=0)
+    prev = np.concatenate([hs[1:], h0[None]], axis=0)
+    starts = np.arange(hs.shape[1])[None, :] >= np.append(active[1:], 0)[:, None]  # row begins at t
+    prev[starts] = np.broadcast_to(h0, prev.shape)[starts]
+    return prev
+
+
+def _cell_outputs(gates: np.ndarray, cells: np.ndarray, H: int, active: np.ndarray) -> np.ndarray:
+    """(T*N, H) m = o ⊙ tanh(c) of every step from gates (T, N*4H), cells (T, N*H); 0 where a row takes no step."""
+    T = cells.shape[0]
+    N = cells.shape[1] // H
+    g = gates.reshape(T, N, 4 * H)
+    m = g[:, :, 3 * H:] * np.tanh(cells.reshape(T, N, H))  # o ⊙ tanh(c_t), (T, N, H)
+    if active.min() < N:  # steps a row does not take were never written (np.empty): zero, not garbage
+        m[np.arange(N)[None, :] >= active[:, None]] = 0
+    return m.reshape(T * N, H)
+
+
+class CpuArrays:
+    """The CPU twins of the CUDA backend's array operations (``kernels/cuda/backend.py``): NumPy."""
+
+    zeros = staticmethod(np.zeros)
+    empty = staticmethod(np.empty)
+    contiguous = staticmethod(np.ascontiguousarray)
+    previous_states = staticmethod(previous_states)
+    cell_outputs = staticmethod(_cell_outputs)
+
+    @staticmethod
+    def copy(a: np.ndarray) -> np.ndarray:
+        return np.array(a, order="C")
+
+    @staticmethod
+    def column_sums(a: np.ndarray) -> np.ndarray:
+        return a.sum(axis=0)
+
+
+def arrays_for(device: str):
+    """The array operations of ``device``: ``CpuArrays`` for the CPU, the CUDA backend for CUDA."""
+    return CpuArrays if device == "cpu" else backend_for(device)
 
 
 def backend_for(device: str) -> ModuleType:
@@ -69,6 +120,7 @@ def run_direction(
     record: bool = False,
     nonlinearity: str = "tanh",
     device: str = "cpu",
+    hs: np.ndarray | None = None,
 ) -> DirectionRun:
     """Run one layer in one direction.
 
@@ -78,20 +130,24 @@ def run_direction(
     h0       (N, H_out); c0 (N, H) for LSTM, else None
     active   (T,) int64: rows 0..active[t]-1 of the batch take part in step t
     record   keep every step's gates, pre-activations and cell states (R = T); else R = 1 scratch
+    hs       where to write h_t (T, N, H_out), possibly a strided view (one direction's half of a
+             bidirectional output, on CUDA); None: a new zeroed array
     """
     spec = KINDS[kind]
+    xp = arrays_for(device)
     T, N, _ = x.shape
     dtype = x.dtype
     H = weights.hidden_size
     R = T if record else 1
-    x2 = np.ascontiguousarray(x).reshape(T * N, x.shape[2])
-    hs = np.zeros((T, N, h0.shape[1]), dtype=dtype)
-    h = np.array(h0, dtype=dtype, order="C")  # working state, ends as h_n
-    c = None if c0 is None else np.array(c0, dtype=dtype, order="C")  # likewise c_n
+    x2 = xp.contiguous(x).reshape(T * N, x.shape[2])
+    if hs is None:
+        hs = xp.zeros((T, N, h0.shape[1]), dtype=dtype)
+    h = xp.copy(h0)  # working state, ends as h_n
+    c = None if c0 is None else xp.copy(c0)  # likewise c_n
     state = (h,) if c is None else (h, c)
-    gates = np.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
-    pre = np.empty((R, N, spec.pre_width * H), dtype=dtype)
-    cells = np.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
+    gates = xp.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
+    pre = xp.empty((R, N, spec.pre_width * H), dtype=dtype)
+    cells = xp.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
     rec = tuple(_flat(a) for a in (gates, pre, cells) if a is not None)  # the order of spec.record_names
     _FORWARD[kind](backend_for(device), x2, weights, active, reverse, nonlinearity == "relu", hs, state, rec)
     return DirectionRun(hs, h, c, gates, pre, cells)
@@ -99,68 +155,59 @@ def run_direction(
 
 # -- backward -------------------------------------------------------------------------------------
 
-def previous_states(hs: np.ndarray, h0: np.ndarray, active: np.ndarray, reverse: bool) -> np.ndarray:
-    """(T, N, W): the state each step read (h_{t-1}, or h_{t+1} in reverse; h_0 where a row starts)."""
-    if not reverse:
-        # rows active at t were active at t-1 (lengths sorted decreasing)
-        return np.concatenate([h0[None], hs[:-1]], axis=0)
-    prev = np.concatenate([hs[1:], h0[None]], axis=0)
-    starts = np.arange(hs.shape[1])[None, :] >= np.append(active[1:], 0)[:, None]  # row begins at t
-    prev[starts] = np.broadcast_to(h0, prev.shape)[starts]
-    return prev
-
-
 # Each cell kind's BPTT kernel. Returns (dL/d(input part of a) (T*N, G), dL/d(hidden part of a)
 # (T*N, G), dh0, dc0 or None, dh_all, dc_all or None, {extra parameter gradients}); for RNN and
 # LSTM both parts are one array (a = W_ih x + b_ih + W_hh h + b_hh), GRU's n gate splits them.
+# ``xp`` is the device's array operations (``arrays_for``).
 
-def _rnn_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
+def _rnn_backward(backend, xp, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
     T, N = run.hs.shape[:2]
+    dtype = dhs.dtype
     G = w.params["w_hh"].shape[0]
-    da = np.zeros((T, N * G), dtype=dhs.dtype)
-    dh0 = np.empty_like(h_prev[0])
-    dh_all = np.zeros_like(run.hs)
-    backend.rnn_backward(w.c_order("w_hh"), active, reverse, use_relu, (_flat(run.pre), run.hs), (dhs, dh_n),
-                         (da, dh0, dh_all))
+    da = xp.zeros((T, N * G), dtype=dtype)
+    dh0 = xp.empty(h_prev.shape[1:], dtype=dtype)
+    dh_all = xp.zeros(run.hs.shape, dtype=dtype)
+    backend.rnn_backward(xp.contiguous(w.params["w_hh"]), active, reverse, use_relu,
+                         (_flat(run.pre), xp.contiguous(run.hs)), (dhs, dh_n), (da, dh0, dh_all))
     da = da.reshape(T * N, G)
     return da, da, dh0, None, dh_all, None, {}
 
 
-def _lstm_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
+def _lstm_backward(backend, xp, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
     T, N = run.hs.shape[:2]
     H = w.hidden_size
     G = w.params["w_hh"].shape[0]
     dtype = dhs.dtype
     w_hr = w.params.get("w_hr")
-    c_prev = previous_states(run.cells, c0, active, reverse)
-    da = np.zeros((T, N * G), dtype=dtype)
-    dh0 = np.empty_like(h_prev[0])
-    dc0 = np.empty_like(c0)
-    dh_all = np.zeros_like(run.hs)
-    dc_all = np.zeros_like(run.cells)
-    backend.lstm_backward((w.c_order("w_hh"), np.zeros((0, 0), dtype) if w_hr is None else w.c_order("w_hr")),
-                          active, reverse, (_flat(run.gates), _flat(run.cells)), (h_prev, c_prev),
-                          (dhs, dh_n, np.ascontiguousarray(dc_n, dtype=dtype)), (da, dh0, dc0, dh_all, dc_all))
+    c_prev = xp.previous_states(run.cells, c0, active, reverse)
+    da = xp.zeros((T, N * G), dtype=dtype)
+    dh0 = xp.empty(h_prev.shape[1:], dtype=dtype)
+    dc0 = xp.empty(c0.shape, dtype=dtype)
+    dh_all = xp.zeros(run.hs.shape, dtype=dtype)
+    dc_all = xp.zeros(run.cells.shape, dtype=dtype)
+    gates, cells = _flat(run.gates), _flat(run.cells)
+    backend.lstm_backward((xp.contiguous(w.params["w_hh"]),
+                           xp.zeros((0, 0), dtype) if w_hr is None else xp.contiguous(w_hr)),
+                          active, reverse, (gates, cells), (h_prev, c_prev),
+                          (dhs, dh_n, xp.contiguous(dc_n, dtype=dtype)), (da, dh0, dc0, dh_all, dc_all))
     extra = {}
     if w_hr is not None:
-        o = KINDS["lstm"].gates.index("o")
-        m = run.gates[:, :, o * H:(o + 1) * H] * np.tanh(run.cells)  # o ⊙ tanh(c_t), (T, N, H)
-        if active.min() < N:  # steps a row does not take were never written (np.empty): zero, not garbage
-            m[np.arange(N)[None, :] >= active[:, None]] = 0
-        extra["w_hr"] = backend.matmul_tn(dh_all.reshape(T * N, dh_all.shape[2]), m.reshape(T * N, H))  # (H_out, H)
+        m = xp.cell_outputs(gates, cells, H, active)  # o ⊙ tanh(c_t), (T*N, H)
+        extra["w_hr"] = backend.matmul_tn(dh_all.reshape(T * N, dh_all.shape[2]), m)  # (H_out, H)
     da = da.reshape(T * N, G)
     return da, da, dh0, dc0, dh_all, dc_all, extra
 
 
-def _gru_backward(backend, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
+def _gru_backward(backend, xp, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
     T, N = run.hs.shape[:2]
+    dtype = dhs.dtype
     G = w.params["w_hh"].shape[0]
-    d_gi = np.zeros((T, N * G), dtype=dhs.dtype)
-    d_gh = np.zeros((T, N * G), dtype=dhs.dtype)
-    dh0 = np.empty_like(h_prev[0])
-    dh_all = np.zeros_like(run.hs)
-    backend.gru_backward(w.c_order("w_hh"), active, reverse, (_flat(run.gates), _flat(run.pre)), h_prev,
-                         (dhs, dh_n), (d_gi, d_gh, dh0, dh_all))
+    d_gi = xp.zeros((T, N * G), dtype=dtype)
+    d_gh = xp.zeros((T, N * G), dtype=dtype)
+    dh0 = xp.empty(h_prev.shape[1:], dtype=dtype)
+    dh_all = xp.zeros(run.hs.shape, dtype=dtype)
+    backend.gru_backward(xp.contiguous(w.params["w_hh"]), active, reverse, (_flat(run.gates), _flat(run.pre)),
+                         h_prev, (dhs, dh_n), (d_gi, d_gh, dh0, dh_all))
     return d_gi.reshape(T * N, G), d_gh.reshape(T * N, G), dh0, None, dh_all, None, {}
 
 
@@ -187,23 +234,24 @@ def backward_direction(
     x (T, N, I) the layer's input; weights the ``WeightLayout`` the forward used; dhs (T, N, H_out)
     the gradient arriving at each step's output; dh_n (N, H_out), dc_n (N, H) the gradient of the
     final state. The recurrence runs in the kernel; weight gradients are then one matrix product
-    each over all steps.
+    each over all steps. The arrays are the device's (dhs, dh_n, dc_n of the forward's dtype).
     """
     backend = backend_for(device)
+    xp = arrays_for(device)
     T, N, _ = x.shape
     dtype = x.dtype
-    h_prev = previous_states(run.hs, h0, active, reverse)
-    dhs = np.ascontiguousarray(dhs, dtype=dtype)
-    dh_n = np.ascontiguousarray(dh_n, dtype=dtype)
+    h_prev = xp.previous_states(run.hs, h0, active, reverse)
+    dhs = xp.contiguous(dhs, dtype=dtype)
+    dh_n = xp.contiguous(dh_n, dtype=dtype)
     d_gi, d_gh, dh0, dc0, dh_all, dc_all, grads = _BACKWARD[kind](
-        backend, run, weights, h_prev, c0, active, reverse, nonlinearity == "relu", dhs, dh_n, dc_n)
+        backend, xp, run, weights, h_prev, c0, active, reverse, nonlinearity == "relu", dhs, dh_n, dc_n)
     # weight gradients: one product each over all T*N rows (Σ_t dL/da_t x_tᵀ, Σ_t dL/da_t h_{t-1}ᵀ)
-    x2 = np.ascontiguousarray(x).reshape(T * N, x.shape[2])
+    x2 = xp.contiguous(x).reshape(T * N, x.shape[2])
     grads["w_ih"] = backend.matmul_tn(d_gi, x2)  # (G, I)
     grads["w_hh"] = backend.matmul_tn(d_gh, h_prev.reshape(T * N, h_prev.shape[2]))  # (G, H_out)
-    w_ih = weights.c_order("w_ih")
+    w_ih = xp.contiguous(weights.params["w_ih"])
     dx = backend.matmul(d_gi, w_ih).reshape(T, N, w_ih.shape[1])  # dL/dx_t = dL/da_t W_ih
     if weights.params.get("b_ih") is not None:
-        grads["b_ih"] = d_gi.sum(axis=0)
-        grads["b_hh"] = d_gh.sum(axis=0)
+        grads["b_ih"] = xp.column_sums(d_gi)
+        grads["b_hh"] = xp.column_sums(d_gh)
     return DirectionGrads(dx, dh0, dc0, grads, dh_all, dc_all)
