@@ -193,12 +193,14 @@ class Tensor:
             return
         if not isinstance(value, Tensor):
             if isinstance(value, np.ndarray):
-                value = Tensor._make(value)
+                value = self._new(np.array(value, copy=True), False) if self.is_cuda else Tensor._make(value)
             else:
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
                                 f"{type(value).__name__}")
         if value.shape != self.shape:
             raise RuntimeError("assigned grad has data of a different size")
+        if value.is_cuda != self.is_cuda:
+            raise RuntimeError("assigned grad has data located on a different device")
         self._grad = value
 
     @property
