@@ -18,7 +18,7 @@ Products: ``matmul(a, b)`` a @ b, ``matmul_tn(a, b)`` aᵀ @ b (tiled shared-mem
 Arrays:   what the layers do between kernels, each a NumPy one-liner on the CPU
           (``steprnn._dispatch.CpuArrays`` holds those twins): ``zeros``, ``empty``, ``copy``,
           ``contiguous``, ``transpose2``, ``previous_states``, ``column_sums``, ``cell_outputs``,
-          ``add``, ``multiply``, ``gather_steps``, ``scatter_steps``, ``take_rows``, ``to_device``,
+          ``add``, ``multiply``, ``gather_steps``, ``scatter_steps``, ``take_rows``, ``swap01``, ``to_device``,
           ``to_host``, ``is_device_array``.
 """
 from __future__ import annotations
@@ -101,6 +101,7 @@ multiply = glue.multiply
 gather_steps = glue.gather_steps
 scatter_steps = glue.scatter_steps
 take_rows = glue.take_rows
+swap01 = glue.swap01
 previous_states = bptt.previous_states
 column_sums = bptt.column_sums
 
@@ -128,4 +129,4 @@ def to_host(a) -> np.ndarray:
 __all__ = ["DEVICE", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "matmul", "matmul_tn", "zeros", "empty", "copy", "contiguous", "transpose2",
            "previous_states", "column_sums", "cell_outputs", "add", "multiply", "gather_steps",
-           "scatter_steps", "take_rows", "is_device_array", "to_device", "to_host"]
+           "scatter_steps", "take_rows", "swap01", "is_device_array", "to_device", "to_host"]

@@ -5,7 +5,7 @@ CUDA each is a small elementwise kernel here, so that a forward or backward of a
 never leaves the device: contiguous copies of strided views (``batch_first`` input, one
 direction's half of a gradient), sums and products (gradients of both directions, dropout),
 packed sequences in and out (``scatter_steps``/``gather_steps``), batch rows in another order
-(``take_rows``: sorted packed batches), a weight transposed (``transpose2``: the kernels read
+(``take_rows``: sorted packed batches), ``batch_first`` layouts (``swap01``), a weight transposed (``transpose2``: the kernels read
 ``W_ihᵀ``, ``W_hhᵀ``).
 
 Arguments are device arrays; results are new C-contiguous device arrays. One thread per output
@@ -20,9 +20,9 @@ from .jit import for_dtype
 #: threads per block of these elementwise kernels
 THREADS = 128
 
-__all__ = ["THREADS", "copy1_kernel", "copy2_kernel", "copy3_kernel", "add_kernel", "multiply_kernel", "gather_kernel",
+__all__ = ["THREADS", "copy1_kernel", "copy2_kernel", "copy3_kernel", "swap01_kernel", "add_kernel", "multiply_kernel", "gather_kernel",
            "scatter_kernel", "take_rows_kernel", "copy", "add", "multiply", "gather_steps", "scatter_steps",
-           "take_rows", "transpose2", "contiguous"]
+           "take_rows", "swap01", "transpose2", "contiguous"]
 
 
 def copy1_kernel(dt):
@@ -67,6 +67,23 @@ def copy3_kernel(dt):
             out[i, j, k] = src[i, j, k]
 
     return copy3
+
+
+def swap01_kernel(dt):
+    """The kernel of ``swap01``."""
+
+    @cuda.jit
+    def swap01_(src, out):
+        """out[j, i, k] = src[i, j, k]: src (A, B, C) any strides, out (B, A, C) C-contiguous."""
+        q = cuda.grid(1)
+        B, A, C = out.shape
+        if q < A * B * C:
+            j = q // (A * C)
+            i = (q // C) % A
+            k = q % C
+            out[j, i, k] = src[i, j, k]
+
+    return swap01_
 
 
 def add_kernel(dt):
@@ -167,6 +184,14 @@ def copy(a, stream=0):
 def contiguous(a, stream=0):
     """``a`` itself when C-contiguous, else a C-contiguous copy (``np.ascontiguousarray``)."""
     return a if a.is_c_contiguous() else copy(a, stream)
+
+
+def swap01(a, stream=0):
+    """(B, A, C): ``a`` (A, B, C) with its first two axes swapped, C-contiguous (``batch_first``
+    ↔ time-major; numba's device arrays transpose only 2-D)."""
+    out = cuda.device_array((a.shape[1], a.shape[0], a.shape[2]), dtype=a.dtype, stream=stream)
+    _launch(swap01_kernel, a.dtype, a.size, stream, a, out)
+    return out
 
 
 def transpose2(a, stream=0):

@@ -49,6 +49,8 @@ class RNNCellBase(Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+        if self.device == "cuda":
+            self._to_device("cuda")  # initialised on the host (the same values as on the CPU), then moved
 
     @property
     def _cell(self) -> CellKind:
@@ -136,6 +138,9 @@ class RNNCellBase(Module):
 
     def _run(self, input: Any, hx: Any, rows: np.ndarray | None = None):
         """The step, then the autograd node when backward will be needed; ``rows`` as in ``_step``."""
+        if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
+            from .rnn_cuda import cell_run
+            return cell_run(self, input, hx, rows)
         result, run = self._forward(input, hx, rows)
         if needs_graph(self, input, hx):
             result = attach_cell_graph(self, run, input, hx, result)
@@ -143,6 +148,9 @@ class RNNCellBase(Module):
 
     def _traced(self, input: Any, hx: Any, spec: RecordSpec):
         """The step, recorded: (what forward returns, its one-step Trace)."""
+        if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
+            from .rnn_cuda import cell_traced
+            return cell_traced(self, input, hx, spec)
         spec.check_layers(1)
         x = np.asarray(self._input(input))
         N = x.shape[0] if x.ndim == 2 else 1

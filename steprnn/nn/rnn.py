@@ -103,6 +103,8 @@ class RNNBase(Module):
                         setattr(self, full + suffix, Parameter(np.empty(shapes[short], dtype=self.dtype)))
                         self._flat_weights_names.append(full + suffix)
         self.reset_parameters()
+        if self.device == "cuda":
+            self._to_device("cuda")  # initialised on the host (the same values as on the CPU), then moved
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -241,6 +243,9 @@ class RNNBase(Module):
 
     def _traced(self, input: Any, hx: Any, spec: RecordSpec):
         """The forward with every step recorded: (what forward returns, its Trace)."""
+        if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
+            from .rnn_cuda import layer_traced
+            return layer_traced(self, input, hx, spec)
         gradients = StateGradients()  # what a backward through this forward will leave for the trace
         result, run = self._run(input, hx, record=spec, gradients=gradients)
         return result, trace_from_run(self, run, result, gradients=gradients)
@@ -248,6 +253,9 @@ class RNNBase(Module):
     def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
         """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``).
         That node's backward puts every step's dL/dh_t, dL/dc_t in ``gradients`` (if given)."""
+        if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
+            from .rnn_cuda import layer_run
+            return layer_run(self, input, hx, record, gradients)
         input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
         result, run = self._forward(input, hx, record, keep_all=graph)
