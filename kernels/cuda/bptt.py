@@ -12,10 +12,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .jit import for_dtype
-
-#: threads per block of these elementwise kernels
-THREADS = 128
+from .jit import elementwise_grid, for_dtype
 
 __all__ = ["previous_states", "column_sums", "cell_outputs", "previous_kernel", "column_sums_kernel",
            "cell_outputs_kernel"]
@@ -88,8 +85,8 @@ def cell_outputs_kernel(dt):
     return cell_outputs_
 
 
-def _blocks(n: int) -> int:
-    return -(-n // THREADS)
+def _grid(n: int) -> tuple[int, int]:
+    return elementwise_grid(n)
 
 
 def previous_states(hs, h0, active, reverse, stream=0):
@@ -99,7 +96,7 @@ def previous_states(hs, h0, active, reverse, stream=0):
     """
     out = cuda.device_array(hs.shape, dtype=hs.dtype, stream=stream)
     if out.size:
-        for_dtype(previous_kernel, hs.dtype)[_blocks(out.size), THREADS, stream](hs, h0, active, reverse, out)
+        for_dtype(previous_kernel, hs.dtype)[_grid(out.size) + (stream,)](hs, h0, active, reverse, out)
     return out
 
 
@@ -109,7 +106,7 @@ def column_sums(a, stream=0):
         return cuda.to_device(np.zeros(a.shape[1], dtype=a.dtype), stream=stream)
     out = cuda.device_array(a.shape[1], dtype=a.dtype, stream=stream)
     if a.shape[1]:
-        for_dtype(column_sums_kernel, a.dtype)[_blocks(a.shape[1]), THREADS, stream](a, out)
+        for_dtype(column_sums_kernel, a.dtype)[_grid(a.shape[1]) + (stream,)](a, out)
     return out
 
 
@@ -121,5 +118,5 @@ def cell_outputs(gates, cells, H: int, active, stream=0):
     N = cells.shape[1] // H if H else 0
     out = cuda.device_array((R * N, H), dtype=cells.dtype, stream=stream)
     if out.size:
-        for_dtype(cell_outputs_kernel, cells.dtype)[_blocks(out.size), THREADS, stream](gates, cells, active, out)
+        for_dtype(cell_outputs_kernel, cells.dtype)[_grid(out.size) + (stream,)](gates, cells, active, out)
     return out

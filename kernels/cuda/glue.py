@@ -9,16 +9,13 @@ packed sequences in and out (``scatter_steps``/``gather_steps``), batch rows in 
 ``W_ihᵀ``, ``W_hhᵀ``).
 
 Arguments are device arrays; results are new C-contiguous device arrays. One thread per output
-element, ``THREADS`` per block; an empty result launches nothing.
+element, ``THREADS`` per block (fewer for a small array); an empty result launches nothing.
 """
 from __future__ import annotations
 
 from numba import cuda
 
-from .jit import for_dtype
-
-#: threads per block of these elementwise kernels
-THREADS = 128
+from .jit import ELEMENTWISE_THREADS as THREADS, elementwise_grid, for_dtype
 
 __all__ = ["THREADS", "copy1_kernel", "copy2_kernel", "copy3_kernel", "swap01_kernel", "add_kernel", "multiply_kernel", "gather_kernel",
            "scatter_kernel", "take_rows_kernel", "copy", "add", "multiply", "gather_steps", "scatter_steps",
@@ -162,13 +159,10 @@ def take_rows_kernel(dt):
     return take_rows_
 
 
-def _blocks(n: int) -> int:
-    return -(-n // THREADS)
-
-
 def _launch(factory, dtype, n: int, stream, *args) -> None:
     if n:
-        for_dtype(factory, dtype)[_blocks(n), THREADS, stream](*args)
+        blocks, threads = elementwise_grid(n)
+        for_dtype(factory, dtype)[blocks, threads, stream](*args)
 
 
 def copy(a, stream=0):

@@ -38,7 +38,7 @@ RECURRENCE_JIT = {} if config.ENABLE_CUDASIM else {"launch_bounds": MAX_THREADS}
 #: the Numba element type of each supported NumPy dtype
 NUMBA_TYPES = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 
-__all__ = ["SHARED_BYTES", "MAX_THREADS", "RECURRENCE_JIT", "NUMBA_TYPES", "numba_type", "sigmoid", "col_dot",
+__all__ = ["SHARED_BYTES", "MAX_THREADS", "ELEMENTWISE_THREADS", "elementwise_grid", "RECURRENCE_JIT", "NUMBA_TYPES", "numba_type", "sigmoid", "col_dot",
            "to_shared", "block_threads", "w_fits", "launch", "host_call",
            "for_dtype", "fill_kernel", "device_full"]
 
@@ -95,6 +95,17 @@ def to_shared(w, w_s, tid, nt):
         w_s[q] = w[q // G, q % G]
 
 
+#: threads per block of the small elementwise kernels (``glue.py``, ``bptt.py``, ``device_full``)
+ELEMENTWISE_THREADS = 128
+
+
+def elementwise_grid(n: int) -> tuple[int, int]:
+    """(blocks, threads) for ``n`` one-thread-per-element jobs: ``ELEMENTWISE_THREADS`` per block, fewer
+    (a multiple of 32) for a small array, so that a tiny launch starts no idle threads."""
+    threads = min(ELEMENTWISE_THREADS, -(-n // 32) * 32)
+    return -(-n // threads), threads
+
+
 def block_threads(width: int) -> int:
     """Threads for a block that works on ``width`` rows per phase: a multiple of 32, at most MAX_THREADS."""
     return max(32, min(MAX_THREADS, -(-width // 32) * 32))
@@ -140,8 +151,8 @@ def device_full(shape, value: float, dtype, stream=0):
     gradient buffers, NaN for records), filled on the device: no host copy."""
     out = cuda.device_array(shape, dtype=dtype, stream=stream)
     if out.size:
-        threads = 128
-        for_dtype(fill_kernel, dtype)[-(-out.size // threads), threads, stream](out.reshape(out.size), float(value))
+        blocks, threads = elementwise_grid(out.size)
+        for_dtype(fill_kernel, dtype)[blocks, threads, stream](out.reshape(out.size), float(value))
     return out
 
 

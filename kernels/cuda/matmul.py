@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 from numba import cuda
+from numba.cuda import config
 
 from .jit import for_dtype
 
-#: edge of the square output tile one block computes (TILE*TILE threads)
-TILE = 16
+#: edge of the square output tile one block computes (TILE*TILE threads); 8 under the simulator,
+#: which runs every thread as a Python thread (the same code, more tiles at the tests' sizes)
+TILE = 8 if config.ENABLE_CUDASIM else 16
 #: row length of a staged tile: one column of padding against shared-memory bank conflicts
 TILE_ROW = TILE + 1
 

@@ -74,6 +74,13 @@ def _where(value: Any) -> str:
     return "cuda:0" if is_cuda(value) else "cpu"
 
 
+def _check_module_on_cuda(module: Any) -> None:
+    """PyTorch's error for CUDA input to a module whose parameters are on the CPU."""
+    if module.device != "cuda" or not all(p.is_cuda for p in module._parameters.values() if p is not None):
+        raise RuntimeError("Input and parameter tensors are not at the same device, found input tensor at cuda:0 "
+                           "and parameter tensor at cpu")
+
+
 def _device_input(value: Any, dtype: np.dtype, what: str) -> Any:
     """The device array of a CUDA tensor input; PyTorch's error for anything on the host."""
     if not is_cuda(value):
@@ -415,6 +422,7 @@ def _attach_layer_graph(module: Any, crun: CudaRun, input: Any, hx: Any, result:
 
 def layer_run(module: Any, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
     """``RNNBase._run`` on CUDA: (result, the ``CudaRun``)."""
+    _check_module_on_cuda(module)
     input = as_packed(input)
     graph = needs_graph(module, input, hx)
     result, crun = _layer_forward(module, input, hx, record, keep_all=graph)
@@ -528,6 +536,7 @@ def _attach_cell_graph(cell: Any, crun: CudaRun, input: Any, hx: Any, result: An
 
 def cell_run(cell: Any, input: Any, hx: Any, rows: np.ndarray | None = None):
     """``RNNCellBase._run`` on CUDA: (result, the ``CudaRun``)."""
+    _check_module_on_cuda(cell)
     result, crun = _cell_forward(cell, input, hx, rows)
     if needs_graph(cell, input, hx):
         result = _attach_cell_graph(cell, crun, input, hx, result)
@@ -536,6 +545,7 @@ def cell_run(cell: Any, input: Any, hx: Any, rows: np.ndarray | None = None):
 
 def cell_traced(cell: Any, input: Any, hx: Any, spec: RecordSpec):
     """``RNNCellBase._traced`` on CUDA: (what forward returns, its one-step Trace)."""
+    _check_module_on_cuda(cell)
     spec.check_layers(1)
     shape = tuple(input.shape) if is_cuda(input) else ()
     N = shape[0] if len(shape) == 2 else 1
@@ -559,7 +569,7 @@ class _DeviceStateGradients(StateGradients):
         xp = _xp()
         dh, dc = got
         host = (dh if isinstance(dh, np.ndarray) else xp.to_host(dh),
-                None if dc is None or isinstance(dc, np.ndarray) else xp.to_host(dc))
+                dc if dc is None or isinstance(dc, np.ndarray) else xp.to_host(dc))
         self.put(k, *host)
         return host
 
