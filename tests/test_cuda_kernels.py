@@ -21,7 +21,7 @@ pytest.importorskip("numba_cuda", reason="the CUDA tests need numba-cuda (the te
 
 from numba import cuda, int64, types  # noqa: E402
 
-from steprnn.kernels.cuda import bptt, gru, jit, lstm, matmul, rnn  # noqa: E402
+from steprnn.kernels.cuda import bptt, glue, gru, jit, lstm, matmul, rnn  # noqa: E402
 from steprnn.kernels.cuda.jit import MAX_THREADS, numba_type  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,35 @@ def kernel_arg_types(dt) -> dict:
 
 
 KERNELS = list(kernel_arg_types(numba_type(np.float32)))
+
+
+def layer_arg_types(dt) -> dict:
+    """The launches the layers add (``nn/rnn_cuda.py`` through ``_dispatch``): the glue kernels, and the
+    kernels above with a strided ``hs`` (one direction's half of a bidirectional output) → argument types."""
+    A1, A2, A3 = dt[::1], dt[:, ::1], dt[:, :, ::1]
+    S1, S2, S3 = (types.Array(dt, n, "A") for n in (1, 2, 3))
+    I1, B = int64[::1], types.boolean
+    T = types.Tuple
+    return {
+        "glue.copy1": (glue.copy1_kernel, (S1, A1)),
+        "glue.copy2": (glue.copy2_kernel, (S2, A2)),
+        "glue.copy2-contiguous": (glue.copy2_kernel, (A2, A2)),
+        "glue.copy3": (glue.copy3_kernel, (S3, A3)),
+        "glue.swap01": (glue.swap01_kernel, (A3, A3)),
+        "glue.add": (glue.add_kernel, (A1, A1, A1)),
+        "glue.multiply": (glue.multiply_kernel, (A1, A1, A1)),
+        "glue.gather": (glue.gather_kernel, (A3, I1, I1, A2)),
+        "glue.scatter": (glue.scatter_kernel, (A2, I1, I1, A3)),
+        "glue.take_rows": (glue.take_rows_kernel, (A3, I1, A3)),
+        "bptt.previous-strided": (bptt.previous_kernel, (S3, A2, I1, B, A3)),
+        "rnn.forward-strided-hs": (rnn.forward_kernel, (A2, A2, A1, I1, B, B, B, S3, A2, A2)),
+        "lstm.forward-strided-hs": (lstm.forward_kernel, (A2, A2, A2, A1, I1, B, B, S3, T((A2, A2)),
+                                                          T((A2, A2, A2)))),
+        "gru.forward-strided-hs": (gru.forward_kernel, (A2, A2, A1, I1, B, B, S3, A2, T((A2, A2)))),
+    }
+
+
+LAYER_LAUNCHES = list(layer_arg_types(numba_type(np.float32)))
 
 
 def compile_ptx(factory, dtype, cc) -> str:
@@ -118,6 +147,26 @@ def test_kernel_compiles_to_ptx(factory, dtype, cc):
     assert regs and max(regs) * threads <= 65536, f"{_name(factory)}: {regs} registers × {threads} threads"
 
 
+@pytest.mark.parametrize("cc", CCS, ids=lambda cc: f"sm_{cc[0]}{cc[1]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("launch", LAYER_LAUNCHES)
+def test_layer_launches_compile_to_ptx(launch, dtype, cc):
+    """What the CUDA layers launch beyond the kernel tests above compiles for sm_80 and sm_90."""
+    import numba.cuda.dispatcher as dispatcher
+
+    dt = numba_type(dtype)
+    factory, argtypes = layer_arg_types(dt)[launch]
+    kernel = factory(dt)
+    fake = pytypes.SimpleNamespace(compute_capability=cc)
+    with mock.patch.object(dispatcher, "get_current_device", lambda: fake):
+        ptx, _ = cuda.compile_ptx(kernel.py_func, argtypes, cc=cc,
+                                  launch_bounds=kernel.targetoptions.get("launch_bounds"))
+    assert f".target sm_{cc[0]}{cc[1]}" in ptx and ".entry" in ptx
+    if dtype == np.float32:
+        f64 = [line for line in ptx.splitlines() if re.search(r"\b(add|sub|mul|fma|div)\.\w*f64\b", line)]
+        assert not f64, f"{launch} computes in float64: {f64[:3]}"
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex64])
 def test_kernels_refuse_other_dtypes(dtype):
     with pytest.raises(TypeError, match=f"float32 or float64 arrays, got {np.dtype(dtype)}"):
@@ -136,13 +185,27 @@ def test_ptx_compilation_needs_no_gpu():
     assert compile_ptx(rnn.forward_kernel, np.float32, (8, 0))
 
 
+def _run_under_simulator(test_file: str):
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                           str(ROOT / "tests" / test_file)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_cuda_layers_equal_the_cpu_layers_under_the_simulator():
+    """Runs ``test_cuda_layers_sim.py`` (every layer and cell on 'cuda' against the CPU and torch) in a
+    fresh interpreter with ``NUMBA_ENABLE_CUDASIM=1``."""
+    res = _run_under_simulator("test_cuda_layers_sim.py")
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    assert re.search(r"\d+ passed", res.stdout), res.stdout[-3000:]
+    assert "skipped" not in res.stdout.splitlines()[-1], res.stdout[-3000:]
+
+
 @pytest.mark.slow
 def test_cuda_kernels_equal_the_cpu_kernels_under_the_simulator():
     """Runs ``test_cuda_sim.py`` in a fresh interpreter with ``NUMBA_ENABLE_CUDASIM=1``."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                          str(ROOT / "tests" / "test_cuda_sim.py")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    res = _run_under_simulator("test_cuda_sim.py")
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
     assert re.search(r"\d+ passed", res.stdout), res.stdout[-3000:]
     assert "skipped" not in res.stdout.splitlines()[-1], res.stdout[-3000:]
