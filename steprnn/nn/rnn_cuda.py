@@ -63,6 +63,20 @@ class CudaRun:
     unsorted_idx: Any = None
 
 
+#: (T, N) → the device array ``active`` of a batch without padding (np.full(T, N)): uploaded once
+_FULL_ACTIVE: dict[tuple[int, int], Any] = {}
+
+
+def _full_active(T: int, N: int) -> Any:
+    """The device ``active`` (T,) int64 of an unpadded batch, cached: a forward uploads nothing."""
+    a = _FULL_ACTIVE.get((T, N))
+    if a is None:
+        if len(_FULL_ACTIVE) >= 64:
+            _FULL_ACTIVE.clear()
+        a = _FULL_ACTIVE[(T, N)] = _xp().to_device(np.full(T, N, dtype=np.int64))
+    return a
+
+
 # -- checks ---------------------------------------------------------------------------------------
 
 def _check_features(module: Any, x: Any) -> None:
@@ -140,6 +154,14 @@ def _layer_states(module: Any, hx: Any, batched: bool) -> tuple[Any, Any]:
 
 # -- weights on the device ------------------------------------------------------------------------
 
+class _DeviceWeights(dict):
+    """(layer, direction) → (stamp, ``WeightLayout`` of device arrays). Copies and pickles of a module
+    start empty (device arrays are not copied with the module; they are rebuilt on first use)."""
+
+    def __reduce__(self) -> tuple:
+        return (_DeviceWeights, ())
+
+
 def _stamp(t: Any) -> Any:
     """What identifies a parameter's current values: its storage and version (None if absent)."""
     if t is None:
@@ -161,7 +183,9 @@ def _weights(module: Any, layer: int, direction: int, suffix: str) -> WeightLayo
     params = module._parameters
     tensors = {short: params.get(full + suffix) for short, full in PARAMETERS}
     stamp = tuple(_stamp(tensors[short]) for short, _ in PARAMETERS)
-    cache = module.__dict__.setdefault("_cuda_weight_cache", {})
+    cache = module.__dict__.get("_cuda_weight_cache")
+    if cache is None:
+        cache = module.__dict__["_cuda_weight_cache"] = _DeviceWeights()
     entry = cache.get((layer, direction))
     if entry is not None and entry[0] == stamp and all(_fresh(t) for t in tensors.values()):
         return entry[1]
@@ -214,7 +238,7 @@ def _layer_forward(module: Any, input: Any, hx: Any, record: RecordSpec | None, 
     module._check_state_shapes(h0, c0, N)
     form = "unbatched" if not batched else ("batch_first" if module.batch_first else "time_major")
     layout = BatchLayout(form, np.full(T, N, dtype=np.int64))
-    crun = _run_layers(module, x, h0, c0, CudaRun(None, xp.to_device(layout.active)), layout, record, keep_all)
+    crun = _run_layers(module, x, h0, c0, CudaRun(None, _full_active(T, N)), layout, record, keep_all)
     run = crun.run
     out, h_n, c_n = run.output, run.h_n, run.c_n
     if not batched:
@@ -483,7 +507,7 @@ def _cell_forward(cell: Any, input: Any, hx: Any, rows: np.ndarray | None):
     N, H = x2.shape[0], cell.hidden_size
     check_allocation(run_nbytes(cell, 1, N, True), f"this {type(cell).__name__} step (N={N})")
     layout = BatchLayout("time_major" if x.ndim == 2 else "unbatched", np.array([N], dtype=np.int64))
-    active = xp.to_device(layout.active)
+    active = _full_active(1, N)
     weights = _weights(cell, 0, 0, "")
     x3 = x2.reshape(1, N, x2.shape[1])
     run = run_direction(cell.kind, x3, weights, h0, c0, active, reverse=False, record=True,

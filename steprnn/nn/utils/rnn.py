@@ -211,11 +211,14 @@ class PackedSequence(PackedSequence_):
                                sorted_t, unsorted_t)
 
     def to(self, *args: Any, **kwargs: Any) -> "PackedSequence":
-        """Converts ``data`` (dtype; device ``'cpu'``); ``self`` when nothing changes, as in PyTorch."""
+        """Converts ``data`` (dtype, device); ``self`` when nothing changes, as in PyTorch."""
         dtype, device, copy = _parse_to(args, dict(kwargs))
         if device is not None:
             from ..._checks import resolve_device
-            resolve_device(device)
+            target = resolve_device(device)
+            if target != ("cuda" if getattr(self.data, "is_cuda", False) else "cpu"):  # data moves (differentiably)
+                data = self.data.to(target) if dtype is None else self.data.to(target, dtype)
+                return type(self)(data, self.batch_sizes, self.sorted_indices, self.unsorted_indices)
         array = to_numpy(self.data)
         if (dtype is None or dtype == array.dtype) and not copy:
             return self
@@ -242,8 +245,8 @@ class PackedSequence(PackedSequence_):
 
     @property
     def is_cuda(self) -> bool:
-        """``False``: the data lives in host memory."""
-        return False
+        """Whether ``data`` lives on a CUDA device."""
+        return bool(getattr(self.data, "is_cuda", False))
 
     def is_pinned(self) -> bool:
         return False
@@ -306,8 +309,18 @@ def _wants_grad(values: Any) -> bool:
     return any(isinstance(v, Tensor) and v.requires_grad for v in values)
 
 
+def _follow_device(t: Tensor, parents: Any) -> Tensor:
+    """``t`` (computed on the host) copied to CUDA, differentiably, when its input lives there: packing
+    and padding a CUDA tensor give CUDA data, as in PyTorch."""
+    if any(getattr(p, "is_cuda", False) for p in parents):
+        return t.to("cuda")
+    return t
+
+
 def _gathered(out: np.ndarray, parent: Any, shape: tuple, idx: tuple) -> Tensor:
     """``out = parent[idx]`` as a Tensor; backward scatters the gradient back (indices are unique)."""
+    if getattr(parent, "is_cuda", False):
+        return _follow_device(_gathered(out, parent.cpu(), shape, idx), [parent])
     if not _wants_grad([parent]):
         return Tensor(out)
 
@@ -321,6 +334,8 @@ def _gathered(out: np.ndarray, parent: Any, shape: tuple, idx: tuple) -> Tensor:
 
 def _scattered(out: np.ndarray, parent: Any, idx: tuple) -> Tensor:
     """``out[idx] = parent`` (the rest padding) as a Tensor; backward gathers the gradient."""
+    if getattr(parent, "is_cuda", False):
+        return _follow_device(_scattered(out, parent.cpu(), idx), [parent])
     if not _wants_grad([parent]):
         return Tensor(out)
     return make_node(out, (parent,), lambda g: (g[idx],), name="PadBackward")
@@ -329,6 +344,9 @@ def _scattered(out: np.ndarray, parent: Any, idx: tuple) -> Tensor:
 def _from_sequences(out: np.ndarray, sequences: list, lens: np.ndarray, rows: np.ndarray, idx: tuple,
                     name: str) -> Tensor:
     """``out[idx] = concat(sequences)[rows]`` as a Tensor; backward splits the gradient per sequence."""
+    if any(getattr(s, "is_cuda", False) for s in sequences):
+        on_host = [s.cpu() if getattr(s, "is_cuda", False) else s for s in sequences]
+        return _follow_device(_from_sequences(out, on_host, lens, rows, idx, name), sequences)
     if not _wants_grad(sequences):
         return Tensor(out)
     total = int(lens.sum())
