@@ -441,6 +441,38 @@ def test_grad_assignment_checks_the_device():
     assert is_cuda(p.grad)
 
 
+def test_packing_parameters_copies_and_pickles_keep_the_device():
+    import copy
+    import pickle
+
+    from steprnn.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence, pad_sequence
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    (c,), (g,) = twins(a)
+    pc, pg = pack_padded_sequence(c, [4, 3, 2]), pack_padded_sequence(g, [4, 3, 2])
+    assert pg.is_cuda and is_cuda(pg.data) and not pc.is_cuda
+    assert not pg.batch_sizes.is_cuda  # batch sizes stay on the CPU, as in torch
+    (oc, lc), (og, lg) = pad_packed_sequence(pc), pad_packed_sequence(pg)
+    assert is_cuda(og) and not is_cuda(lg)
+    np.testing.assert_array_equal(host(og), oc.detach().numpy())
+    (og * og).sum().backward()
+    (oc * oc).sum().backward()
+    assert is_cuda(g.grad)
+    np.testing.assert_array_equal(host(g.grad), c.grad.numpy())
+    assert is_cuda(pad_sequence([g[0], g[1, :2]])) and pack_sequence([g[0], g[1, :2]]).is_cuda
+    assert not pg.cpu().is_cuda and pg.cpu().cuda().is_cuda and pg.to(sr.float64).is_cuda
+    p = nn.Parameter(sr.ones(2, device="cuda"))
+    assert is_cuda(p) and isinstance(p, nn.Parameter) and p.requires_grad
+    model = nn.Linear(2, 3).cuda()
+    twin = copy.deepcopy(model)
+    assert is_cuda(twin.weight) and twin.weight is not model.weight
+    np.testing.assert_array_equal(host(twin.weight), host(model.weight))
+    t = pickle.loads(pickle.dumps(sr.arange(3.0, device="cuda")))
+    assert is_cuda(t) and host(t).tolist() == [0.0, 1.0, 2.0]
+    assert not is_cuda(sr.Tensor(t)) and sr.Tensor(t).numpy().tolist() == [0.0, 1.0, 2.0]
+
+
 # --- the whole model: needs the CUDA layer path (cuda-layers) -----------------------------------------
 
 def _layers_on_cuda() -> bool:
