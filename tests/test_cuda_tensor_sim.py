@@ -115,6 +115,11 @@ def test_creation_functions_take_device_and_like_functions_follow_it():
               x.new_zeros(3), x.new_ones(3), x.new_full((3,), 1.0), x.new_tensor([1.0]), x.new_empty(2)):
         assert is_cuda(t), t
     assert not is_cuda(sr.zeros_like(x, device="cpu")) and not is_cuda(x.new_zeros(2, device="cpu"))
+    probs = sr.tensor([[0.2, 0.8], [0.5, 0.5]], device="cuda")
+    for t in (sr.tensor(x), sr.multinomial(probs, 1), sr.bernoulli(probs), sr.normal(probs, 1.0),
+              sr.randperm(3, device="cuda"), *sr.where(probs > 0.3)):
+        assert is_cuda(t), t
+    assert not is_cuda(sr.tensor(x, device="cpu"))
     # same seed, same values on either device (steprnn draws on the host from one generator)
     sr.manual_seed(3)
     a = sr.randn(5, device="cuda")
