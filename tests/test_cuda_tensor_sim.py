@@ -65,9 +65,15 @@ def test_cuda_queries_reflect_the_simulator():
         sr.zeros(2, device="cuda:1")
 
 
-@given(st.lists(st.floats(-1e3, 1e3, width=32), min_size=1, max_size=12), st.sampled_from(["float32", "float64"]))
-def test_transfers_round_trip_and_report_the_device(values, dtype):
+@given(st.lists(st.floats(-1e3, 1e3, width=32), min_size=1, max_size=12), st.sampled_from(["float32", "float64"]),
+       st.sampled_from(["1-d", "0-d", "2-d", "transposed", "empty"]))
+def test_transfers_round_trip_and_report_the_device(values, dtype, layout):
     a = np.asarray(values, dtype=dtype)
+    a = {"1-d": a, "0-d": a[0, ...] if a.ndim else a, "2-d": np.stack([a, a]), "transposed": np.stack([a, a]).T,
+         "empty": a[:0]}[layout]
+    if layout == "0-d":
+        a = np.asarray(a)
+        assert a.shape == ()
     for t in (sr.tensor(a).cuda(), sr.tensor(a).to("cuda"), sr.tensor(a, device="cuda"), sr.tensor(a).to("cuda:0"),
               sr.tensor(a).to(sr.device("cuda", 0)), sr.as_tensor(a, device="cuda")):
         assert isinstance(t, CudaTensor) and is_cuda(t) and t.is_cuda
