@@ -502,26 +502,27 @@ def test_lstm_classifier_trained_on_cuda_ends_with_the_cpu_parameters():
     class Classifier(nn.Module):
         def __init__(self):
             super().__init__()
-            self.lstm = nn.LSTM(3, 5, batch_first=True)
-            self.head = nn.Linear(5, 4)
+            self.lstm = nn.LSTM(3, 4, batch_first=True)
+            self.head = nn.Linear(4, 3)
 
         def forward(self, x):
             out, (h, c) = self.lstm(x)
             return self.head(out[:, -1])
 
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((6, 7, 3)).astype(np.float32), rng.integers(0, 4, 6)
+    # small: the simulator runs every CUDA thread as a Python thread
+    x, y = rng.standard_normal((3, 4, 3)).astype(np.float32), rng.integers(0, 3, 3)
     sr.manual_seed(0)
     cpu = Classifier()
     sr.manual_seed(0)
     gpu = Classifier()
     opt_cpu, opt_gpu = sr.optim.Adam(cpu.parameters(), lr=0.05), sr.optim.Adam(gpu.parameters(), lr=0.05)
     gpu.to("cuda")
-    out = gpu(sr.tensor(x, device="cuda"))
-    assert is_cuda(out)
-    l_cpu = _train_steps(cpu, opt_cpu, sr.tensor(x), sr.tensor(y), steps=4)
-    l_gpu = _train_steps(gpu, opt_gpu, sr.tensor(x, device="cuda"), sr.tensor(y, device="cuda"), steps=4)
+    l_cpu = _train_steps(cpu, opt_cpu, sr.tensor(x), sr.tensor(y), steps=3)
+    l_gpu = _train_steps(gpu, opt_gpu, sr.tensor(x, device="cuda"), sr.tensor(y, device="cuda"), steps=3)
     np.testing.assert_allclose(l_gpu, l_cpu, rtol=0, atol=1e-5)
     for (name, p), q in zip(cpu.named_parameters(), gpu.parameters()):
         assert is_cuda(q) and is_cuda(q.grad), name
         np.testing.assert_allclose(device_now(q), p.detach().numpy(), rtol=0, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(host(q.grad), p.grad.numpy(), rtol=0, atol=1e-5, err_msg=name)
+    assert is_cuda(gpu(sr.tensor(x, device="cuda")))
