@@ -267,6 +267,63 @@ def test_host_writes_are_seen_by_the_device_and_device_writes_by_the_host():
     assert t.shape == (4,) and device_now(t).tolist() == [1.0] * 4
 
 
+ACTIONS = st.one_of(
+    st.tuples(st.just("host_write"), st.integers(0, 2), st.integers(0, 3), st.integers(-9, 9)),
+    st.tuples(st.just("kernel_write"), st.integers(0, 2), st.integers(0, 3), st.integers(-9, 9)),
+    st.tuples(st.just("row_fill"), st.integers(0, 2), st.integers(-9, 9)),
+    st.tuples(st.just("column_mul"), st.integers(0, 3), st.integers(-3, 3)),
+    st.tuples(st.just("old_view_add"), st.integers(-9, 9)),
+    st.tuples(st.just("setitem"), st.integers(0, 2), st.integers(-9, 9)),
+    st.tuples(st.just("optimizer_like"), st.integers(-9, 9)),
+    st.tuples(st.just("read"), st.sampled_from(["device", "host", "row", "old_view", "transposed", "column"])),
+)
+
+
+@settings(max_examples=60)
+@given(st.lists(ACTIONS, max_size=25))
+def test_no_stale_copy_on_either_side_whatever_the_order_of_reads_and_writes(actions):
+    """A model array follows every write; every read, on either side, through any view, must equal it."""
+    t = sr.zeros(3, 4, device="cuda")
+    model = np.zeros((3, 4), np.float32)
+    old_view = t[1]
+    for action in actions + [("read", r) for r in ("device", "host", "row", "old_view", "transposed", "column")]:
+        kind = action[0]
+        with sr.no_grad():
+            if kind == "host_write":
+                _, i, j, v = action
+                t._data[i, j] = v
+                model[i, j] = v
+            elif kind == "kernel_write":
+                _, i, j, v = action
+                d = t._device_array()
+                d[i, j] = v
+                t._device_written()
+                model[i, j] = v
+            elif kind == "row_fill":
+                t[action[1]].fill_(action[2])
+                model[action[1]] = action[2]
+            elif kind == "column_mul":
+                t[:, action[1]].mul_(action[2])
+                model[:, action[1]] *= action[2]
+            elif kind == "old_view_add":
+                old_view.add_(action[1])
+                model[1] += action[1]
+            elif kind == "setitem":
+                t[action[1], 1:3] = action[2]
+                model[action[1], 1:3] = action[2]
+            elif kind == "optimizer_like":  # what SGD does: read the values, write new ones in place
+                np.copyto(t._data, t._data * 0.5 + action[1], casting="same_kind")
+                model[...] = model * np.float32(0.5) + action[1]
+            else:
+                what = action[1]
+                got, want = {
+                    "device": (lambda: device_now(t), model), "host": (lambda: host(t), model),
+                    "row": (lambda: device_now(t[2]), model[2]), "old_view": (lambda: device_now(old_view), model[1]),
+                    "transposed": (lambda: device_now(t.t()), model.T), "column": (lambda: host(t[:, 3]), model[:, 3]),
+                }[what]
+                np.testing.assert_array_equal(got(), want, err_msg=f"{what} after {actions}")
+
+
 def test_views_share_memory_with_their_base_on_cuda():
     t = sr.zeros(3, 4, device="cuda")
     row, col, flat = t[1], t[:, 2], t.view(-1)
