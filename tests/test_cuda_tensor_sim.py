@@ -501,6 +501,24 @@ def test_module_to_device_and_dtype_together():
     assert not is_cuda(w) and w.dtype == np.float32
 
 
+def test_layers_built_with_device_cuda_hold_cuda_parameters():
+    for m in (nn.Linear(2, 3, device="cuda"), nn.Embedding(4, 2, device="cuda"), nn.BatchNorm1d(3, device="cuda"),
+              nn.Sequential(nn.Linear(2, 2, device="cuda"))):
+        assert all(is_cuda(p) and isinstance(p, nn.Parameter) for p in m.parameters()), m
+        assert all(is_cuda(b) for b in m.buffers()), m
+    assert not any(is_cuda(p) for p in nn.Linear(2, 3).parameters())
+
+    class Model(nn.Module):  # a user's module: moves only when told to, as in torch
+        def __init__(self):
+            super().__init__()
+            self.device = "cuda"
+            self.head = nn.Linear(2, 2)
+
+    model = Model()
+    assert not any(is_cuda(p) for p in model.parameters())
+    assert all(is_cuda(p) for p in model.to(model.device).parameters())
+
+
 def test_grad_assignment_checks_the_device():
     p = sr.zeros(2, device="cuda", requires_grad=True)
     with pytest.raises(RuntimeError, match="different device"):
