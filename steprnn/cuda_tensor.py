@@ -360,6 +360,13 @@ class CudaTensor(Tensor):
         """Nested Python lists (copied from the device)."""
         return self._host_read().tolist()
 
+    def type(self, dtype: Any = None) -> Any:
+        """Without an argument the type's name (``'steprnn.cuda.FloatTensor'``, as torch's); with one, a cast."""
+        if dtype is None:
+            from .tensor_types import type_name
+            return type_name(self._st.dtype).replace("steprnn.", "steprnn.cuda.", 1)
+        return Tensor.type(self, dtype)
+
     def cpu(self) -> Tensor:
         """A CPU copy (differentiable: the gradient goes back to this CUDA tensor)."""
         return to_cpu(self)

@@ -97,6 +97,8 @@ def test_numpy_and_asarray_refuse_with_torchs_message():
         assert str(err.value) == NUMPY_MESSAGE
     assert t.cpu().numpy().shape == (2, 3)
     assert t.sum().item() == 6.0 and t.tolist() == [[1.0] * 3] * 2
+    assert t.type() == "steprnn.cuda.FloatTensor" and t.long().type() == "steprnn.cuda.LongTensor"
+    assert is_cuda(t.type(sr.float64)) and t.type(sr.float64).dtype == np.float64
 
 
 def test_repr_is_torchs():
