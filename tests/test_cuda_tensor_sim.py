@@ -413,6 +413,20 @@ def test_in_place_writers_keep_both_copies_right(name):
     np.testing.assert_array_equal(host(t), c.numpy(), err_msg=name)
 
 
+def test_setitem_copies_values_between_devices_with_gradients():
+    g = sr.zeros(2, 3, device="cuda", requires_grad=True)
+    out = g * 1
+    v = sr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    out[0] = v                                  # a CPU value into a CUDA tensor
+    assert is_cuda(out)
+    (out * sr.tensor([[1.0], [2.0]], device="cuda")).sum().backward()
+    assert not is_cuda(v.grad) and v.grad.numpy().tolist() == [1.0, 1.0, 1.0]
+    assert is_cuda(g.grad) and host(g.grad).tolist() == [[0.0] * 3, [2.0] * 3]
+    c = sr.zeros(2)
+    c[:] = sr.ones(2, device="cuda")            # and a CUDA value into a CPU tensor
+    assert not is_cuda(c) and c.numpy().tolist() == [1.0, 1.0]
+
+
 def test_copy_into_a_cpu_tensor_from_cuda():
     c = sr.zeros(3, requires_grad=False)
     g = sr.tensor([1.0, 2.0, 3.0], device="cuda", requires_grad=True)
