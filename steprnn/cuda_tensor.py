@@ -521,36 +521,25 @@ def host_values(x: Any) -> np.ndarray:
 
 # --- small device helpers for the autograd engine ----------------------------------------------
 
-_KERNELS: dict = {}
-
-
-def _add_kernel() -> Any:
-    kernel = _KERNELS.get("add")
-    if kernel is None:
-        cuda = require_cuda()
-
-        @cuda.jit
-        def add(x, y, out):  # pragma: no cover - runs on the device (or the simulator)
-            i = cuda.grid(1)
-            if i < out.shape[0]:
-                out[i] = x[i] + y[i]
-
-        kernel = _KERNELS["add"] = add
-    return kernel
+def _glue() -> Any:
+    """``kernels/cuda/glue.py`` (elementwise device kernels), or None where this build lacks it."""
+    try:
+        from .kernels.cuda import glue
+    except ImportError:
+        return None
+    return glue if hasattr(glue, "add") else None
 
 
 def add_arrays(a: Any, b: Any) -> Any:
-    """``a + b`` for two gradients of the same shape: on the device when both are C-contiguous
-    device arrays of one dtype, else on the host (an ndarray)."""
-    if not (is_device_array(a) and is_device_array(b) and tuple(a.shape) == tuple(b.shape)
-            and np.dtype(a.dtype) == np.dtype(b.dtype) and a.is_c_contiguous() and b.is_c_contiguous()):
-        return host_values(a) + host_values(b)
-    cuda = require_cuda()
-    out = cuda.device_array(a.shape, a.dtype)
-    n = int(out.size)
-    if n:
-        _add_kernel()[-(-n // 256), 256](a.reshape(n), b.reshape(n), out.reshape(n))
-    return out
+    """``a + b`` for two gradients of the same shape: on the device (``kernels/cuda/glue.add``) when
+    both are C-contiguous float32/float64 device arrays of one dtype, else on the host (an ndarray)."""
+    if is_device_array(a) and is_device_array(b) and tuple(a.shape) == tuple(b.shape) \
+            and np.dtype(a.dtype) == np.dtype(b.dtype) and np.dtype(a.dtype) in (np.float32, np.float64) \
+            and a.is_c_contiguous() and b.is_c_contiguous():
+        glue = _glue()
+        if glue is not None:
+            return glue.add(a, b)
+    return host_values(a) + host_values(b)
 
 
 def copy_array(a: Any, dtype: Any) -> Any:

@@ -379,6 +379,10 @@ def test_device_values_and_make_node_with_device_arrays():
     assert is_cuda(gx) and host(gx).tolist() == [2.0] * 3
     with sr.no_grad():
         assert is_cuda(double(x)) and double(x).grad_fn is None
+    from steprnn.cuda_tensor import _glue, add_arrays, is_device_array
+    s = add_arrays(cuda.to_device(np.ones(3)), cuda.to_device(np.full(3, 2.0)))
+    assert (s if isinstance(s, np.ndarray) else s.copy_to_host()).tolist() == [3.0] * 3
+    assert is_device_array(s) == (_glue() is not None), "two device gradients are summed on the device"
 
 
 # --- in-place writers never leave a stale copy -----------------------------------------------------------
