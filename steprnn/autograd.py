@@ -380,7 +380,7 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
 
     Atomic under ``_GRAD_LOCK``: two threads adding at once would otherwise both read the old
     ``.grad`` and one contribution would be lost. A CUDA leaf's ``.grad`` is a CUDA tensor."""
-    if getattr(leaf, "is_cuda", False):
+    if _CUDA_IN_USE and leaf.is_cuda:
         ct = _cuda_mod()
         with _GRAD_LOCK:
             if leaf._grad is None:
@@ -405,8 +405,8 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
 
 
 def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> Any:
-    if _is_device_array(g):
-        if getattr(parent, "is_cuda", False) and tuple(g.shape) == tuple(parent.shape) \
+    if _CUDA_IN_USE and _is_device_array(g):
+        if parent.is_cuda and tuple(g.shape) == tuple(parent.shape) \
                 and np.dtype(g.dtype) == parent._st.dtype:
             return g  # stays on the device for a CUDA parent
         g = g.copy_to_host()
@@ -475,7 +475,7 @@ def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray
                 key = (id(node), i)
                 if key in node_targets and g is not None:
                     results[node_targets[key]] = g
-        if not node._device_grads:  # a host operation: its backward works on ndarrays
+        if _CUDA_IN_USE and not node._device_grads:  # a host operation: its backward works on ndarrays
             buf = [_to_host(g) for g in buf]
         if node._multi:
             arg = tuple(np.zeros(shape, dtype) if g is None else g

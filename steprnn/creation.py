@@ -89,6 +89,8 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     Without ``dtype``: Python floats → float32, ints → int64, bools → bool; arrays keep their dtype.
     """
     if isinstance(data, Tensor):
+        if device is None:
+            device = data.device  # torch.tensor(t) stays on t's device
         data = data._host_read() if data.is_cuda else data._data
     elif _is_torch(data):
         data = to_numpy(data)

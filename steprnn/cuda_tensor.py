@@ -16,6 +16,9 @@ of the same layout. One flag per side says whether that side holds the current v
 * ``t._data = array`` rebinds ``t`` to new values (a view of its own storage when ``array`` is
   one, else a new storage), as assigning ``_data`` does for a CPU tensor.
 * A kernel that wrote into ``t._device_array()`` calls ``t._device_written()``.
+* ``t._device_current()``: whether the device copy is current (a cache of arrays derived from it,
+  e.g. transposed weights, stays valid while this holds and ``t._st``/``t._version`` are unchanged).
+  Call ``_device_array()`` on every use rather than keeping its result across calls.
 
 Metadata (``shape``, ``dtype``, ``ndim``, ``size()``, ``numel()``, ``dim()``, ``len``) never
 transfers anything. ``.numpy()`` and ``np.asarray(t)`` refuse, as PyTorch, and point to ``.cpu()``.
@@ -92,6 +95,13 @@ def _c_strides(shape: tuple, itemsize: int) -> tuple:
     return tuple(reversed(strides))
 
 
+def _c_array(a: Any, dtype: Any = None) -> np.ndarray:
+    """``a`` as a C-contiguous ndarray (a copy only when needed), 0-d staying 0-d (unlike
+    ``np.ascontiguousarray``, which makes it 1-d)."""
+    a = np.asarray(a, dtype=dtype)
+    return a if a.flags.c_contiguous else np.array(a, order="C", copy=True)
+
+
 def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
@@ -163,7 +173,7 @@ class CudaTensor(Tensor):
         if not is_device_array(dev):
             raise TypeError(f"_from_device expects a numba.cuda device array, got {type(dev).__name__}")
         if not dev.is_c_contiguous():
-            dev = require_cuda().to_device(np.ascontiguousarray(dev.copy_to_host()))
+            dev = require_cuda().to_device(_c_array(dev.copy_to_host()))
         return cls._new_storage(_Storage(None, dev))
 
     @classmethod
@@ -172,7 +182,7 @@ class CudaTensor(Tensor):
         is a C-contiguous array that owns its memory, else a copy does. ``upload``: copy the values
         to the device now and keep no host copy (``.to('cuda')``)."""
         if upload:
-            return cls._new_storage(_Storage(None, require_cuda().to_device(np.ascontiguousarray(array))))
+            return cls._new_storage(_Storage(None, require_cuda().to_device(_c_array(array))))
         if not (array.flags.c_contiguous and array.flags.owndata and array.flags.writeable):
             array = np.array(array, order="C", copy=True)
         return cls._new_storage(_Storage(array, None))
@@ -255,7 +265,13 @@ class CudaTensor(Tensor):
             start = self._off // self._st.dtype.itemsize
             n = int(np.prod(self._shp, dtype=np.int64))
             return dev.reshape(dev.size)[start:start + n].reshape(self._shp)
-        return require_cuda().to_device(np.ascontiguousarray(self._host_read()))
+        return require_cuda().to_device(_c_array(self._host_read()))
+
+    def _device_current(self) -> bool:
+        """Whether the device copy holds the current values (nobody took the host copy for writing
+        since the last ``_device_array()``): a cache of derived device arrays stays valid while this
+        holds and ``_version`` and the storage (``_st``) are unchanged."""
+        return self._st.dev_ok
 
     def _device_written(self) -> None:
         """Say that a kernel wrote into this tensor's device array: the host copy is stale now."""
@@ -344,6 +360,13 @@ class CudaTensor(Tensor):
         """Nested Python lists (copied from the device)."""
         return self._host_read().tolist()
 
+    def type(self, dtype: Any = None) -> Any:
+        """Without an argument the type's name (``'steprnn.cuda.FloatTensor'``, as torch's); with one, a cast."""
+        if dtype is None:
+            from .tensor_types import type_name
+            return type_name(self._st.dtype).replace("steprnn.", "steprnn.cuda.", 1)
+        return Tensor.type(self, dtype)
+
     def cpu(self) -> Tensor:
         """A CPU copy (differentiable: the gradient goes back to this CUDA tensor)."""
         return to_cpu(self)
@@ -407,7 +430,7 @@ class CudaTensor(Tensor):
 
     def __setstate__(self, state: dict) -> None:
         self._init_meta()
-        self._rebind(np.ascontiguousarray(state.pop("_data")))
+        self._rebind(_c_array(state.pop("_data")))
         self.__dict__.update(state)
 
 
@@ -460,7 +483,7 @@ def to_cuda(x: Tensor) -> CudaTensor:
     if isinstance(x, CudaTensor):
         return x
     require_cuda()
-    dev = require_cuda().to_device(np.ascontiguousarray(x._data))
+    dev = require_cuda().to_device(_c_array(x._data))
     return autograd.make_node(dev, (x,), lambda g: (g,), name="ToCopyBackward0", saved=())
 
 
@@ -482,7 +505,7 @@ def device_values(x: Any) -> Any:
         if x.is_c_contiguous():
             return x
         x = x.copy_to_host()
-    return require_cuda().to_device(np.ascontiguousarray(x))
+    return require_cuda().to_device(_c_array(x))
 
 
 def host_values(x: Any) -> np.ndarray:
@@ -498,36 +521,25 @@ def host_values(x: Any) -> np.ndarray:
 
 # --- small device helpers for the autograd engine ----------------------------------------------
 
-_KERNELS: dict = {}
-
-
-def _add_kernel() -> Any:
-    kernel = _KERNELS.get("add")
-    if kernel is None:
-        cuda = require_cuda()
-
-        @cuda.jit
-        def add(x, y, out):  # pragma: no cover - runs on the device (or the simulator)
-            i = cuda.grid(1)
-            if i < out.shape[0]:
-                out[i] = x[i] + y[i]
-
-        kernel = _KERNELS["add"] = add
-    return kernel
+def _glue() -> Any:
+    """``kernels/cuda/glue.py`` (elementwise device kernels), or None where this build lacks it."""
+    try:
+        from .kernels.cuda import glue
+    except ImportError:
+        return None
+    return glue if hasattr(glue, "add") else None
 
 
 def add_arrays(a: Any, b: Any) -> Any:
-    """``a + b`` for two gradients of the same shape: on the device when both are C-contiguous
-    device arrays of one dtype, else on the host (an ndarray)."""
-    if not (is_device_array(a) and is_device_array(b) and tuple(a.shape) == tuple(b.shape)
-            and np.dtype(a.dtype) == np.dtype(b.dtype) and a.is_c_contiguous() and b.is_c_contiguous()):
-        return host_values(a) + host_values(b)
-    cuda = require_cuda()
-    out = cuda.device_array(a.shape, a.dtype)
-    n = int(out.size)
-    if n:
-        _add_kernel()[-(-n // 256), 256](a.reshape(n), b.reshape(n), out.reshape(n))
-    return out
+    """``a + b`` for two gradients of the same shape: on the device (``kernels/cuda/glue.add``) when
+    both are C-contiguous float32/float64 device arrays of one dtype, else on the host (an ndarray)."""
+    if is_device_array(a) and is_device_array(b) and tuple(a.shape) == tuple(b.shape) \
+            and np.dtype(a.dtype) == np.dtype(b.dtype) and np.dtype(a.dtype) in (np.float32, np.float64) \
+            and a.is_c_contiguous() and b.is_c_contiguous():
+        glue = _glue()
+        if glue is not None:
+            return glue.add(a, b)
+    return host_values(a) + host_values(b)
 
 
 def copy_array(a: Any, dtype: Any) -> Any:
@@ -538,4 +550,4 @@ def copy_array(a: Any, dtype: Any) -> Any:
         if out.size:
             out.copy_to_device(a)
         return out
-    return cuda.to_device(np.ascontiguousarray(a.copy_to_host(), dtype=dtype))
+    return cuda.to_device(_c_array(a.copy_to_host(), dtype))

@@ -800,6 +800,8 @@ def setitem_(x: Tensor, key: Any, value: Any) -> None:
     operand = as_operand(value)
     if operand is NotImplemented:
         operand = Tensor._make(np.asarray(value))
+    if isinstance(operand, Tensor) and operand.is_cuda != x.is_cuda:  # a copy between devices, as torch's
+        operand = operand.cuda() if x.is_cuda else operand.cpu()
     vv = operand._data if isinstance(operand, Tensor) else operand
 
     def write() -> None:

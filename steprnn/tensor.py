@@ -32,7 +32,7 @@ class Tensor:
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            data = data._data
+            data = data._host_read().copy() if data.is_cuda else data._data  # Tensor(cuda_tensor): a CPU copy
         elif isinstance(data, (list, tuple)):
             data = np.asarray(data)
             if data.dtype.kind in "biuf" and data.dtype != np.float32:

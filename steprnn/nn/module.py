@@ -1,6 +1,7 @@
 """``nn.Module``: parameter and submodule registration, modes, state dicts, dtype moves."""
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any, Iterator, NamedTuple
 
@@ -22,6 +23,22 @@ class Module:
     Setting a ``Parameter`` or a ``Module`` as an attribute registers it; ``model(x)`` calls
     ``forward``; ``state_dict()`` maps dotted names to NumPy arrays.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """steprnn's layers built with ``device='cuda'`` (``self.device``) end their construction on
+        CUDA: the outermost ``__init__`` moves what it registered, as ``Module.to('cuda')`` would."""
+        super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith("steprnn."):
+            return  # a user's model keeps torch's rule: it moves when told to (.to / .cuda)
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self) is cls and self.__dict__.get("device") == "cuda":
+                self._to_device("cuda")
+
+        cls.__init__ = __init__  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
