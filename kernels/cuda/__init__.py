@@ -8,7 +8,11 @@ arrays in place of NumPy arrays (and an optional ``stream=`` keyword):
   ``*_backward`` (BPTT from those records);
 * ``matmul.py``: ``project``, ``matmul``, ``matmul_tn``, a tiled shared-memory GEMM (on the CPU
   these live in ``cpu/jit.py``);
+* ``backend.py``: the names of ``cpu/backend.py`` (the kernels without ``parts``), plus the array
+  operations the layers need between kernels (``steprnn._dispatch`` calls only these);
 * ``bptt.py``: previous states, column sums and ``o ⊙ tanh(c)`` on the device (NumPy on the CPU);
+* ``glue.py``: copies of strided views, sums, products, packed gather/scatter, row selection,
+  ``batch_first`` swaps and weight transposes on the device (NumPy one-liners on the CPU);
 * ``jit.py``: launch settings, shared device functions, ``host_call`` (run an entry on NumPy arrays).
 
 ``cpu/vexp.py`` and ``cpu/blas_threads.py`` have no twin: the GPU has its own ``exp`` (libdevice)

@@ -5,8 +5,8 @@ CUDA each is a small elementwise kernel here, so that a forward or backward of a
 never leaves the device: contiguous copies of strided views (``batch_first`` input, one
 direction's half of a gradient), sums and products (gradients of both directions, dropout),
 packed sequences in and out (``scatter_steps``/``gather_steps``), batch rows in another order
-(``take_rows``: sorted packed batches), ``batch_first`` layouts (``swap01``), a weight transposed (``transpose2``: the kernels read
-``W_ihᵀ``, ``W_hhᵀ``).
+(``take_rows``: sorted packed batches), ``batch_first`` layouts (``swap01``), a weight
+transposed (``transpose2``: the kernels read ``W_ihᵀ``, ``W_hhᵀ``).
 
 Arguments are device arrays; results are new C-contiguous device arrays. One thread per output
 element, ``THREADS`` per block (fewer for a small array); an empty result launches nothing.
@@ -17,9 +17,9 @@ from numba import cuda
 
 from .jit import ELEMENTWISE_THREADS as THREADS, elementwise_grid, for_dtype
 
-__all__ = ["THREADS", "copy1_kernel", "copy2_kernel", "copy3_kernel", "swap01_kernel", "add_kernel", "multiply_kernel", "gather_kernel",
-           "scatter_kernel", "take_rows_kernel", "copy", "add", "multiply", "gather_steps", "scatter_steps",
-           "take_rows", "swap01", "transpose2", "contiguous"]
+__all__ = ["THREADS", "copy1_kernel", "copy2_kernel", "copy3_kernel", "swap01_kernel", "add_kernel",
+           "multiply_kernel", "gather_kernel", "scatter_kernel", "take_rows_kernel", "copy", "add", "multiply",
+           "gather_steps", "scatter_steps", "take_rows", "swap01", "transpose2", "contiguous"]
 
 
 def copy1_kernel(dt):

@@ -38,7 +38,8 @@ RECURRENCE_JIT = {} if config.ENABLE_CUDASIM else {"launch_bounds": MAX_THREADS}
 #: the Numba element type of each supported NumPy dtype
 NUMBA_TYPES = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 
-__all__ = ["SHARED_BYTES", "MAX_THREADS", "ELEMENTWISE_THREADS", "elementwise_grid", "RECURRENCE_JIT", "NUMBA_TYPES", "numba_type", "sigmoid", "col_dot",
+__all__ = ["SHARED_BYTES", "MAX_THREADS", "ELEMENTWISE_THREADS", "elementwise_grid", "RECURRENCE_JIT",
+           "NUMBA_TYPES", "numba_type", "sigmoid", "col_dot",
            "to_shared", "block_threads", "w_fits", "launch", "host_call",
            "for_dtype", "fill_kernel", "device_full"]
 
