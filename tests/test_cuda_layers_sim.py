@@ -466,3 +466,19 @@ def test_training_a_model_on_cuda_equals_the_cpu():
     for (n, a), (_, b) in zip(model_c.named_parameters(), model_g.named_parameters()):
         assert b.is_cuda
         same(host(b), host(a), np.float64, n)
+
+
+def test_trace_of_some_layers_and_batch_elements():
+    """``sr.trace(layer, x, layers=..., batch=...)`` on CUDA keeps what the CPU trace keeps (packed input,
+    rows picked in input order, steps past a sequence's end NaN)."""
+    sr.manual_seed(2)
+    cpu = nn.GRU(2, 2, num_layers=2, bidirectional=True)
+    gpu = cuda_twin(cpu)
+    x = sr.randn(3, 3, 2)
+    packed = pack_padded_sequence(x, [2, 3, 1], enforce_sorted=False)
+    tr_c = sr.trace(cpu, packed, layers=[1], batch=[2, 0])
+    tr_g = sr.trace(gpu, packed.to("cuda"), layers=[1], batch=[2, 0])
+    assert sorted(tr_g.arrays) == sorted(tr_c.arrays) and tr_g.meta == tr_c.meta
+    for key, value in tr_c.arrays.items():
+        same(tr_g.arrays[key], value, np.float32, key)
+    assert np.isnan(tr_g.h(layer=1, direction=1)[1:, 0]).all()
