@@ -58,8 +58,8 @@ class CpuArrays:
     cell_outputs = staticmethod(_cell_outputs)
 
     @staticmethod
-    def copy(a: np.ndarray) -> np.ndarray:
-        return np.array(a, order="C")
+    def copy(a: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+        return np.array(a, dtype=dtype, order="C")
 
     @staticmethod
     def column_sums(a: np.ndarray) -> np.ndarray:
@@ -142,8 +142,8 @@ def run_direction(
     x2 = xp.contiguous(x).reshape(T * N, x.shape[2])
     if hs is None:
         hs = xp.zeros((T, N, h0.shape[1]), dtype=dtype)
-    h = xp.copy(h0)  # working state, ends as h_n
-    c = None if c0 is None else xp.copy(c0)  # likewise c_n
+    h = xp.copy(h0, dtype)  # working state, ends as h_n
+    c = None if c0 is None else xp.copy(c0, dtype)  # likewise c_n
     state = (h,) if c is None else (h, c)
     gates = xp.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
     pre = xp.empty((R, N, spec.pre_width * H), dtype=dtype)

@@ -320,7 +320,16 @@ def test_wrong_device_errors():
         gpu(sr.randn(2, 1, 4).to("cuda"))
     with pytest.raises(ValueError, match="does not match weight dtype"):
         gpu(sr.randn(2, 1, 2, dtype=sr.float64).to("cuda"))
+    xg = sr.randn(2, 1, 2).to("cuda")
+    with pytest.raises(RuntimeError, match=r"Expected hidden\[0\] size \(1, 1, 3\), got \[1, 2, 3\]"):
+        gpu(xg, (sr.zeros(1, 2, 3).to("cuda"), sr.zeros(1, 2, 3).to("cuda")))
+    with pytest.raises(RuntimeError, match="For batched 3-D input, hx and cx should also be 3-D"):
+        gpu(xg, (sr.zeros(1, 3).to("cuda"), sr.zeros(1, 3).to("cuda")))
+    with pytest.raises(ValueError, match="Expected input to be 2D or 3D, got 4D instead"):
+        gpu(sr.randn(1, 2, 1, 2).to("cuda"))
     cell = nn.GRUCell(2, 3, device="cuda")
+    with pytest.raises(RuntimeError, match="hidden has inconsistent hidden_size: got 4, expected 3"):
+        cell(sr.randn(1, 2).to("cuda"), sr.zeros(1, 4).to("cuda"))
     with pytest.raises(RuntimeError, match="found input tensor at cpu and parameter tensor at cuda:0"):
         cell(sr.randn(1, 2))
     cpu = nn.GRU(2, 3)

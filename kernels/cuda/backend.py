@@ -84,14 +84,21 @@ def empty(shape, dtype):
     return cuda.device_array(shape, dtype=dtype)
 
 
-copy = glue.copy
+def _same_dtype(a, dtype) -> None:
+    if dtype is not None and np.dtype(dtype) != np.dtype(a.dtype):
+        raise TypeError(f"expected a {np.dtype(dtype)} device array, got {a.dtype}")
+
+
+def copy(a, dtype=None):
+    """A new C-contiguous copy of ``a`` (any strides); ``dtype`` (if given) must be a's."""
+    _same_dtype(a, dtype)
+    return glue.copy(a)
 
 
 def contiguous(a, dtype=None):
     """``a`` itself when C-contiguous, else a C-contiguous copy; ``dtype`` (if given) must be a's:
     ``np.ascontiguousarray``'s arguments, without its conversions."""
-    if dtype is not None and np.dtype(dtype) != a.dtype:
-        raise TypeError(f"expected a {np.dtype(dtype)} device array, got {a.dtype}")
+    _same_dtype(a, dtype)
     return glue.contiguous(a)
 
 
