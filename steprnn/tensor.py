@@ -43,13 +43,12 @@ class Tensor:
         self.requires_grad = requires_grad
 
     def _init(self, data: np.ndarray) -> None:
-        from .autograd import VersionCounter
         self._data = data
         self._requires_grad = False
         self._grad: Tensor | None = None
         self._grad_fn = None
         self._output_index = 0
-        self._vc = VersionCounter()
+        self._vc = _autograd.VersionCounter()
         self._base: Tensor | None = None
         self._view_base_fn = None
 
@@ -1084,3 +1083,6 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 from . import ops as _ops
+
+
+from . import autograd as _autograd  # noqa: E402  (autograd imports this module; _init is hot)
