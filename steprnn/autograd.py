@@ -89,10 +89,10 @@ class Node:
                  frees: bool = True) -> None:
         self.parents = tuple(parents)
         self.edges = tuple(_edge(p) for p in self.parents)
-        self._parent_dtypes = tuple(p.dtype if isinstance(p, _tensor_mod.Tensor) else None for p in self.parents)
+        self._parent_dtypes = tuple(_meta(p)[1] if isinstance(p, _tensor_mod.Tensor) else None for p in self.parents)
         self._backward_fn: GradFn | None = backward_fn
         self._name = name
-        self._saved = tuple((t._vc, t._vc.value, t.shape, t.dtype) for t in saved)
+        self._saved = tuple((t._vc, t._vc.value, *_meta(t)) for t in saved)
         self._outputs = tuple(outputs)
         self._retained: list = []
         self._frees = frees
@@ -144,7 +144,7 @@ class Node:
     def _check_parent_dtypes(self) -> None:
         """Refuse a backward after an input changed dtype (``model.double()`` between forward and backward)."""
         for index, (p, dtype) in enumerate(zip(self.parents, self._parent_dtypes)):
-            if dtype is not None and p.dtype != dtype:
+            if dtype is not None and _meta(p)[1] != dtype:
                 raise RuntimeError(
                     f"a tensor needed for gradient computation changed dtype after the forward: input {index} of "
                     f"{self._name} {list(p.shape)} was {dtype_name(dtype)} and is now {dtype_name(p.dtype)} (e.g. "
@@ -155,6 +155,15 @@ class Node:
     def _release(self) -> None:
         if self._frees:
             self._backward_fn = None
+
+
+def _meta(t: Any) -> tuple[tuple[int, ...], Any]:
+    """(shape, dtype) of a tensor; for a CPU tensor straight from its ndarray (no ``Size``/dtype objects
+    made: the graph asks this of every parent and output of every node)."""
+    a = t.__dict__.get("_data")
+    if type(a) is np.ndarray:
+        return a.shape, a.dtype
+    return tuple(t.shape), t.dtype
 
 
 def _edge(parent: Any) -> tuple | None:
@@ -243,7 +252,7 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
         if save_outputs:
             saved = tuple(saved) + outs
         node = Node(parents, backward_fn, name or getattr(backward_fn, "__name__", "CustomBackward"),
-                    tuple((o.shape, o.dtype) for o in outs), tuple(saved), frees=True)
+                    tuple(_meta(o) for o in outs), tuple(saved), frees=True)
         node._multi = multi
         for i, o in enumerate(outs):
             o._grad_fn = node

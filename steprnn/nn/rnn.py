@@ -18,7 +18,7 @@ from .._dispatch import run_direction
 from .._runs import BatchLayout, DirectionRun, Kept, LayerRun, StateGradients
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, MODES, PARAMETERS, CellKind, parameter_suffix, with_equations
-from ..memory import check_allocation, run_nbytes, trace_nbytes
+from ..memory import SMALL, check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
@@ -158,13 +158,30 @@ class RNNBase(Module):
 
     def _direction_params(self, layer: int, direction: int) -> dict:
         """{'w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_hr'} → the arrays of one layer and direction (None if absent)."""
-        suffix = parameter_suffix(layer, direction)
+        names = self.__dict__.get("_param_names")
+        if names is None:  # (short, full name) of each layer and direction, made once per module
+            names = self.__dict__["_param_names"] = {}
+        key = (layer, direction)
+        pairs = names.get(key)
+        if pairs is None:
+            suffix = parameter_suffix(layer, direction)
+            pairs = names[key] = tuple((short, full + suffix) for short, full in PARAMETERS)
         params = self._parameters
         out = {}
-        for short, full in PARAMETERS:
-            p = params.get(full + suffix)
+        for short, full in pairs:
+            p = params.get(full)
             out[short] = None if p is None else p._data
         return out
+
+    def _bytes_per_row(self) -> int:
+        """An upper bound of what a forward allocates per (step, batch row), graph kept: (T, N) forwards
+        below ``memory.SMALL`` / this need no look at the system's free memory."""
+        key = (self.input_size, self.hidden_size, self.proj_size, self.num_layers, self.bidirectional,
+               self.mode, self.dtype, self.bias)
+        cached = self.__dict__.get("_row_bytes")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_row_bytes"] = (key, max(run_nbytes(self, 1, 1, True), 1))
+        return cached[1]
 
     def _weights(self, layer: int, direction: int) -> WeightLayout:
         """The kernels' layout of one layer and direction's weights, cached until a parameter is replaced."""
@@ -248,7 +265,8 @@ class RNNBase(Module):
     def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
         """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``).
         That node's backward puts every step's dL/dh_t, dL/dc_t in ``gradients`` (if given)."""
-        input = as_packed(input)  # a PyTorch PackedSequence too
+        if type(input) is not Tensor and type(input) is not np.ndarray:
+            input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
         result, run = self._forward(input, hx, record, keep_all=graph)
         if graph:
@@ -284,7 +302,7 @@ class RNNBase(Module):
             c_n = None if c_n is None else c_n[:, 0, :]
         elif self.batch_first:
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
-        return self._pack_result(Tensor(out), h_n, c_n), run
+        return self._pack_result(Tensor._make(out), h_n, c_n), run
 
     def _forward_packed(self, packed: PackedSequence, hx: Any, record: RecordSpec | None, keep_all: bool):
         data = as_float_array(packed.data, self.dtype, "input")
@@ -312,9 +330,10 @@ class RNNBase(Module):
         return self._pack_result(out, h_n, c_n), run
 
     def _pack_result(self, out: Any, h_n: np.ndarray, c_n: np.ndarray | None):
-        if self._cell.has_cell_state:
-            return out, (Tensor(np.ascontiguousarray(h_n)), Tensor(np.ascontiguousarray(c_n)))
-        return out, Tensor(np.ascontiguousarray(h_n))
+        h_n = Tensor._make(h_n if h_n.flags.c_contiguous else np.ascontiguousarray(h_n))
+        if c_n is not None:
+            return out, (h_n, Tensor._make(c_n if c_n.flags.c_contiguous else np.ascontiguousarray(c_n)))
+        return out, h_n
 
     def _run_layers(self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None,
                     layout: BatchLayout, record: RecordSpec | None, keep_all: bool = False) -> LayerRun:
@@ -334,7 +353,8 @@ class RNNBase(Module):
             unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
             rows = record.rows(N, unsorted)
             record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
-        check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
+        if T * N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
+            check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
         if has_c and c0 is None:
