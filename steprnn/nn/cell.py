@@ -11,7 +11,7 @@ from .._dispatch import run_direction
 from .._runs import BatchLayout, Kept, LayerRun
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, PARAMETERS, CellKind, with_equations
-from ..memory import check_allocation, run_nbytes, trace_nbytes
+from ..memory import SMALL, check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
@@ -113,7 +113,13 @@ class RNNCellBase(Module):
         returns; ``rows`` the batch rows a trace keeps (None: all)."""
         x2 = x if x.ndim == 2 else x[None, :]
         layout = BatchLayout("time_major" if x.ndim == 2 else "unbatched", np.array([x2.shape[0]], dtype=np.int64))
-        check_allocation(run_nbytes(self, 1, x2.shape[0], True), f"this {type(self).__name__} step (N={x2.shape[0]})")
+        N = x2.shape[0]
+        per_row = self.__dict__.get("_row_bytes")
+        if per_row is None or per_row[0] != (self.input_size, self.hidden_size, self.dtype):
+            per_row = self.__dict__["_row_bytes"] = ((self.input_size, self.hidden_size, self.dtype),
+                                                     max(run_nbytes(self, 1, 1, True), 1))
+        if N * per_row[1] >= SMALL:  # else far below anything worth asking the system about
+            check_allocation(run_nbytes(self, 1, N, True), f"this {type(self).__name__} step (N={N})")
         weights = self._weights()
         run = run_direction(self.kind, x2[None], weights, h0, c0, layout.active, reverse=False,
                             record=True, nonlinearity=self.nonlinearity, device=self.device)
@@ -124,7 +130,7 @@ class RNNCellBase(Module):
 
     @staticmethod
     def _shape_like(a: np.ndarray, x: np.ndarray) -> Tensor:
-        return Tensor(a if x.ndim == 2 else a[0])
+        return Tensor._make(a if x.ndim == 2 else a[0])
 
     def forward(self, input: Any, hx: Any = None) -> Any:
         """One step: h' (N, H) for RNNCell and GRUCell, (h', c') for LSTMCell; unbatched (I,) → (H,)."""
@@ -146,7 +152,8 @@ class RNNCellBase(Module):
         spec.check_layers(1)
         x = np.asarray(self._input(input))
         N = x.shape[0] if x.ndim == 2 else 1
-        spec.check_memory(*trace_nbytes(self, 1, N))
+        if not spec.surely_fits(2 * N * trace_nbytes(self, 1, 1)[0]):
+            spec.check_memory(*trace_nbytes(self, 1, N))
         rows = spec.rows(N, None)  # refuses a bad batch= before the step runs
         result, run = self._run(input, hx, rows)
         return result, trace_from_run(self, run, result, cell=True)

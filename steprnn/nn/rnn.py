@@ -173,15 +173,17 @@ class RNNBase(Module):
             out[short] = None if p is None else p._data
         return out
 
-    def _bytes_per_row(self) -> int:
-        """An upper bound of what a forward allocates per (step, batch row), graph kept: (T, N) forwards
-        below ``memory.SMALL`` / this need no look at the system's free memory."""
+    def _bytes_per_row(self, trace: bool = False) -> int:
+        """An upper bound, per (step, batch row), of what a forward allocates (graph kept), or with
+        ``trace`` of what a trace of it keeps (``trace_nbytes``, at most twice its (1, 1) value):
+        a (T, N) call below the limits' floors / this needs neither sum nor a look at free memory."""
         key = (self.input_size, self.hidden_size, self.proj_size, self.num_layers, self.bidirectional,
                self.mode, self.dtype, self.bias)
         cached = self.__dict__.get("_row_bytes")
         if cached is None or cached[0] != key:
-            cached = self.__dict__["_row_bytes"] = (key, max(run_nbytes(self, 1, 1, True), 1))
-        return cached[1]
+            cached = self.__dict__["_row_bytes"] = (key, max(run_nbytes(self, 1, 1, True), 1),
+                                                    2 * max(trace_nbytes(self, 1, 1)[0], 1))
+        return cached[2] if trace else cached[1]
 
     def _weights(self, layer: int, direction: int) -> WeightLayout:
         """The kernels' layout of one layer and direction's weights, cached until a parameter is replaced."""
@@ -352,7 +354,8 @@ class RNNBase(Module):
             record.check_layers(self.num_layers)
             unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
             rows = record.rows(N, unsorted)
-            record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
+            if not record.surely_fits(T * N * self._bytes_per_row(trace=True)):
+                record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
         if T * N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
             check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
         if h0 is None:

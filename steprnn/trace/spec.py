@@ -91,6 +91,11 @@ class RecordSpec:
         b = np.asarray(self.batch, dtype=np.int64)
         return b if unsorted_indices is None else unsorted_indices[b]
 
+    def surely_fits(self, bound: int) -> bool:
+        """Whether a trace of at most ``bound`` bytes passes ``check_memory`` without computing its size:
+        the default limit, and less than what always fits."""
+        return self.max_bytes is None and _limit is None and bound < _ALWAYS_FITS
+
     def check_memory(self, nbytes: int, full_direction_bytes: int, graph: bool = False) -> None:
         """Refuse, before anything runs, a trace larger than the limit.
 
