@@ -307,10 +307,11 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
 
     Atomic under ``_GRAD_LOCK``: two threads adding at once would otherwise both read the old
     ``.grad`` and one contribution would be lost."""
-    g = g.astype(leaf.dtype, copy=False)
+    dtype = _meta(leaf)[1]
+    g = g.astype(dtype, copy=False)
     with _GRAD_LOCK:
         if leaf._grad is None:
-            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
+            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=dtype, copy=True))
         else:
             leaf._grad._data = leaf._grad._data + g
 
@@ -318,16 +319,17 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
 def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> np.ndarray:
     if not isinstance(g, np.ndarray):
         g = np.asarray(_tensor_mod.to_numpy(g))
-    if g.shape != parent.shape:
+    shape, dtype = _meta(parent)
+    if g.shape != shape:
         if g.size == 1 and parent._data.size == 1:
-            g = g.reshape(parent.shape)
+            g = g.reshape(shape)
         else:
             raise RuntimeError(
                 f"Function {node.name()} returned an invalid gradient at index {index} - got {list(g.shape)} "
-                f"but expected shape compatible with {list(parent.shape)}"
+                f"but expected shape compatible with {list(shape)}"
             )
-    if g.dtype != parent.dtype:
-        g = g.astype(parent.dtype)
+    if g.dtype != dtype:
+        g = g.astype(dtype)
     return g
 
 
