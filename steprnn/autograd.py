@@ -88,11 +88,21 @@ class Node:
                  outputs: Sequence[tuple[tuple[int, ...], np.dtype]], saved: Iterable[Any] = (),
                  frees: bool = True) -> None:
         self.parents = tuple(parents)
-        self.edges = tuple(_edge(p) for p in self.parents)
-        self._parent_dtypes = tuple(_meta(p)[1] if isinstance(p, _tensor_mod.Tensor) else None for p in self.parents)
+        Tensor = _tensor_mod.Tensor
+        edges, dtypes, metas = [], [], {}
+        for p in self.parents:
+            if isinstance(p, Tensor):
+                edges.append(_edge(p))
+                metas[id(p)] = meta = _meta(p)
+                dtypes.append(meta[1])
+            else:
+                edges.append(None)
+                dtypes.append(None)
+        self.edges = tuple(edges)
+        self._parent_dtypes = tuple(dtypes)
         self._backward_fn: GradFn | None = backward_fn
         self._name = name
-        self._saved = tuple((t._vc, t._vc.value, *_meta(t)) for t in saved)
+        self._saved = tuple((t._vc, t._vc.value, *(metas.get(id(t)) or _meta(t))) for t in saved)
         self._outputs = tuple(outputs)
         self._retained: list = []
         self._frees = frees

@@ -346,12 +346,13 @@ class RNNBase(Module):
         ``keep_all`` (a forward that backward will need) records every layer and row.
         """
         T, N = x.shape[0], x.shape[1]
-        LD, H_out = self.num_layers * self.num_directions, self._real_hidden
+        L, D, H, dtype = self.num_layers, self.num_directions, self.hidden_size, self.dtype
+        LD, H_out = L * D, self._real_hidden
         has_c = self._cell.has_cell_state
         active = layout.active
         rows = None
         if record is not None:
-            record.check_layers(self.num_layers)
+            record.check_layers(L)
             unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
             rows = record.rows(N, unsorted)
             if not record.surely_fits(T * N * self._bytes_per_row(trace=True)):
@@ -359,41 +360,44 @@ class RNNBase(Module):
         if T * N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
             check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
         if h0 is None:
-            h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
+            h0 = np.zeros((LD, N, H_out), dtype=dtype)
         if has_c and c0 is None:
-            c0 = np.zeros((LD, N, self.hidden_size), dtype=self.dtype)
-        h_n = np.empty((LD, N, H_out), dtype=self.dtype)
-        c_n = np.empty((LD, N, self.hidden_size), dtype=self.dtype) if has_c else None
+            c0 = np.zeros((LD, N, H), dtype=dtype)
+        h_n = np.empty((LD, N, H_out), dtype=dtype)
+        c_n = np.empty((LD, N, H), dtype=dtype) if has_c else None
         runs: list[DirectionRun] = []
         inputs: list[np.ndarray | None] = []
         recorded: list[bool] = []
         masks: list[np.ndarray | None] = []
         weights: list[WeightLayout] = []
         select = rows is not None and not keep_all
+        kind, nonlinearity, device = self.kind, self.nonlinearity, self.device
+        dropout = self.dropout if self.training else 0.0
         layer_input = x
-        for layer in range(self.num_layers):
+        for layer in range(L):
             keep = record is not None and record.wants(layer)
             recorded.append(keep)
             keep = keep or keep_all
             inputs.append(layer_input if keep else None)
             outputs = []
-            for direction in range(self.num_directions):
-                k = layer * self.num_directions + direction
-                weights.append(self._weights(layer, direction))
+            for direction in range(D):
+                k = layer * D + direction
+                w = self._weights(layer, direction)
+                weights.append(w)
                 run = run_direction(
-                    self.kind, layer_input, weights[k], h0[k],
+                    kind, layer_input, w, h0[k],
                     None if c0 is None else c0[k], active, reverse=direction == 1, record=keep,
-                    nonlinearity=self.nonlinearity, device=self.device,
+                    nonlinearity=nonlinearity, device=device,
                 )
                 h_n[k] = run.h_n
                 if c_n is not None:
                     c_n[k] = run.c_n
                 outputs.append(run.hs)
                 runs.append(run.select(rows) if keep and select else run)
-            layer_output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+            layer_output = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)
             mask = None
-            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = _dropout_mask(layer_output, self.dropout, active)
+            if dropout > 0 and layer < L - 1:
+                mask = _dropout_mask(layer_output, dropout, active)
                 layer_output = layer_output * mask
             masks.append(mask)
             layer_input = layer_output
