@@ -359,6 +359,7 @@ class RNNBase(Module):
                 record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
         if T * N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
             check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
+        own_states = h0 is None and c0 is None
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=dtype)
         if has_c and c0 is None:
@@ -402,7 +403,7 @@ class RNNBase(Module):
             masks.append(mask)
             layer_input = layer_output
         return LayerRun(layer_input, h_n, c_n, h0, c0, layout, tuple(runs), tuple(inputs), tuple(weights),
-                        tuple(masks), Kept(tuple(recorded), rows, select))
+                        tuple(masks), Kept(tuple(recorded), rows, select), own_states)
 
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""

@@ -74,6 +74,8 @@ class RecordSpec:
     def make(cls, layers: Any = None, batch: Any = None, max_bytes: int | None = None) -> "RecordSpec":
         if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0):
             raise ValueError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+        if layers is None and batch is None and max_bytes is None:
+            return _EVERYTHING  # the common case: no checks to run, nothing to build
         return cls(_indices(layers, "layers"), _indices(batch, "batch"), max_bytes)
 
     def wants(self, layer: int) -> bool:
@@ -118,3 +120,5 @@ class RecordSpec:
                 + advice + "a shorter sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
             )
 
+
+_EVERYTHING = RecordSpec()  # every layer and batch element, the default limit (immutable: shared)
