@@ -364,8 +364,10 @@ class RNNBase(Module):
             h0 = np.zeros((LD, N, H_out), dtype=dtype)
         if has_c and c0 is None:
             c0 = np.zeros((LD, N, H), dtype=dtype)
-        h_n = np.empty((LD, N, H_out), dtype=dtype)
-        c_n = np.empty((LD, N, H), dtype=dtype) if has_c else None
+        h_n = c_n = None  # (LD, N, ·); one layer and direction: its kernel's own final state, no copy
+        if LD > 1:
+            h_n = np.empty((LD, N, H_out), dtype=dtype)
+            c_n = np.empty((LD, N, H), dtype=dtype) if has_c else None
         runs: list[DirectionRun] = []
         inputs: list[np.ndarray | None] = []
         recorded: list[bool] = []
@@ -390,9 +392,13 @@ class RNNBase(Module):
                     None if c0 is None else c0[k], active, reverse=direction == 1, record=keep,
                     nonlinearity=nonlinearity, device=device,
                 )
-                h_n[k] = run.h_n
-                if c_n is not None:
-                    c_n[k] = run.c_n
+                if LD == 1:
+                    h_n = run.h_n[None]
+                    c_n = None if run.c_n is None else run.c_n[None]
+                else:
+                    h_n[k] = run.h_n
+                    if c_n is not None:
+                        c_n[k] = run.c_n
                 outputs.append(run.hs)
                 runs.append(run.select(rows) if keep and select else run)
             layer_output = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)
