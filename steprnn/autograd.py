@@ -134,11 +134,21 @@ class Node:
                  outputs: Sequence[tuple[tuple[int, ...], np.dtype]], saved: Iterable[Any] = (),
                  frees: bool = True) -> None:
         self.parents = tuple(parents)
-        self.edges = tuple(_edge(p) for p in self.parents)
-        self._parent_dtypes = tuple(p.dtype if isinstance(p, _tensor_mod.Tensor) else None for p in self.parents)
+        Tensor = _tensor_mod.Tensor
+        edges, dtypes, metas = [], [], {}
+        for p in self.parents:
+            if isinstance(p, Tensor):
+                edges.append(_edge(p))
+                metas[id(p)] = meta = _meta(p)
+                dtypes.append(meta[1])
+            else:
+                edges.append(None)
+                dtypes.append(None)
+        self.edges = tuple(edges)
+        self._parent_dtypes = tuple(dtypes)
         self._backward_fn: GradFn | None = backward_fn
         self._name = name
-        self._saved = tuple((t._vc, t._vc.value, t.shape, t.dtype) for t in saved)
+        self._saved = tuple((t._vc, t._vc.value, *(metas.get(id(t)) or _meta(t))) for t in saved)
         self._outputs = tuple(outputs)
         self._retained: list = []
         self._frees = frees
@@ -191,7 +201,7 @@ class Node:
     def _check_parent_dtypes(self) -> None:
         """Refuse a backward after an input changed dtype (``model.double()`` between forward and backward)."""
         for index, (p, dtype) in enumerate(zip(self.parents, self._parent_dtypes)):
-            if dtype is not None and p.dtype != dtype:
+            if dtype is not None and _meta(p)[1] != dtype:
                 raise RuntimeError(
                     f"a tensor needed for gradient computation changed dtype after the forward: input {index} of "
                     f"{self._name} {list(p.shape)} was {dtype_name(dtype)} and is now {dtype_name(p.dtype)} (e.g. "
@@ -202,6 +212,15 @@ class Node:
     def _release(self) -> None:
         if self._frees:
             self._backward_fn = None
+
+
+def _meta(t: Any) -> tuple[tuple[int, ...], Any]:
+    """(shape, dtype) of a tensor; for a CPU tensor straight from its ndarray (no ``Size``/dtype objects
+    made: the graph asks this of every parent and output of every node)."""
+    a = t.__dict__.get("_data")
+    if type(a) is np.ndarray:
+        return a.shape, a.dtype
+    return tuple(t.shape), t.dtype
 
 
 def _edge(parent: Any) -> tuple | None:
@@ -308,7 +327,7 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
         if save_outputs:
             saved = tuple(saved) + outs
         node = Node(parents, backward_fn, name or getattr(backward_fn, "__name__", "CustomBackward"),
-                    tuple((o.shape, o.dtype) for o in outs), tuple(saved), frees=True)
+                    tuple(_meta(o) for o in outs), tuple(saved), frees=True)
         node._multi = multi
         node._device_grads = device_outputs
         for i, o in enumerate(outs):
@@ -396,10 +415,11 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
                 else:
                     old._data = (old._host_read() + _to_host(g)).astype(old._st.dtype, copy=False)
         return
-    g = _to_host(g).astype(leaf.dtype, copy=False)
+    dtype = _meta(leaf)[1]
+    g = _to_host(g).astype(dtype, copy=False)
     with _GRAD_LOCK:
         if leaf._grad is None:
-            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
+            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=dtype, copy=True))
         else:
             leaf._grad._data = leaf._grad._data + g
 
@@ -412,16 +432,17 @@ def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> A
         g = g.copy_to_host()
     if not isinstance(g, np.ndarray):
         g = np.asarray(_tensor_mod.to_numpy(g))
-    if g.shape != parent.shape:
+    shape, dtype = _meta(parent)
+    if g.shape != shape:
         if g.size == 1 and parent._data.size == 1:
-            g = g.reshape(parent.shape)
+            g = g.reshape(shape)
         else:
             raise RuntimeError(
                 f"Function {node.name()} returned an invalid gradient at index {index} - got {list(g.shape)} "
-                f"but expected shape compatible with {list(parent.shape)}"
+                f"but expected shape compatible with {list(shape)}"
             )
-    if g.dtype != parent.dtype:
-        g = g.astype(parent.dtype)
+    if g.dtype != dtype:
+        g = g.astype(dtype)
     return g
 
 

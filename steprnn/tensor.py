@@ -48,12 +48,11 @@ class Tensor:
 
     def _init_meta(self) -> None:
         """Everything but the values: no history, a fresh version counter."""
-        from .autograd import VersionCounter
         self._requires_grad = False
         self._grad: Tensor | None = None
         self._grad_fn = None
         self._output_index = 0
-        self._vc = VersionCounter()
+        self._vc = _autograd.VersionCounter()
         self._base: Tensor | None = None
         self._view_base_fn = None
 
@@ -1108,3 +1107,6 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 from . import ops as _ops
+
+
+from . import autograd as _autograd  # noqa: E402  (autograd imports this module; _init is hot)
