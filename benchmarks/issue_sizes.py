@@ -18,6 +18,11 @@ GPU; both are synchronised before the clock stops. Without a GPU it exits with o
 """
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(1, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # this checkout's steprnn
+
 import argparse
 import os
 import statistics
