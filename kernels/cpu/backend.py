@@ -26,6 +26,7 @@ import functools
 from typing import Any, Callable
 
 import numba
+import numpy as np
 
 from . import gru, jit, lstm, rnn
 from .threads import kernel_launch
@@ -33,27 +34,111 @@ from .threads import kernel_launch
 DEVICE = "cpu"
 
 
-def _with_cpu_policy(kernel: Callable[..., Any]) -> Callable[..., Any]:
-    """``kernel(parts, *args)`` as ``f(*args)``: one batch chunk per Numba thread, one launch at a
-    time, BLAS on one thread."""
+#: multiply-adds per call from which a kernel is split over the Numba threads; below it, the
+#: calling thread runs it alone (a parallel launch costs tens of microseconds, more on a busy
+#: machine, and its compiled form takes longer to build)
+PARALLEL_FROM = 2_000_000
+
+
+def _parallel(rows: int, work: int) -> int:
+    """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial)."""
+    parts = numba.get_num_threads()
+    return parts if parts > 1 and rows > 1 and work >= PARALLEL_FROM else 1
+
+
+def _projection(x: np.ndarray, w_ih: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, fold: int) -> np.ndarray:
+    """(T*N, G) C-contiguous: x W_ihᵀ + b_ih, plus b_hh in columns 0..fold-1 (one BLAS call)."""
+    xp = x @ w_ih
+    bias = b_ih.copy()
+    bias[:fold] += b_hh[:fold]
+    xp += bias
+    return xp
+
+
+def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None = None,
+                     fold: Callable[[int], int] | None = None) -> Callable[..., Any]:
+    """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
+    ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
+    work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
+    call here and the time loop ``rows(0, N, xp, weights, active, reverse, ..., state, rec)``
+    on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
+    a time, BLAS on one thread inside a parallel launch.
+
+    Without ``rows``, ``kernel(parts, *args)`` becomes ``f(*args)`` with every Numba thread.
+    """
 
     @functools.wraps(kernel, updated=())
     def run(*args: Any) -> Any:
         with kernel_launch():
             return kernel(numba.get_num_threads(), *args)
 
+    @functools.wraps(kernel, updated=())
+    def run_forward(x: Any, weights: Any, biases: Any, active: Any, reverse: Any, *rest: Any) -> Any:
+        w_hh = weights[1]
+        n_rows = rest[-2][0].shape[0]  # state[0]: (N, ·)
+        parts = _parallel(n_rows, x.shape[0] * w_hh.shape[1] * (x.shape[1] + w_hh.shape[0]))
+        with kernel_launch():
+            if parts > 1:
+                return kernel(parts, x, weights, biases, active, reverse, *rest)
+            xp = _projection(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]))
+            return rows(0, n_rows, xp, weights, active, reverse, *rest)
+
+    out = run if rows is None else run_forward
+    out.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
+    return out
+
+
+def _backward_policy(kernel: Callable[..., Any], rows: Callable[..., Any], n_rows: Callable[..., int],
+                     work: Callable[..., int]) -> Callable[..., Any]:
+    """A backward ``kernel(parts, *args)`` as ``f(*args)``: over the Numba threads where it pays,
+    else ``rows(0, N, *args)`` on this thread."""
+
+    @functools.wraps(kernel, updated=())
+    def run(*args: Any) -> Any:
+        n = n_rows(*args)
+        parts = _parallel(n, work(*args))
+        with kernel_launch():
+            if parts > 1:
+                return kernel(parts, *args)
+            return rows(0, n, *args)
+
     run.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
     return run
 
 
+def _matmul_policy(kernel: Callable[..., Any], transpose_a: bool) -> Callable[..., Any]:
+    """``matmul``/``matmul_tn`` as one NumPy product where it is small, else the parallel kernel."""
+
+    @functools.wraps(kernel, updated=())
+    def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if _parallel(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]) == 1:
+            return np.ascontiguousarray(a.T @ b if transpose_a else a @ b)
+        with kernel_launch():
+            return kernel(numba.get_num_threads(), a, b)
+
+    run.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
+    return run
+
+
+def _all_but_n(g: int) -> int:
+    return g
+
+
+def _gru_fold(g: int) -> int:
+    return 2 * g // 3  # r and z: b_hn stays apart (r_t multiplies W_hn h + b_hn)
+
+
 rnn_forward = _with_cpu_policy(rnn.rnn_forward)
 rnn_backward = _with_cpu_policy(rnn.rnn_backward)
-lstm_forward = _with_cpu_policy(lstm.lstm_forward)
-lstm_backward = _with_cpu_policy(lstm.lstm_backward)
+lstm_forward = _with_cpu_policy(lstm.lstm_forward, lstm.lstm_rows, _all_but_n)
+lstm_backward = _backward_policy(
+    lstm.lstm_backward, lstm.lstm_rows_backward,
+    lambda weights, active, reverse, rec, prev, grads_in, grads_out: prev[0].shape[1],
+    lambda weights, active, reverse, rec, prev, grads_in, grads_out: rec[0].size * (weights[0].shape[1] + 8))
 gru_forward = _with_cpu_policy(gru.gru_forward)
 gru_backward = _with_cpu_policy(gru.gru_backward)
-matmul = _with_cpu_policy(jit.matmul)
-matmul_tn = _with_cpu_policy(jit.matmul_tn)
+matmul = _matmul_policy(jit.matmul, False)
+matmul_tn = _matmul_policy(jit.matmul_tn, True)
 
 __all__ = ["DEVICE", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "matmul", "matmul_tn"]

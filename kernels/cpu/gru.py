@@ -8,7 +8,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import JIT, chunk_bounds, project, rows_active, typed_one
+from .jit import JIT, chunk_bounds, copy_rows, project, rows_active, typed_one
 from .vexp import exp_inplace
 
 
@@ -154,4 +154,4 @@ def _gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, gra
         for q in range(n):
             for j in range(H):
                 dh[q, j] += direct[q, j]
-    dh0[lo:hi] = dh
+    copy_rows(dh0[lo:hi], dh)

@@ -5,7 +5,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import JIT, chunk_bounds, project, rows_active, typed_one
+from .jit import JIT, chunk_bounds, copy_rows, project, rows_active, typed_one
 from .vexp import exp_inplace
 
 
@@ -122,4 +122,4 @@ def _rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, g
                     da[t, b * H + j] = d_h * (one - h * h)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
         np.dot(da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh[:n])
-    dh0[lo:hi] = dh
+    copy_rows(dh0[lo:hi], dh)
