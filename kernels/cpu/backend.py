@@ -60,7 +60,7 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None
     """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
     ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
     work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
-    call here and the time loop ``rows(0, N, xp, weights, active, reverse, ..., state, rec)``
+    call here and the time loop ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
     on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
     a time, BLAS on one thread inside a parallel launch.
 
@@ -81,7 +81,7 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None
             if parts > 1:
                 return kernel(parts, x, weights, biases, active, reverse, *rest)
             xp = _projection(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]))
-            return rows(0, n_rows, xp, weights, active, reverse, *rest)
+            return rows(0, n_rows, xp, weights, biases, active, reverse, *rest)
 
     out = run if rows is None else run_forward
     out.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
@@ -120,7 +120,7 @@ def _matmul_policy(kernel: Callable[..., Any], transpose_a: bool) -> Callable[..
     return run
 
 
-def _all_but_n(g: int) -> int:
+def _all_columns(g: int) -> int:
     return g
 
 
@@ -128,15 +128,21 @@ def _gru_fold(g: int) -> int:
     return 2 * g // 3  # r and z: b_hn stays apart (r_t multiplies W_hn h + b_hn)
 
 
-rnn_forward = _with_cpu_policy(rnn.rnn_forward)
-rnn_backward = _with_cpu_policy(rnn.rnn_backward)
-lstm_forward = _with_cpu_policy(lstm.lstm_forward, lstm.lstm_rows, _all_but_n)
+rnn_forward = _with_cpu_policy(rnn.rnn_forward, rnn.rnn_rows, _all_columns)
+rnn_backward = _backward_policy(
+    rnn.rnn_backward, rnn.rnn_rows_backward,
+    lambda w_hh, active, reverse, use_relu, rec, grads_in, grads_out: grads_in[1].shape[0],
+    lambda w_hh, active, reverse, use_relu, rec, grads_in, grads_out: rec[0].size * (w_hh.shape[1] + 4))
+lstm_forward = _with_cpu_policy(lstm.lstm_forward, lstm.lstm_rows, _all_columns)
 lstm_backward = _backward_policy(
     lstm.lstm_backward, lstm.lstm_rows_backward,
     lambda weights, active, reverse, rec, prev, grads_in, grads_out: prev[0].shape[1],
     lambda weights, active, reverse, rec, prev, grads_in, grads_out: rec[0].size * (weights[0].shape[1] + 8))
-gru_forward = _with_cpu_policy(gru.gru_forward)
-gru_backward = _with_cpu_policy(gru.gru_backward)
+gru_forward = _with_cpu_policy(gru.gru_forward, gru.gru_rows, _gru_fold)
+gru_backward = _backward_policy(
+    gru.gru_backward, gru.gru_rows_backward,
+    lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: h_prev.shape[1],
+    lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: rec[0].size * (w_hh.shape[1] + 8))
 matmul = _matmul_policy(jit.matmul, False)
 matmul_tn = _matmul_policy(jit.matmul_tn, True)
 

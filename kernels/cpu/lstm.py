@@ -35,15 +35,15 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
     xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], biases[1].shape[0]))
     bounds = chunk_bounds(state[1].shape[0], parts)
     for k in prange(bounds.shape[0] - 1):
-        lstm_rows(bounds[k], bounds[k + 1], xp, weights, active, reverse, hs, state, rec)
+        lstm_rows(bounds[k], bounds[k + 1], xp, weights, biases, active, reverse, hs, state, rec)
 
 
 @njit(**JIT)
-def lstm_rows(lo, hi, xp, weights, active, reverse, hs, state, rec):
+def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
-    ``xp`` (T*N, 4H) is W_ih x_t + b_ih + b_hh of every step; the other arguments are
-    ``lstm_forward``'s.
+    ``xp`` (T*N, 4H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
+    arguments are ``lstm_forward``'s.
 
     Each row's step runs start to end while its numbers are in L1: a = xp + h W_hh (a loop over
     W_hh's rows where W_hh is small, else one BLAS product for the chunk), the gates, c_t, h_t.
