@@ -46,21 +46,12 @@ def _parallel(rows: int, work: int) -> int:
     return parts if parts > 1 and rows > 1 and work >= PARALLEL_FROM else 1
 
 
-def _projection(x: np.ndarray, w_ih: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, fold: int) -> np.ndarray:
-    """(T*N, G) C-contiguous: x W_ihᵀ + b_ih, plus b_hh in columns 0..fold-1 (one BLAS call)."""
-    xp = x @ w_ih
-    bias = b_ih.copy()
-    bias[:fold] += b_hh[:fold]
-    xp += bias
-    return xp
-
-
 def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None = None,
                      fold: Callable[[int], int] | None = None) -> Callable[..., Any]:
     """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
     ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
     work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
-    call here and the time loop ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
+    call (``jit.project_serial``) and the time loop ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
     on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
     a time, BLAS on one thread inside a parallel launch.
 
@@ -80,7 +71,7 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None
         with kernel_launch():
             if parts > 1:
                 return kernel(parts, x, weights, biases, active, reverse, *rest)
-            xp = _projection(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]))
+            xp = jit.project_serial(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]))
             return rows(0, n_rows, xp, weights, biases, active, reverse, *rest)
 
     out = run if rows is None else run_forward
@@ -106,14 +97,17 @@ def _backward_policy(kernel: Callable[..., Any], rows: Callable[..., Any], n_row
     return run
 
 
-def _matmul_policy(kernel: Callable[..., Any], transpose_a: bool) -> Callable[..., Any]:
-    """``matmul``/``matmul_tn`` as one NumPy product where it is small, else the parallel kernel."""
+def _matmul_policy(kernel: Callable[..., Any], serial: Callable[..., Any]) -> Callable[..., Any]:
+    """``matmul``/``matmul_tn`` on this thread where it is small, else the parallel kernel.
+
+    Not NumPy's ``@``: NumPy's own OpenBLAS runs small products on every core and, on a busy
+    machine, takes milliseconds over what one thread does in microseconds."""
 
     @functools.wraps(kernel, updated=())
     def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if _parallel(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]) == 1:
-            return np.ascontiguousarray(a.T @ b if transpose_a else a @ b)
         with kernel_launch():
+            if _parallel(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]) == 1:
+                return serial(a, b)
             return kernel(numba.get_num_threads(), a, b)
 
     run.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
@@ -143,8 +137,8 @@ gru_backward = _backward_policy(
     gru.gru_backward, gru.gru_rows_backward,
     lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: h_prev.shape[1],
     lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: rec[0].size * (w_hh.shape[1] + 8))
-matmul = _matmul_policy(jit.matmul, False)
-matmul_tn = _matmul_policy(jit.matmul_tn, True)
+matmul = _matmul_policy(jit.matmul, jit.matmul_serial)
+matmul_tn = _matmul_policy(jit.matmul_tn, jit.matmul_tn_serial)
 
 __all__ = ["DEVICE", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "matmul", "matmul_tn"]

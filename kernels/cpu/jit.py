@@ -53,6 +53,36 @@ def project(parts, x, w, b):
 
 
 @njit(**JIT)
+def project_serial(x, w, b_ih, b_hh, fold):
+    """``project`` on the calling thread, with ``folded_bias``: x W + b_ih (+ b_hh in columns
+    0..fold-1), (M, I) @ (I, G) → (M, G), one BLAS call (SciPy's, held to one thread)."""
+    out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    np.dot(x, w, out)
+    bias = folded_bias(b_ih, b_hh, fold)
+    for i in range(out.shape[0]):
+        row = out[i]
+        for j in range(row.shape[0]):
+            row[j] += bias[j]
+    return out
+
+
+@njit(**JIT)
+def matmul_serial(a, b):
+    """a @ b on the calling thread: (M, K) @ (K, N) → (M, N)."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    np.dot(a, b, out)
+    return out
+
+
+@njit(**JIT)
+def matmul_tn_serial(a, b):
+    """aᵀ @ b on the calling thread: (M, G)ᵀ @ (M, K) → (G, K)."""
+    out = np.empty((a.shape[1], b.shape[1]), dtype=a.dtype)
+    np.dot(a.T, b, out)
+    return out
+
+
+@njit(**JIT)
 def folded_bias(b_ih, b_hh, upto):
     """(G,): b_ih + b_hh in columns 0..upto-1, b_ih after (GRU keeps b_hn apart: r multiplies it)."""
     out = b_ih.copy()
