@@ -2,7 +2,7 @@
 
     python benchmarks/cold_start.py [--kinds lstm,gru,rnn] [--cache-dir DIR]
 
-Cold (a new process, ``STEPRNN_CACHE_DIR`` an empty folder): ``import steprnn``, the first LSTM
+The child imports the steprnn of this checkout. Cold (a new process, ``STEPRNN_CACHE_DIR`` an empty folder): ``import steprnn``, the first LSTM
 forward, then the first forward + backward of each kind in turn (the LSTM's includes its backward
 only, its forward having compiled already). Warm (another new process, same folder): ``import
 steprnn`` and the first LSTM forward. Seconds of wall-clock time, each step on its own.
@@ -18,33 +18,35 @@ import tempfile
 
 _CHILD = r"""
 import json, sys, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
 import steprnn as sr
 import steprnn.nn as nn
-out = {"import": time.perf_counter() - t0}
+out = {"import": (time.perf_counter() - t0, time.process_time() - c0)}
 kinds = sys.argv[1].split(",")
 warm_only = sys.argv[2] == "warm"
 x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
 layer = nn.LSTM(3, 4)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 with sr.no_grad():
     layer(x)
-out["first lstm forward"] = time.perf_counter() - t0
+out["first lstm forward"] = (time.perf_counter() - t0, time.process_time() - c0)
 if not warm_only:
     for kind in kinds:
         layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind](3, 4)
         xs = sr.tensor(x, requires_grad=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         y, _ = layer(xs)
         y.sum().backward()
-        out[f"first {kind} forward+backward"] = time.perf_counter() - t0
+        out[f"first {kind} forward+backward"] = (time.perf_counter() - t0, time.process_time() - c0)
 print(json.dumps(out))
 """
 
 
 def run(kinds: str, cache_dir: str, mode: str) -> dict[str, float]:
-    env = dict(os.environ, STEPRNN_CACHE_DIR=cache_dir)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, STEPRNN_CACHE_DIR=cache_dir,
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     res = subprocess.run([sys.executable, "-c", _CHILD, kinds, mode], env=env, capture_output=True, text=True,
                          check=False)
     if res.returncode != 0:
@@ -61,15 +63,17 @@ def main() -> None:
         cache = args.cache_dir or tmp
         cold = run(args.kinds, cache, "cold")
         warm = run(args.kinds, cache, "warm")
-    total = sum(v for k, v in cold.items() if k != "import")
-    print("cold (empty cache), seconds:")
+    total = [sum(v[i] for k, v in cold.items() if k != "import") for i in (0, 1)]
+    print(f"cold (empty cache), seconds: {'wall':>7s} {'cpu':>7s}")
     for k, v in cold.items():
-        print(f"  {k:34s} {v:7.2f}")
-    print(f"  {'all first calls together':34s} {total:7.2f}")
+        print(f"  {k:34s} {v[0]:7.2f} {v[1]:7.2f}")
+    print(f"  {'all first calls together':34s} {total[0]:7.2f} {total[1]:7.2f}")
     print("warm (cache filled), seconds:")
     for k, v in warm.items():
-        print(f"  {k:34s} {v:7.2f}")
-    print(f"  {'import + first forward':34s} {warm['import'] + warm['first lstm forward']:7.2f}")
+        print(f"  {k:34s} {v[0]:7.2f} {v[1]:7.2f}")
+    both = [warm["import"][i] + warm["first lstm forward"][i] for i in (0, 1)]
+    print(f"  {'import + first forward':34s} {both[0]:7.2f} {both[1]:7.2f}")
+    print("(wall: elapsed; cpu: this process's CPU time, which a busy machine does not inflate)")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None
     """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
     ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
     work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
-    call (``jit.project_serial``) and the time loop ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
+    call (``jit.project_serial``; a loop, ``jit.project_loop``, for a small W_ih) and the time loop ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
     on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
     a time, BLAS on one thread inside a parallel launch.
 
@@ -71,7 +71,9 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None
         with kernel_launch():
             if parts > 1:
                 return kernel(parts, x, weights, biases, active, reverse, *rest)
-            xp = jit.project_serial(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]))
+            w_ih = weights[0]
+            small = w_ih.size <= jit.IN_LOOP_MAX and w_ih.flags.c_contiguous
+            xp = (jit.project_loop if small else jit.project_serial)(x, w_ih, biases[0], biases[1], fold(w_hh.shape[1]))
             return rows(0, n_rows, xp, weights, biases, active, reverse, *rest)
 
     out = run if rows is None else run_forward
