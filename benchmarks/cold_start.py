@@ -2,10 +2,12 @@
 
     python benchmarks/cold_start.py [--kinds lstm,gru,rnn] [--cache-dir DIR]
 
-The child imports the steprnn of this checkout. Cold (a new process, ``STEPRNN_CACHE_DIR`` an empty folder): ``import steprnn``, the first LSTM
-forward, then the first forward + backward of each kind in turn (the LSTM's includes its backward
-only, its forward having compiled already). Warm (another new process, same folder): ``import
-steprnn`` and the first LSTM forward. Seconds of wall-clock time, each step on its own.
+The child imports the steprnn of this checkout. Cold (a new process, ``STEPRNN_CACHE_DIR`` an
+empty folder): ``import steprnn``, the first LSTM forward, then the first forward + backward of
+each kind in turn (the LSTM's compiles only its backward, its forward having compiled already).
+Warm (another new process, same folder): ``import steprnn`` and the first LSTM forward. Seconds,
+each step on its own: wall-clock time and the process's CPU time (a busy machine inflates only
+the first).
 """
 from __future__ import annotations
 

@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from steprnn.kernels.cpu import backend  # noqa: F401  (chooses the kernels' threading layer first)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    print(f"device {args.device}; threads: torch {torch.get_num_threads()}, numba {numba.get_num_threads()} ({numba.threading_layer()}), "
+    layer = numba.threading_layer()
+    print(f"device {args.device}; threads: torch {torch.get_num_threads()}, numba {numba.get_num_threads()} ({layer}), "
           f"cores {os.cpu_count()}; float32; medians of {repeats} interleaved samples; ratio = torch / steprnn")
     head = f"{'kind':5s} {'T':>5s} {'B':>4s} {'I':>4s} {'H':>4s}"
     cols = []

@@ -41,7 +41,8 @@ def _compare(kind: str, T: int, N: int, I: int, H: int, lengths: list[int] | Non
         out_t, _ = t_layer(xt)
         out_s, _ = s_layer(xs)
     else:
-        out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(t_layer(torch.nn.utils.rnn.pack_padded_sequence(xt, lengths))[0])
+        packed_t = torch.nn.utils.rnn.pack_padded_sequence(xt, lengths)
+        out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(t_layer(packed_t)[0])
         out_s, _ = pad_packed_sequence(s_layer(pack_padded_sequence(xs, lengths))[0])
     w = rng.standard_normal(tuple(out_t.shape))
     (out_t * torch.from_numpy(w)).sum().backward()

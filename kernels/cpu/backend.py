@@ -51,7 +51,8 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None
     """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
     ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
     work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
-    call (``jit.project_serial``; a loop, ``jit.project_loop``, for a small W_ih) and the time loop ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
+    call (``jit.project_serial``; a loop, ``jit.project_loop``, for a small W_ih) and the time loop
+    ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
     on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
     a time, BLAS on one thread inside a parallel launch.
 

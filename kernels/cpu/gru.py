@@ -8,8 +8,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
-                  rows_active, typed_one)
+from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
+                  recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -173,7 +173,7 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
                 d_gh[t, b * G + H + j] = d_az
                 d_gh[t, b * G + 2 * H + j] = d_an * r
         # W_hh h_{t-1} + b_hh  ⇒  dL/dh_{t-1} = dL/d(W_hh h) W_hh + z ⊙ dL/dh_t
-        if in_loop:
+        if in_loop and n < BACKWARD_LOOP_ROWS:
             for q in range(n):
                 row = dh[q]
                 for j in range(H):

@@ -117,6 +117,9 @@ def copy_rows(dst, src):
 #: W_hhᵀ of at most this many elements is multiplied in the kernels' own loop (it stays in L1/L2),
 #: larger ones by one BLAS call per step and thread
 IN_LOOP_MAX = 64 * 256
+#: the backward's dL/da_t W_hh runs in that loop only for steps of fewer rows than this; from here
+#: on one BLAS product for the step's rows is faster (measured: B=64, H=32)
+BACKWARD_LOOP_ROWS = 8
 
 
 @njit(inline="always", **JIT)

@@ -10,7 +10,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
+from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
                   recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
@@ -199,7 +199,7 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
                 da[t, b * G + 2 * H + j] = d_g * (one - g * g)
                 da[t, b * G + 3 * H + j] = d_o * o * (one - o)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        if in_loop:
+        if in_loop and n < BACKWARD_LOOP_ROWS:
             for q in range(n):
                 row = dh[q]
                 for j in range(row.shape[0]):

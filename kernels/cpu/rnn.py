@@ -5,8 +5,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
-                  rows_active, typed_one)
+from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
+                  recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -136,7 +136,7 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
                     h = hs[t, b, j]
                     da[t, b * H + j] = d_h * (one - h * h)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        if in_loop:
+        if in_loop and n < BACKWARD_LOOP_ROWS:
             for q in range(n):
                 row = dh[q]
                 for j in range(H):
