@@ -2,13 +2,14 @@
 
 ``import steprnn as sr`` mirrors ``import torch``; ``import steprnn.nn as nn`` mirrors ``torch.nn``.
 """
+from typing import Any
+
 from . import _allocator  # noqa: F401  (malloc thresholds; see its docstring)
 from .creation import tensor, from_numpy
 from .dtypes import float32, float64, int64, int32, double, long
 from .grad_mode import no_grad, is_grad_enabled
 from .random import manual_seed, Generator, seed, initial_seed, get_rng_state, set_rng_state
 from .sampling import randperm, multinomial, bernoulli, normal
-from .serialization import save, load
 from .tensor import Tensor
 from .creation import (as_tensor, is_tensor, zeros, ones, empty, full, arange, rand, randn, randint,
                        zeros_like, ones_like, full_like, rand_like, randn_like, cat, stack)
@@ -31,12 +32,8 @@ from .functions import (add, allclose, argmax, argmin, argsort, bmm, clamp, clip
 # torch's names that shadow builtins, kept out of __all__ as bool/float/int are
 from .functions import abs as abs, all as all, any as any, max as max, min as min, pow as pow, sum as sum
 from .functions import round as round, ceil, floor, log1p, sign
-from . import onnx
-
-from . import optim
-from . import utils
 from . import nn  # noqa: E402  (nn needs the names above)
-from .trace import Step, Trace, trace, tracing  # noqa: E402
+from .trace import Trace, trace, tracing  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -110,7 +107,31 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> None:
+#: names loaded on first use (``sr.optim``, ``sr.save``...): ``import steprnn`` stays quick, and
+#: Numba, SciPy and matplotlib wait for the first kernel or figure that needs them
+_LAZY = {
+    "optim": (".optim", None),
+    "utils": (".utils", None),
+    "onnx": (".onnx", None),
+    "save": (".serialization", "save"),
+    "load": (".serialization", "load"),
+    "Step": (".trace.step", "Step"),
+}
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def __getattr__(name: str) -> Any:
+    lazy = _LAZY.get(name)
+    if lazy is not None:
+        import importlib
+
+        module = importlib.import_module(lazy[0], __name__)
+        value = module if lazy[1] is None else getattr(module, lazy[1])
+        globals()[name] = value
+        return value
     # a clear word for torch names steprnn leaves out (instead of Python's guess at a similar name)
     if name.startswith("_"):
         raise AttributeError(f"module 'steprnn' has no attribute '{name}'")

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from .dtypes import as_dtype, dtype_name
-from .tensor import to_numpy
+from .tensor import Tensor, to_numpy
 
 _FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
 
@@ -43,6 +43,14 @@ def as_float_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     Python lists and scalars take ``dtype``, as ``torch.tensor`` gives float32 by default.
     An array or tensor of another dtype is refused, as PyTorch refuses it.
     """
+    # the common case first: a plain CPU Tensor or ndarray of the layer's dtype (no checks to run)
+    kind = type(value)
+    if kind is Tensor:
+        array = value._data
+        if type(array) is np.ndarray and array.dtype == dtype:
+            return array
+    elif kind is np.ndarray and value.dtype == dtype:
+        return value
     if hasattr(value, "batch_sizes") and hasattr(value, "unsorted_indices"):
         raise TypeError(f"{what} is a PackedSequence: only nn.RNN, nn.LSTM and nn.GRU take one (cells take a "
                         "tensor of one step); unpack it with pad_packed_sequence")

@@ -97,7 +97,8 @@ class LayerRun:
     the kernels' buffers (records of every step where a layer was recorded or kept for backward,
     one-step scratch otherwise); ``inputs[l]`` (T, N, I_l) what layer l read (after dropout), None
     where it was neither recorded nor kept; ``weights[l*D + d]`` the arrays the kernels read;
-    ``masks[l]`` the dropout multiplier after layer l, or None.
+    ``masks[l]`` the dropout multiplier after layer l, or None. ``own_states``: ``h0``/``c0`` were
+    made by the forward (zeros, no ``hx`` given), so nobody else holds or changes them.
     """
 
     output: np.ndarray
@@ -111,6 +112,7 @@ class LayerRun:
     weights: tuple[WeightLayout, ...]
     masks: tuple[np.ndarray | None, ...]
     kept: Kept
+    own_states: bool = False
 
     @property
     def runs(self) -> tuple[DirectionRun, ...]:

@@ -19,6 +19,15 @@ Tensor a new history therefore never redirect gradients of operations recorded b
 ``make_node(output_data, parents, backward_fn)`` is the public way to add an operation: the
 recurrent layers use it to register a whole sequence (computed by a Numba kernel) as one node.
 
+CUDA tensors (``cuda_tensor.py``)
+---------------------------------
+Operations recorded with :func:`record` run on the host: an output whose inputs include a CUDA
+tensor is a CUDA tensor (mixing CUDA and CPU tensors raises PyTorch's same-device error), and the
+gradients such a node receives are NumPy arrays. ``make_node`` also takes ``numba.cuda`` device
+arrays as outputs (they become CUDA tensors, and the node's ``backward_fn`` may receive device
+arrays or ndarrays, and may return device arrays for CUDA parents). The engine hands every
+gradient to a parent on that parent's side (a CUDA leaf's ``.grad`` is a CUDA tensor).
+
 The engine
 ----------
 ``tensor.backward()`` orders the nodes reachable from the tensor topologically (iteratively, so
@@ -54,6 +63,42 @@ _FREED_MESSAGE = (
 )
 
 
+#: set once the first CUDA tensor exists: until then no operation looks at devices (no CPU cost)
+_CUDA_IN_USE = False
+
+
+def cuda_in_use() -> None:
+    """Called by ``cuda_tensor`` when a CUDA tensor is made: from now on outputs follow inputs' device."""
+    global _CUDA_IN_USE
+    _CUDA_IN_USE = True
+
+
+def _cuda_mod() -> Any:
+    from . import cuda_tensor
+    return cuda_tensor
+
+
+def wrap_output(data: np.ndarray, parents: Sequence[Any], view_of: Any = None) -> _tensor_mod.Tensor:
+    """``data`` (an operation's host result) as a Tensor on its inputs' device: a CUDA tensor (a view
+    of ``view_of``'s memory when it lies there) when ``parents`` include a CUDA tensor, else a CPU one.
+    Raises PyTorch's error when CUDA and CPU tensors are mixed."""
+    if not _CUDA_IN_USE:
+        return _tensor_mod.Tensor._make(data)
+    ct = _cuda_mod()
+    cuda = ct.check_same_device(parents)
+    if cuda is None:
+        return _tensor_mod.Tensor._make(data)
+    if view_of is not None and isinstance(view_of, ct.CudaTensor):
+        view = view_of._view_of(data)
+        if view is not None:
+            return view
+    for p in parents:  # never two storages on one host array: copy what an input still holds
+        if isinstance(p, ct.CudaTensor) and p._st.host is not None and np.may_share_memory(data, p._st.host):
+            data = np.array(data, copy=True)
+            break
+    return ct.CudaTensor._from_host(data)
+
+
 class VersionCounter:
     """Counts in-place modifications of a tensor's memory; views share their base's counter."""
 
@@ -73,6 +118,7 @@ class Node:
     __slots__ = (
         "__weakref__",
         "_backward_fn",
+        "_device_grads",
         "_frees",
         "_multi",
         "_name",
@@ -88,15 +134,26 @@ class Node:
                  outputs: Sequence[tuple[tuple[int, ...], np.dtype]], saved: Iterable[Any] = (),
                  frees: bool = True) -> None:
         self.parents = tuple(parents)
-        self.edges = tuple(_edge(p) for p in self.parents)
-        self._parent_dtypes = tuple(p.dtype if isinstance(p, _tensor_mod.Tensor) else None for p in self.parents)
+        Tensor = _tensor_mod.Tensor
+        edges, dtypes, metas = [], [], {}
+        for p in self.parents:
+            if isinstance(p, Tensor):
+                edges.append(_edge(p))
+                metas[id(p)] = meta = _meta(p)
+                dtypes.append(meta[1])
+            else:
+                edges.append(None)
+                dtypes.append(None)
+        self.edges = tuple(edges)
+        self._parent_dtypes = tuple(dtypes)
         self._backward_fn: GradFn | None = backward_fn
         self._name = name
-        self._saved = tuple((t._vc, t._vc.value, t.shape, t.dtype) for t in saved)
+        self._saved = tuple((t._vc, t._vc.value, *(metas.get(id(t)) or _meta(t))) for t in saved)
         self._outputs = tuple(outputs)
         self._retained: list = []
         self._frees = frees
         self._multi = len(self._outputs) > 1
+        self._device_grads = False  # True: backward_fn takes device arrays as they come (make_node, CUDA)
 
     def name(self) -> str:
         """``'AddBackward0'``: the name PyTorch gives the same node, where there is one."""
@@ -144,7 +201,7 @@ class Node:
     def _check_parent_dtypes(self) -> None:
         """Refuse a backward after an input changed dtype (``model.double()`` between forward and backward)."""
         for index, (p, dtype) in enumerate(zip(self.parents, self._parent_dtypes)):
-            if dtype is not None and p.dtype != dtype:
+            if dtype is not None and _meta(p)[1] != dtype:
                 raise RuntimeError(
                     f"a tensor needed for gradient computation changed dtype after the forward: input {index} of "
                     f"{self._name} {list(p.shape)} was {dtype_name(dtype)} and is now {dtype_name(p.dtype)} (e.g. "
@@ -155,6 +212,15 @@ class Node:
     def _release(self) -> None:
         if self._frees:
             self._backward_fn = None
+
+
+def _meta(t: Any) -> tuple[tuple[int, ...], Any]:
+    """(shape, dtype) of a tensor; for a CPU tensor straight from its ndarray (no ``Size``/dtype objects
+    made: the graph asks this of every parent and output of every node)."""
+    a = t.__dict__.get("_data")
+    if type(a) is np.ndarray:
+        return a.shape, a.dtype
+    return tuple(t.shape), t.dtype
 
 
 def _edge(parent: Any) -> tuple | None:
@@ -185,8 +251,14 @@ def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: 
     version counter). ``saved``: tensors whose values ``backward_fn`` reads (checked for in-place
     changes); ``save_output``: it also reads the output's values."""
     Tensor = _tensor_mod.Tensor
-    out = Tensor._make(data)
-    if view_of is not None and np.may_share_memory(data, view_of._data):
+    if _CUDA_IN_USE:
+        out = wrap_output(data, parents, view_of)
+        shares = view_of is not None and (out._st is getattr(view_of, "_st", None) if out.is_cuda else
+                                          not view_of.is_cuda and np.may_share_memory(data, view_of._data))
+    else:
+        out = Tensor._make(data)
+        shares = view_of is not None and np.may_share_memory(data, view_of._data)
+    if shares:
         out._vc = view_of._vc
         base = view_of._base if view_of._base is not None else view_of
         out._base = base
@@ -211,7 +283,10 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
     """Register one operation computed outside steprnn's ops (e.g. a whole sequence run by a kernel).
 
     ``output_data``: the result, an ndarray, or a tuple of ndarrays for an operation with several
-    outputs. ``parents``: the input Tensors (entries that are not Tensors, or do not require grad,
+    outputs; ``numba.cuda`` device arrays become CUDA tensors (ndarrays stay CPU tensors, whatever
+    the parents' device). With device-array outputs, ``grad_output`` may hold device arrays or
+    ndarrays (``cuda_tensor.device_values`` makes either a device array), and ``backward_fn`` may
+    return device arrays for CUDA parents. ``parents``: the input Tensors (entries that are not Tensors, or do not require grad,
     get no gradient). ``backward_fn(grad_output) -> tuple`` returns one ndarray (or ``None``) per
     parent, shaped like that parent; for several outputs ``grad_output`` is a tuple of ndarrays
     (zeros where no gradient reached an output). It must not modify ``grad_output`` in place.
@@ -229,10 +304,19 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
     parents = tuple(parents)
     multi = isinstance(output_data, (tuple, list))
     arrays = tuple(output_data) if multi else (output_data,)
+    device_outputs = False
     for a in arrays:
         if not isinstance(a, np.ndarray):
-            raise TypeError(f"make_node: output_data must be ndarrays, got {type(a).__name__}")
-    outs = tuple(Tensor._make(a) for a in arrays)
+            if _is_device_array(a):
+                device_outputs = True
+                continue
+            raise TypeError(f"make_node: output_data must be ndarrays or numba.cuda device arrays, got "
+                            f"{type(a).__name__}")
+    if device_outputs:
+        ct = _cuda_mod()
+        outs = tuple(ct.CudaTensor._from_device(a) if _is_device_array(a) else Tensor._make(a) for a in arrays)
+    else:
+        outs = tuple(Tensor._make(a) for a in arrays)
     if not is_grad_enabled():
         return outs if multi else outs[0]
     for p in parents:
@@ -243,8 +327,9 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
         if save_outputs:
             saved = tuple(saved) + outs
         node = Node(parents, backward_fn, name or getattr(backward_fn, "__name__", "CustomBackward"),
-                    tuple((o.shape, o.dtype) for o in outs), tuple(saved), frees=True)
+                    tuple(_meta(o) for o in outs), tuple(saved), frees=True)
         node._multi = multi
+        node._device_grads = device_outputs
         for i, o in enumerate(outs):
             o._grad_fn = node
             o._output_index = i
@@ -293,32 +378,71 @@ def _as_grad_array(grad: Any, like: _tensor_mod.Tensor, what: str) -> np.ndarray
     return g.astype(like.dtype, copy=False)
 
 
-def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
+def _is_device_array(x: Any) -> bool:
+    return not isinstance(x, np.ndarray) and hasattr(x, "copy_to_host") and hasattr(x, "shape")
+
+
+def _add(a: Any, b: Any) -> Any:
+    """``a + b`` for gradients that may be device arrays (summed on the device when both are)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a + b
+    from .cuda_tensor import add_arrays
+    return add_arrays(a, b)
+
+
+def _to_host(g: Any) -> Any:
+    return g.copy_to_host() if _is_device_array(g) else g
+
+
+def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
     """``leaf.grad += g`` (a new array, so that a ``.grad`` the caller holds never changes under it).
 
     Atomic under ``_GRAD_LOCK``: two threads adding at once would otherwise both read the old
-    ``.grad`` and one contribution would be lost."""
-    g = g.astype(leaf.dtype, copy=False)
+    ``.grad`` and one contribution would be lost. A CUDA leaf's ``.grad`` is a CUDA tensor."""
+    if _CUDA_IN_USE and leaf.is_cuda:
+        ct = _cuda_mod()
+        with _GRAD_LOCK:
+            if leaf._grad is None:
+                if _is_device_array(g):
+                    from .cuda_tensor import copy_array
+                    leaf._grad = ct.CudaTensor._from_device(copy_array(g, leaf._st.dtype))
+                else:
+                    leaf._grad = ct.CudaTensor._from_host(np.array(g, dtype=leaf._st.dtype, copy=True))
+            else:
+                old = leaf._grad
+                if _is_device_array(g) and old.is_cuda and not old._st.host_ok:
+                    old._data = _add(old._device_array(), g)
+                else:
+                    old._data = (old._host_read() + _to_host(g)).astype(old._st.dtype, copy=False)
+        return
+    dtype = _meta(leaf)[1]
+    g = _to_host(g).astype(dtype, copy=False)
     with _GRAD_LOCK:
         if leaf._grad is None:
-            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=leaf.dtype, copy=True))
+            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=dtype, copy=True))
         else:
             leaf._grad._data = leaf._grad._data + g
 
 
-def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> np.ndarray:
+def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> Any:
+    if _CUDA_IN_USE and _is_device_array(g):
+        if parent.is_cuda and tuple(g.shape) == tuple(parent.shape) \
+                and np.dtype(g.dtype) == parent._st.dtype:
+            return g  # stays on the device for a CUDA parent
+        g = g.copy_to_host()
     if not isinstance(g, np.ndarray):
         g = np.asarray(_tensor_mod.to_numpy(g))
-    if g.shape != parent.shape:
+    shape, dtype = _meta(parent)
+    if g.shape != shape:
         if g.size == 1 and parent._data.size == 1:
-            g = g.reshape(parent.shape)
+            g = g.reshape(shape)
         else:
             raise RuntimeError(
                 f"Function {node.name()} returned an invalid gradient at index {index} - got {list(g.shape)} "
-                f"but expected shape compatible with {list(parent.shape)}"
+                f"but expected shape compatible with {list(shape)}"
             )
-    if g.dtype != parent.dtype:
-        g = g.astype(parent.dtype)
+    if g.dtype != dtype:
+        g = g.astype(dtype)
     return g
 
 
@@ -345,7 +469,7 @@ def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray
             _accumulate_leaf(leaf, g)
         elif id(leaf) in leaf_targets:
             i = leaf_targets[id(leaf)]
-            results[i] = g if results[i] is None else results[i] + g
+            results[i] = g if results[i] is None else _add(results[i], g)
 
     buffers: dict[int, list] = {}
     nodes: list[Node] = []
@@ -355,7 +479,7 @@ def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray
             continue
         buf = buffers.setdefault(id(root.grad_fn), [None] * len(root.grad_fn._outputs))
         i = root._output_index
-        buf[i] = g if buf[i] is None else buf[i] + g
+        buf[i] = g if buf[i] is None else _add(buf[i], g)
         nodes.append(root.grad_fn)
 
     for node in _topological(nodes):
@@ -372,6 +496,8 @@ def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray
                 key = (id(node), i)
                 if key in node_targets and g is not None:
                     results[node_targets[key]] = g
+        if _CUDA_IN_USE and not node._device_grads:  # a host operation: its backward works on ndarrays
+            buf = [_to_host(g) for g in buf]
         if node._multi:
             arg = tuple(np.zeros(shape, dtype) if g is None else g
                         for g, (shape, dtype) in zip(buf, node._outputs))
@@ -390,7 +516,7 @@ def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray
                 deliver_leaf(slot, g)
             else:
                 tbuf = buffers.setdefault(id(target), [None] * len(target._outputs))
-                tbuf[slot] = g if tbuf[slot] is None else tbuf[slot] + g
+                tbuf[slot] = g if tbuf[slot] is None else _add(tbuf[slot], g)
     if inputs is None:
         return None
     for i, r in enumerate(results):
@@ -452,8 +578,15 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     results = run_backward(roots, grads, retain_graph=bool(retain_graph), inputs=inputs,
                            allow_unused=allow_unused)
     assert results is not None
-    return tuple(None if r is None else Tensor._make(np.array(r, dtype=t.dtype, copy=True))
-                 for r, t in zip(results, inputs))
+    return tuple(None if r is None else _grad_tensor(r, t) for r, t in zip(results, inputs))
+
+
+def _grad_tensor(g: Any, like: _tensor_mod.Tensor) -> _tensor_mod.Tensor:
+    """A gradient as a new Tensor on ``like``'s device."""
+    if getattr(like, "is_cuda", False):
+        ct = _cuda_mod()
+        return ct.CudaTensor._from_host(np.array(_to_host(g), dtype=like._st.dtype, copy=True))
+    return _tensor_mod.Tensor._make(np.array(_to_host(g), dtype=like.dtype, copy=True))
 
 
 def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> _tensor_mod.Tensor:  # noqa: N802

@@ -43,10 +43,19 @@ __all__ = [
 
 
 def _finish(array: np.ndarray, device: Any, requires_grad: bool) -> Tensor:
-    as_device(device)
-    t = Tensor._make(array)
+    """``array`` as a new Tensor on ``device`` (``'cuda'``: copied to the device, no host copy kept)."""
+    if as_device(device).type == "cuda":
+        from .cuda_tensor import CudaTensor
+        t: Tensor = CudaTensor._from_host(array, upload=True)
+    else:
+        t = Tensor._make(array)
     t.requires_grad = requires_grad
     return t
+
+
+def _like_device(input: Any, device: Any) -> Any:
+    """``device``, or ``input``'s device when none is given (the ``*_like`` functions)."""
+    return device if device is not None or not isinstance(input, Tensor) else input.device
 
 
 def _is_torch(x: Any) -> bool:
@@ -80,7 +89,9 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     Without ``dtype``: Python floats → float32, ints → int64, bools → bool; arrays keep their dtype.
     """
     if isinstance(data, Tensor):
-        data = data._data
+        if device is None:
+            device = data.device  # torch.tensor(t) stays on t's device
+        data = data._host_read() if data.is_cuda else data._data
     elif _is_torch(data):
         data = to_numpy(data)
     if dtype is not None:
@@ -102,11 +113,10 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like :func:`tensor` but shares memory where it can: a Tensor is returned as it is, an
     ndarray of the right dtype is wrapped without copying."""
     if isinstance(data, Tensor):
-        return data if dtype is None else data.to(as_dtype(dtype))
+        return data.to(device=device, dtype=None if dtype is None else as_dtype(dtype))
     if isinstance(data, np.ndarray):
         t = from_numpy(data)
-        as_device(device)
-        return t if dtype is None else t.to(as_dtype(dtype))
+        return t.to(device=device, dtype=None if dtype is None else as_dtype(dtype))
     return tensor(data, dtype=dtype, device=device)
 
 
@@ -288,32 +298,32 @@ def _like(t: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
 def zeros_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``input``'s shape (and dtype unless given)."""
     shape, dt = _like(input, dtype)
-    return _finish(np.zeros(shape, dtype=dt), device, requires_grad)
+    return _finish(np.zeros(shape, dtype=dt), _like_device(input, device), requires_grad)
 
 
 def ones_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``input``'s shape (and dtype unless given)."""
     shape, dt = _like(input, dtype)
-    return _finish(np.ones(shape, dtype=dt), device, requires_grad)
+    return _finish(np.ones(shape, dtype=dt), _like_device(input, device), requires_grad)
 
 
 def full_like(input: Any, fill_value: Any, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
     """``fill_value`` everywhere, with ``input``'s shape (and dtype unless given)."""
     shape, dt = _like(input, dtype)
-    return _finish(np.full(shape, fill_value, dtype=dt), device, requires_grad)
+    return _finish(np.full(shape, fill_value, dtype=dt), _like_device(input, device), requires_grad)
 
 
 def rand_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform ``[0, 1)`` values with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return rand(shape, dtype=dt, device=device, requires_grad=requires_grad)
+    return rand(shape, dtype=dt, device=_like_device(input, device), requires_grad=requires_grad)
 
 
 def randn_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal values with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return randn(shape, dtype=dt, device=device, requires_grad=requires_grad)
+    return randn(shape, dtype=dt, device=_like_device(input, device), requires_grad=requires_grad)
 
 
 def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:

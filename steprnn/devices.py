@@ -1,6 +1,8 @@
-"""``sr.device``: where a Tensor's values live (``'cpu'``; ``'cuda'`` once the CUDA kernels land).
+"""``sr.device``: where a Tensor's values live (``'cpu'`` or ``'cuda'``, i.e. ``cuda:0``).
 
-Also the argument forms of ``Module.to`` / ``Tensor.to``, read in one place (``parse_to``).
+Also the argument forms of ``Module.to`` / ``Tensor.to``, read in one place (``parse_to``), and
+whether CUDA can be used here (``cuda_status``): numba-cuda installed (the ``gpu`` extra) and
+``numba.cuda.is_available()``. ``numba.cuda`` is imported lazily, on the first question.
 """
 from __future__ import annotations
 
@@ -57,22 +59,64 @@ class device:
 
 
 CPU = device("cpu")
+CUDA0 = device("cuda", 0)
+
+_STATUS: list = []  # [(available, reason, numba.cuda module or None)] once asked
+
+
+def cuda_status() -> tuple[bool, str]:
+    """``(available, reason)``: whether steprnn can run on a CUDA device here, and if not, why
+    (numba-cuda is not installed, or ``numba.cuda.is_available()`` is False: no GPU or no driver)."""
+    if not _STATUS:
+        import importlib.util
+
+        if importlib.util.find_spec("numba_cuda") is None:
+            _STATUS.append((False, "numba-cuda is not installed (pip install 'steprnn[gpu]')", None))
+        else:
+            try:
+                from numba import cuda
+                ok = bool(cuda.is_available())
+            except Exception as err:  # noqa: BLE001 - a broken driver install is reported, not raised
+                cuda, ok = None, False
+                reason = f"numba.cuda could not be imported: {err}"
+            else:
+                reason = "" if ok else "numba.cuda.is_available() is False: no CUDA GPU or driver was found"
+            _STATUS.append((ok, reason, cuda if ok else None))
+    ok, reason, _ = _STATUS[0]
+    return ok, reason
+
+
+def require_cuda() -> Any:
+    """The ``numba.cuda`` module, or the clear refusal when CUDA cannot be used here."""
+    if not _STATUS or not _STATUS[0][0]:
+        ok, _ = cuda_status()
+        if not ok:
+            raise cuda_unavailable(CUDA0)
+    return _STATUS[0][2]
 
 
 def cuda_unavailable(dev: Any) -> RuntimeError:
-    """The error for a CUDA request this build cannot serve; it says how to check first."""
+    """The error for a CUDA request this machine cannot serve; it says why and how to check first."""
+    _, reason = cuda_status()
     return RuntimeError(
-        f"device '{dev}' is not available: steprnn.cuda.is_available() is False (steprnn's CUDA kernels "
-        "are not part of this build). Choose the device the way PyTorch tutorials do: "
+        f"device '{dev}' is not available: steprnn.cuda.is_available() is False ({reason}). Choose the "
+        "device the way PyTorch tutorials do: "
         "device = steprnn.device('cuda' if steprnn.cuda.is_available() else 'cpu')"
     )
 
 
 def as_device(value: Any) -> device:
-    """The device ``value`` names (``None`` → cpu); 'cuda' is refused: this build has no CUDA tensors."""
+    """The device ``value`` names (``None`` → cpu). 'cuda' is refused clearly when CUDA cannot be
+    used here; 'cuda' and 'cuda:0' name ``cuda:0`` (the one device steprnn uses)."""
     dev = CPU if value is None else device(value)
     if dev.type == "cuda":
-        raise cuda_unavailable(dev)
+        ok, _ = cuda_status()
+        if not ok:
+            raise cuda_unavailable(dev)
+        if dev.index not in (None, 0):
+            raise RuntimeError(f"CUDA error: invalid device ordinal (steprnn uses one CUDA device, cuda:0; "
+                               f"got {dev})")
+        return CUDA0
     return dev
 
 

@@ -150,8 +150,9 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     """``input`` where ``condition`` holds, else ``other``; ``where(condition)`` alone: the indices of
     its non-zero elements, one int64 Tensor per dim."""
     if input is None and other is None:
-        c = np.asarray(_t(condition, "where")._data)
-        return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(c))
+        ct = _t(condition, "where")
+        c = np.asarray(ct._data)
+        return tuple(ops.result(i.astype(np.int64), ct) for i in np.nonzero(c))
     return ops.where(condition, ops.as_operand(input), ops.as_operand(other))
 
 

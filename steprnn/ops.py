@@ -70,6 +70,12 @@ def _is_scalar(x: Any) -> bool:
     return isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, np.ndarray)
 
 
+def result(data: np.ndarray, *inputs: Any) -> Tensor:
+    """``data``, an operation's result without history, as a Tensor on its inputs' device (CUDA
+    when an input is a CUDA tensor; mixing devices raises PyTorch's error)."""
+    return autograd.wrap_output(data, inputs)
+
+
 def as_operand(x: Any) -> Any:
     """A Tensor or a Python scalar, or ``NotImplemented`` for what arithmetic does not accept."""
     if isinstance(x, Tensor):
@@ -283,7 +289,7 @@ def compare(a: Any, b: Any, op: Callable) -> Tensor:
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             raise _torch_broadcast_error(a.shape, b.shape) from None
         raise
-    return Tensor._make(np.asarray(out, dtype=bool))
+    return result(np.asarray(out, dtype=bool), a, b)
 
 
 def logical(a: Any, b: Any, op: Callable, name: str) -> Tensor:
@@ -291,7 +297,7 @@ def logical(a: Any, b: Any, op: Callable, name: str) -> Tensor:
     dtype = result_type(a, b)
     if dtype.kind not in "biu":
         raise TypeError(f"\"{name}_cpu\" not implemented for '{dtype.name}': {name} needs bool or integer tensors")
-    return Tensor._make(np.asarray(op(_value(a, dtype), _value(b, dtype)), dtype=dtype))
+    return result(np.asarray(op(_value(a, dtype), _value(b, dtype)), dtype=dtype), a, b)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -515,8 +521,8 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, which: str) -> Any:
     d = normalize_dim(dim, x.ndim)
     if x.ndim == 0:
         idx = np.zeros((), dtype=np.int64)
-        values = Tensor._make(xv.copy()) if not x.requires_grad else clone(x)
-        return MaxMin(values, Tensor._make(idx))
+        values = result(xv.copy(), x) if not x.requires_grad else clone(x)
+        return MaxMin(values, result(idx, x))
     idx = np.expand_dims(argpick(xv, axis=d), d)
     vals = np.take_along_axis(xv, idx, axis=d)
     shape = x.shape
@@ -533,7 +539,7 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, which: str) -> Any:
     else:
         out_idx = idx
     values = autograd.record(np.ascontiguousarray(vals), (x,), backward, f"{which.capitalize()}Backward0")
-    return MaxMin(values, Tensor._make(np.ascontiguousarray(out_idx).astype(np.int64, copy=False)))
+    return MaxMin(values, result(np.ascontiguousarray(out_idx).astype(np.int64, copy=False), x))
 
 
 def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
@@ -556,11 +562,11 @@ def argmax(x: Tensor, dim: Any = None, keepdim: bool = False, _fn: Callable = np
         out = np.asarray(_fn(x._data), dtype=np.int64)
         if keepdim:
             out = out.reshape((1,) * x.ndim)
-        return Tensor._make(out)
+        return result(out, x)
     d = normalize_dim(dim, x.ndim)
     if x.ndim == 0:
-        return Tensor._make(np.zeros((), dtype=np.int64))
-    return Tensor._make(np.asarray(_fn(x._data, axis=d, keepdims=keepdim), dtype=np.int64))
+        return result(np.zeros((), dtype=np.int64), x)
+    return result(np.asarray(_fn(x._data, axis=d, keepdims=keepdim), dtype=np.int64), x)
 
 
 def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -726,7 +732,7 @@ def to_dtype(x: Tensor, dtype: np.dtype, copy: bool = False) -> Tensor:
     src = x.dtype
     if is_floating(src) and is_floating(dtype):
         return autograd.record(x._data.astype(dtype), (x,), lambda g: (g.astype(src),), "ToCopyBackward0")
-    return Tensor._make(x._data.astype(dtype))
+    return result(x._data.astype(dtype), x)
 
 
 # --- indexing ---------------------------------------------------------------------------------
@@ -794,6 +800,8 @@ def setitem_(x: Tensor, key: Any, value: Any) -> None:
     operand = as_operand(value)
     if operand is NotImplemented:
         operand = Tensor._make(np.asarray(value))
+    if isinstance(operand, Tensor) and operand.is_cuda != x.is_cuda:  # a copy between devices, as torch's
+        operand = operand.cuda() if x.is_cuda else operand.cpu()
     vv = operand._data if isinstance(operand, Tensor) else operand
 
     def write() -> None:
@@ -1021,11 +1029,11 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     """``(values, indices)`` sorted along ``dim`` (ties in their original order; NaN largest)."""
     if x.ndim == 0:
         normalize_dim(dim, 0)
-        return SortResult(clone(x) if x.requires_grad else Tensor._make(x._data.copy()),
-                          Tensor._make(np.zeros((), np.int64)))
+        return SortResult(clone(x) if x.requires_grad else result(x._data.copy(), x),
+                          result(np.zeros((), np.int64), x))
     d = normalize_dim(dim, x.ndim)
     idx = _stable_order(x._data, d, bool(descending)).astype(np.int64, copy=False)
-    return SortResult(_take_along(x, idx, d, "SortBackward0"), Tensor._make(idx))
+    return SortResult(_take_along(x, idx, d, "SortBackward0"), result(idx, x))
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
@@ -1046,7 +1054,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         return sort(x, dim)
     idx = _stable_order(x._data, d, bool(largest))
     idx = np.take(idx, np.arange(int(k)), axis=d).astype(np.int64, copy=False)
-    return SortResult(_take_along(x, idx, d, "TopkBackward0"), Tensor._make(idx))
+    return SortResult(_take_along(x, idx, d, "TopkBackward0"), result(idx, x))
 
 
 def narrow(x: Tensor, dim: int, start: Any, length: int) -> Tensor:
@@ -1164,13 +1172,13 @@ def repeat(x: Tensor, *sizes: Any) -> Tensor:
 def any_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Whether any element (along ``dim``) is non-zero: a bool Tensor."""
     axis = _dims(dim, x.ndim) if x.ndim else None
-    return Tensor._make(np.asarray(np.any(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)))
+    return result(np.asarray(np.any(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)), x)
 
 
 def all_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Whether every element (along ``dim``) is non-zero: a bool Tensor."""
     axis = _dims(dim, x.ndim) if x.ndim else None
-    return Tensor._make(np.asarray(np.all(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)))
+    return result(np.asarray(np.all(x._data, axis=axis, keepdims=keepdim and x.ndim > 0)), x)
 
 
 def var(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, correction: Any = None) -> Tensor:

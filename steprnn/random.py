@@ -312,17 +312,27 @@ def _swap_loop_py(perm: np.ndarray, z: np.ndarray) -> None:
         perm[i], perm[j] = perm[j], perm[i]
 
 
-try:  # the swaps depend on each other: one compiled loop instead of a Python one for big n
-    from numba import njit as _njit
+_JITTED: dict[Any, Any] = {}
 
-    _swap_loop_jit = _njit(cache=True, nogil=True)(_swap_loop_py)
-except Exception:  # pragma: no cover - numba is a dependency; this only guards odd installs
-    _swap_loop_jit = None
+
+def _jitted(py_fn: Any) -> Any:
+    """``py_fn`` compiled by Numba (``cache=True, nogil=True``), made on first use so that
+    ``import steprnn`` does not import Numba; None where Numba cannot be imported."""
+    if py_fn not in _JITTED:
+        try:
+            from numba import njit
+
+            _JITTED[py_fn] = njit(cache=True, nogil=True)(py_fn)
+        except Exception:  # pragma: no cover - numba is a dependency; this only guards odd installs
+            _JITTED[py_fn] = None
+    return _JITTED[py_fn]
 
 
 def _swap_loop(perm: np.ndarray, z: np.ndarray) -> None:
-    if _swap_loop_jit is not None and len(z) > 2000:
-        _swap_loop_jit(perm, z)
+    # the swaps depend on each other: one compiled loop instead of a Python one for big n
+    jit = _jitted(_swap_loop_py) if len(z) > 2000 else None
+    if jit is not None:
+        jit(perm, z)
     else:
         _swap_loop_py(perm, z)
 
@@ -395,17 +405,17 @@ def _box_muller_py(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np
         sin_t[i] = math.sin(theta[i])
 
 
-try:
-    from numba import njit as _njit2
+def _box_muller_libm(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
+    """``_box_muller_py`` through ctypes, where Numba cannot be imported (slow, same values)."""
+    f = "f" if u1.dtype == np.float32 else ""
+    radius[...] = np.sqrt(-2.0 * _libm_vec("log" + f)(u1))
+    theta = (6.283185307179586 * u2.astype(np.float64)).astype(u1.dtype)
+    cos_t[...] = _libm_vec("cos" + f)(theta)
+    sin_t[...] = _libm_vec("sin" + f)(theta)
 
-    _box_muller = _njit2(cache=True, nogil=True)(_box_muller_py)
-except Exception:  # pragma: no cover - numba is a dependency
-    def _box_muller(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
-        f = "f" if u1.dtype == np.float32 else ""
-        radius[...] = np.sqrt(-2.0 * _libm_vec("log" + f)(u1))
-        theta = (6.283185307179586 * u2.astype(np.float64)).astype(u1.dtype)
-        cos_t[...] = _libm_vec("cos" + f)(theta)
-        sin_t[...] = _libm_vec("sin" + f)(theta)
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
+    (_jitted(_box_muller_py) or _box_muller_libm)(u1, u2, radius, cos_t, sin_t)
 
 
 _LIBM: dict[str, Any] = {}
@@ -469,21 +479,14 @@ def _fma32_loop(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray) ->
         out[i] = r
 
 
-try:
-    from numba import njit as _njit3
-
-    _fma32_jit = _njit3(cache=True, nogil=True)(_fma32_loop)
-except Exception:  # pragma: no cover - numba is a dependency
-    _fma32_jit = None
-
-
 def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
     """float32 ``a*b + c`` with one rounding (see :func:`_fma32_numpy`); arrays broadcast."""
     a, b, c = np.broadcast_arrays(np.asarray(a, np.float32), np.asarray(b, np.float32), np.asarray(c, np.float32))
-    if _fma32_jit is None or a.size < 64:
+    jit = None if a.size < 64 else _jitted(_fma32_loop)
+    if jit is None:
         return _fma32_numpy(a, b, c)
     out = np.empty(a.shape, dtype=np.float32)
-    _fma32_jit(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
+    jit(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
                np.ascontiguousarray(c).reshape(-1), out.reshape(-1))
     return out
 

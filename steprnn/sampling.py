@@ -24,6 +24,11 @@ def _values(x: Any, fname: str) -> np.ndarray:
         raise TypeError(f"{fname}(): argument 'input' must be a Tensor, not {type(x).__name__}") from None
 
 
+def _on_device_of(t: Tensor, *inputs: Any) -> Tensor:
+    """``t`` (drawn on the host) on the device of the Tensor inputs (CUDA when one is)."""
+    return t.cuda() if any(getattr(x, "is_cuda", False) for x in inputs) else t
+
+
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64), as ``torch.randperm``: the same permutation
@@ -36,6 +41,8 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, d
 
         perm = perm.astype(as_dtype(dtype))
     t = Tensor(perm)
+    if device is not None:
+        t = t.to(device)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -85,7 +92,7 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False, *,
             u = gen.uniform_array(num_samples, 0.0, 1.0, np.float64)
             out[i] = np.searchsorted(cum.astype(np.float64), u, side="left")
     out = out.astype(np.int64)
-    return Tensor(out[0] if p.ndim == 1 else out)
+    return _on_device_of(Tensor(out[0] if p.ndim == 1 else out), input)
 
 
 def bernoulli(input: Any, p: float | None = None, *, generator: Generator | None = None) -> Tensor:
@@ -97,14 +104,14 @@ def bernoulli(input: Any, p: float | None = None, *, generator: Generator | None
         if not 0 <= p <= 1:
             raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
         u = gen.uniform_array(probs.shape, 0.0, 1.0, np.float64)
-        return Tensor((u < p).astype(probs.dtype))
+        return _on_device_of(Tensor((u < p).astype(probs.dtype)), input)
     if probs.dtype.kind != "f":
         raise RuntimeError(f"\"bernoulli_tensor_cpu_p_\" not implemented for '{probs.dtype.name}'")
     if np.any((probs < 0) | (probs > 1)) or np.any(np.isnan(probs)):
         raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
     draw_dt = np.float64 if probs.dtype == np.float64 else np.float32
     u = gen.uniform_array(probs.shape, 0.0, 1.0, draw_dt)
-    return Tensor((u < probs.astype(draw_dt)).astype(probs.dtype))
+    return _on_device_of(Tensor((u < probs.astype(draw_dt)).astype(probs.dtype)), input)
 
 
 def normal(mean: Any, std: Any = 1.0, size: Any = None, *, generator: Generator | None = None,
@@ -125,4 +132,4 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, *, generator: Generator 
     dt = np.result_type(m.dtype if m.dtype.kind == "f" else np.float32, s.dtype if s.dtype.kind == "f" else np.float32)
     shape = np.broadcast_shapes(m.shape, s.shape)
     z = gen.normal_array(shape, 0.0, 1.0, dt)
-    return Tensor((z * s.astype(dt) + m.astype(dt)).astype(dt))
+    return _on_device_of(Tensor((z * s.astype(dt) + m.astype(dt)).astype(dt)), mean, std)

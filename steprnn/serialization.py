@@ -145,7 +145,7 @@ class _Pickler(pickle.Pickler):
         if isinstance(obj, Tensor):
             array, dev = _host(obj)
             kind = "parameter" if isinstance(obj, _parameter_class()) else "tensor"
-            if type(obj) not in (Tensor, _parameter_class()):
+            if type(obj) not in (Tensor, _parameter_class()) and not getattr(obj, "is_cuda", False):
                 return NotImplemented  # a user subclass: pickled as itself (needs weights_only=False)
             return _rebuild_tensor, (kind, array.dtype.str, array.shape, array.tobytes(),
                                      bool(obj.requires_grad), dev)
@@ -204,8 +204,10 @@ class _LoadContext:
             target = saved
         target = str(target)
         if target != "cpu" and target != str(getattr(t, "device", "cpu")):
-            moved = t.to(target)
-            t._data = moved._data
+            from .devices import as_device
+            if as_device(target).type == "cuda":  # refused clearly without CUDA
+                from .cuda_tensor import _move_in_place
+                _move_in_place(t, True)
 
 
 def _is_device(x: Any) -> bool:

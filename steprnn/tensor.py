@@ -32,7 +32,7 @@ class Tensor:
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            data = data._data
+            data = data._host_read().copy() if data.is_cuda else data._data  # Tensor(cuda_tensor): a CPU copy
         elif isinstance(data, (list, tuple)):
             data = np.asarray(data)
             if data.dtype.kind in "biuf" and data.dtype != np.float32:
@@ -43,13 +43,16 @@ class Tensor:
         self.requires_grad = requires_grad
 
     def _init(self, data: np.ndarray) -> None:
-        from .autograd import VersionCounter
         self._data = data
+        self._init_meta()
+
+    def _init_meta(self) -> None:
+        """Everything but the values: no history, a fresh version counter."""
         self._requires_grad = False
         self._grad: Tensor | None = None
         self._grad_fn = None
         self._output_index = 0
-        self._vc = VersionCounter()
+        self._vc = _autograd.VersionCounter()
         self._base: Tensor | None = None
         self._view_base_fn = None
 
@@ -168,7 +171,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables. If you want to use a computed variable "
                 "in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
             )
-        if value and not is_floating(self._data.dtype):
+        if value and not is_floating(self.dtype):
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = value
 
@@ -189,12 +192,14 @@ class Tensor:
             return
         if not isinstance(value, Tensor):
             if isinstance(value, np.ndarray):
-                value = Tensor._make(value)
+                value = self._new(np.array(value, copy=True), False) if self.is_cuda else Tensor._make(value)
             else:
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
                                 f"{type(value).__name__}")
         if value.shape != self.shape:
             raise RuntimeError("assigned grad has data of a different size")
+        if value.is_cuda != self.is_cuda:
+            raise RuntimeError("assigned grad has data located on a different device")
         self._grad = value
 
     @property
@@ -307,26 +312,34 @@ class Tensor:
         return format(repr(self), spec)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """``t.to(sr.float64)``, ``t.to('cpu')``, ``t.to(device, dtype)``, ``t.to(other)``,
+        """``t.to(sr.float64)``, ``t.to('cuda')``, ``t.to(device, dtype)``, ``t.to(other)``,
         ``t.to(dtype=..., device=..., copy=False)``, as ``torch.Tensor.to``. Returns ``self``
-        when nothing changes; CUDA is refused clearly while ``sr.cuda.is_available()`` is False."""
+        when nothing changes; a device change is a copy that gradients flow back through. CUDA is
+        refused clearly while ``sr.cuda.is_available()`` is False."""
         from .devices import parse_to
         from .ops import to_dtype
 
-        _, dtype, copy = parse_to(args, kwargs, tensor_type=Tensor)
-        result = self if dtype is None else to_dtype(self, as_dtype(dtype), copy=copy)
+        dev, dtype, copy = parse_to(args, kwargs, tensor_type=Tensor)
+        result = self
+        if dev is not None and dev.type != self.device.type:
+            from . import cuda_tensor
+            result = cuda_tensor.to_cuda(self) if dev.type == "cuda" else cuda_tensor.to_cpu(self)
+        if dtype is not None:
+            result = to_dtype(result, as_dtype(dtype), copy=copy and result is self)
         if copy and result is self:
             return self.clone()
         return result
 
     def cpu(self) -> Tensor:
-        """``self`` (values already live on the CPU)."""
+        """``self`` (values already live on the CPU); a CUDA tensor returns a host copy."""
         return self
 
     def cuda(self, device: Any = None) -> Tensor:
-        """Refused while ``sr.cuda.is_available()`` is False, with a message that says how to check."""
+        """A copy on ``cuda:0`` (differentiable); refused while ``sr.cuda.is_available()`` is False,
+        with a message that says why and how to check."""
         as_device("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
-        return self  # pragma: no cover - as_device raises
+        from . import cuda_tensor
+        return cuda_tensor.to_cuda(self)
 
     def type(self, dtype: Any = None) -> Any:
         """Without an argument the type's name (``'steprnn.FloatTensor'``); with one (a dtype, a legacy
@@ -489,7 +502,7 @@ class Tensor:
     def __invert__(self) -> Tensor:
         if self.dtype.kind not in "biu":
             raise TypeError("~ (bitwise_not) needs a bool or integer tensor")
-        return Tensor._make(np.invert(self._data))
+        return _ops.result(np.invert(self._data), self)
 
     def _compare(self, other: Any, op: Any) -> Any:
         o = _ops.as_operand(other)
@@ -593,6 +606,9 @@ class Tensor:
             o = Tensor._make(np.asarray(src))
         if not isinstance(o, Tensor):
             o = Tensor._make(np.asarray(o, dtype=self.dtype))
+        if o.is_cuda != self.is_cuda:  # copy_ moves values between devices, as in PyTorch
+            from . import cuda_tensor
+            o = cuda_tensor.to_cuda(o) if self.is_cuda else cuda_tensor.to_cpu(o)
         shape, dtype = self.shape, self.dtype
 
         def compute(x: Tensor) -> Tensor:
@@ -741,7 +757,7 @@ class Tensor:
         """The same memory in a new shape (``-1`` inferred); fails when the strides do not allow it."""
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, numbers.Integral)):
             # t.view(dtype): the same bytes read as another dtype (no gradient)
-            return Tensor._make(self._data.view(as_dtype(shape[0])))
+            return _ops.result(self._data.view(as_dtype(shape[0])), self)
         return _ops.view(self, *shape)
 
     def reshape(self, *shape: Any) -> Tensor:
@@ -932,38 +948,45 @@ class Tensor:
         return bool(np.allclose(self._data, to_numpy(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     # --- new tensors like this one ---------------------------------------------------------------
-    def _new(self, array: np.ndarray, requires_grad: bool) -> Tensor:
-        t = Tensor._make(array)
+    def _new(self, array: np.ndarray, requires_grad: bool, device: Any = None) -> Tensor:
+        """A new tensor around ``array`` on ``device`` (default: this tensor's device)."""
+        dev = self.device if device is None else as_device(device)
+        if dev.type == "cuda":
+            from .cuda_tensor import CudaTensor
+            t: Tensor = CudaTensor._from_host(array)
+        else:
+            t = Tensor._make(array)
         t.requires_grad = requires_grad
         return t
 
     def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
         """Zeros of ``size`` with this tensor's dtype (unless given)."""
         from .creation import _size
-        dt = self._data.dtype if dtype is None else as_dtype(dtype)
-        return self._new(np.zeros(_size(size, "new_zeros"), dtype=dt), requires_grad)
+        dt = as_dtype(self.dtype if dtype is None else dtype)
+        return self._new(np.zeros(_size(size, "new_zeros"), dtype=dt), requires_grad, device)
 
     def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
         """Ones of ``size`` with this tensor's dtype (unless given)."""
         from .creation import _size
-        dt = self._data.dtype if dtype is None else as_dtype(dtype)
-        return self._new(np.ones(_size(size, "new_ones"), dtype=dt), requires_grad)
+        dt = as_dtype(self.dtype if dtype is None else dtype)
+        return self._new(np.ones(_size(size, "new_ones"), dtype=dt), requires_grad, device)
 
     def new_empty(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
         """As :meth:`new_zeros` (steprnn never hands out uninitialised memory)."""
-        return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
+        return self.new_zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
     def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False) -> Tensor:
         """``fill_value`` everywhere, with this tensor's dtype (unless given)."""
         from .creation import _size
-        dt = self._data.dtype if dtype is None else as_dtype(dtype)
-        return self._new(np.full(_size((size,), "new_full"), fill_value, dtype=dt), requires_grad)
+        dt = as_dtype(self.dtype if dtype is None else dtype)
+        return self._new(np.full(_size((size,), "new_full"), fill_value, dtype=dt), requires_grad, device)
 
     def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
         """A copy of ``data`` with this tensor's dtype (unless given), as ``torch.Tensor.new_tensor``."""
         from .creation import tensor
-        return tensor(data, dtype=self._data.dtype if dtype is None else dtype, requires_grad=requires_grad)
+        return tensor(data, dtype=self.dtype if dtype is None else dtype, device=self.device if device is None
+                      else device, requires_grad=requires_grad)
 
     # --- more in-place operations ----------------------------------------------------------------
     def _shape_inplace(self, result: Tensor) -> Tensor:
@@ -1084,3 +1107,6 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 from . import ops as _ops
+
+
+from . import autograd as _autograd  # noqa: E402  (autograd imports this module; _init is hot)

@@ -1,4 +1,6 @@
 """``steprnn.nn`` mirrors ``torch.nn``: modules, parameters, recurrent layers and cells."""
+from typing import Any
+
 from . import init, utils
 from .cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from .linear import Linear
@@ -17,7 +19,6 @@ from .unsupported import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPo
                           Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool2d, MultiheadAttention,
                           Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
                           TransformerEncoderLayer)
-from . import modules
 
 __all__ = [
     "Module", "Parameter", "Linear",
@@ -35,3 +36,11 @@ __all__ = [
     "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
     "modules",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "modules":  # ``steprnn.nn.modules`` (torch's layout of the same classes), loaded on first use
+        import importlib
+
+        return importlib.import_module(".modules", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from .._dispatch import run_direction
 from .._runs import BatchLayout, Kept, LayerRun
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, PARAMETERS, CellKind, with_equations
-from ..memory import check_allocation, run_nbytes, trace_nbytes
+from ..memory import SMALL, check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
@@ -108,23 +108,36 @@ class RNNCellBase(Module):
         return cache.get(0, self._direction_params(), self._cell)
 
     def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, result_of,
-              rows: np.ndarray | None = None) -> tuple[Any, LayerRun]:
+              rows: np.ndarray | None = None, own_states: bool = False) -> tuple[Any, LayerRun]:
         """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward
-        returns; ``rows`` the batch rows a trace keeps (None: all)."""
+        returns; ``rows`` the batch rows a trace keeps (None: all); ``own_states``: h0/c0 are zeros
+        made here (no hx given)."""
         x2 = x if x.ndim == 2 else x[None, :]
         layout = BatchLayout("time_major" if x.ndim == 2 else "unbatched", np.array([x2.shape[0]], dtype=np.int64))
-        check_allocation(run_nbytes(self, 1, x2.shape[0], True), f"this {type(self).__name__} step (N={x2.shape[0]})")
+        N = x2.shape[0]
+        if N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
+            check_allocation(run_nbytes(self, 1, N, True), f"this {type(self).__name__} step (N={N})")
         weights = self._weights()
         run = run_direction(self.kind, x2[None], weights, h0, c0, layout.active, reverse=False,
                             record=True, nonlinearity=self.nonlinearity, device=self.device)
         layer_run = LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], h0[None],
                              None if c0 is None else c0[None], layout, (run,), (x2[None],), (weights,), (None,),
-                             Kept((True,), rows))
+                             Kept((True,), rows), own_states)
         return result_of(run), layer_run
+
+    def _bytes_per_row(self, trace: bool = False) -> int:
+        """An upper bound, per batch row, of what a step allocates, or with ``trace`` of what its trace
+        keeps (at most twice the one-row value): small steps skip the sums and the look at free memory."""
+        key = (self.input_size, self.hidden_size, self.dtype, self.bias)
+        cached = self.__dict__.get("_row_bytes")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_row_bytes"] = (key, max(run_nbytes(self, 1, 1, True), 1),
+                                                    2 * max(trace_nbytes(self, 1, 1)[0], 1))
+        return cached[2] if trace else cached[1]
 
     @staticmethod
     def _shape_like(a: np.ndarray, x: np.ndarray) -> Tensor:
-        return Tensor(a if x.ndim == 2 else a[0])
+        return Tensor._make(a if x.ndim == 2 else a[0])
 
     def forward(self, input: Any, hx: Any = None) -> Any:
         """One step: h' (N, H) for RNNCell and GRUCell, (h', c') for LSTMCell; unbatched (I,) → (H,)."""
@@ -146,7 +159,8 @@ class RNNCellBase(Module):
         spec.check_layers(1)
         x = np.asarray(self._input(input))
         N = x.shape[0] if x.ndim == 2 else 1
-        spec.check_memory(*trace_nbytes(self, 1, N))
+        if not spec.surely_fits(N * self._bytes_per_row(trace=True)):
+            spec.check_memory(*trace_nbytes(self, 1, N))
         rows = spec.rows(N, None)  # refuses a bad batch= before the step runs
         result, run = self._run(input, hx, rows)
         return result, trace_from_run(self, run, result, cell=True)
@@ -155,7 +169,7 @@ class RNNCellBase(Module):
         """The step's result and the kernel's buffers (as a one-step ``LayerRun``), one-state cells."""
         x = self._input(input)
         h0 = self._state(hx, x, "hidden", "hidden")
-        return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x), rows)
+        return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x), rows, own_states=hx is None)
 
 
 class RNNCell(RNNCellBase):
@@ -258,10 +272,12 @@ class LSTMCell(RNNCellBase):
 
     def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None):
         x = self._input(input)
+        own = hx is None
         hx = (None, None) if hx is None else check_pair(hx, "LSTMCell expects hx as a tuple (h, c)")
         h0 = self._state(hx[0], x, "hx[0]", "hx[0]")
         c0 = self._state(hx[1], x, "hx[1]", "hx[1]")
-        return self._step(x, h0, c0, lambda run: (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)), rows)
+        return self._step(x, h0, c0, lambda run: (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)), rows,
+                          own_states=own)
 
 
 class GRUCell(RNNCellBase):

@@ -244,7 +244,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     else:
         keep = default_generator().random(x.shape) < (1 - p)
         noise = keep.astype(x.dtype) / x.dtype.type(1 - p) if is_floating(x.dtype) else keep / (1 - p)
-    mask = Tensor._make(np.asarray(noise))
+    mask = _ops.result(np.asarray(noise), x)  # on x's device
     if inplace:
         return _ops.inplace_(x, lambda v: _ops.mul(v, mask), (), True)
     return _ops.mul(x, mask)
@@ -748,8 +748,8 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm in eval mode needs running_mean and running_var")
-        rm = Tensor._make(running_mean._data.reshape(bshape).astype(x._data.dtype, copy=False))
-        rv = Tensor._make(running_var._data.reshape(bshape).astype(x._data.dtype, copy=False))
+        rm = _ops.result(running_mean._data.reshape(bshape).astype(x._data.dtype), x)  # on x's device
+        rv = _ops.result(running_var._data.reshape(bshape).astype(x._data.dtype), x)
         y = _ops.div(_ops.sub(x, rm), _ops.sqrt(_ops.add(rv, eps)))
     if weight is not None:
         y = _ops.mul(y, _ops.reshape(weight, bshape))
@@ -775,7 +775,7 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     else:
         keep = _ops.random_values("uniform", mshape, np.dtype(np.float64)) < (1 - p)
         noise = keep.astype(x._data.dtype) / x._data.dtype.type(1 - p)
-    mask = Tensor._make(noise)
+    mask = _ops.result(noise, x)  # on x's device
     if inplace:
         return _ops.inplace_(x, lambda v: _ops.mul(v, mask), (), True)
     return _ops.mul(x, mask)

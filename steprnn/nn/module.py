@@ -1,6 +1,7 @@
 """``nn.Module``: parameter and submodule registration, modes, state dicts, dtype moves."""
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any, Iterator, NamedTuple
 
@@ -22,6 +23,22 @@ class Module:
     Setting a ``Parameter`` or a ``Module`` as an attribute registers it; ``model(x)`` calls
     ``forward``; ``state_dict()`` maps dotted names to NumPy arrays.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """steprnn's layers built with ``device='cuda'`` (``self.device``) end their construction on
+        CUDA: the outermost ``__init__`` moves what it registered, as ``Module.to('cuda')`` would."""
+        super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith("steprnn."):
+            return  # a user's model keeps torch's rule: it moves when told to (.to / .cuda)
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self) is cls and self.__dict__.get("device") == "cuda":
+                self._to_device("cuda")
+
+        cls.__init__ = __init__  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -182,12 +199,13 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None if set_to_none or p.grad is None else Tensor(np.zeros_like(p._data))
+            p.grad = None if set_to_none or p.grad is None else p.grad.new_zeros(p.shape)
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Every parameter by its dotted name (``lstm.weight_ih_l0``) → a copy of its array."""
-        return OrderedDict((k, p._data.copy()) for k, p in self._state_tensors().items())
+        return OrderedDict((k, (p._host_read() if p.is_cuda else p._data).copy())
+                           for k, p in self._state_tensors().items())
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (NumPy or PyTorch tensors) into the parameters, checking names and shapes.
@@ -215,14 +233,14 @@ class Module:
                 raise TypeError(f"state_dict[{key!r}] is not an array: {err}") from None
             if array.dtype == object or array.dtype.kind not in "biuf":
                 raise TypeError(f"state_dict[{key!r}] must hold numbers, got dtype {array.dtype}")
-            if array.shape != p._data.shape:
+            if array.shape != tuple(p.shape):
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} from checkpoint, "
-                    f"the shape in current model is {tuple(p._data.shape)}."
+                    f"the shape in current model is {tuple(p.shape)}."
                 )
                 continue
             with np.errstate(over="ignore", invalid="ignore"):
-                cast = array.astype(p._data.dtype)  # the values the model will hold (a copy)
+                cast = array.astype(np.dtype(p.dtype))  # the values the model will hold (a copy)
             finite = np.isfinite(cast)
             if not finite.all():
                 bad = int(np.size(cast) - np.count_nonzero(finite))
@@ -230,7 +248,7 @@ class Module:
                 value = array.reshape(-1)[where]
                 if np.isfinite(value):
                     raise ValueError(
-                        f"state_dict[{key!r}] holds {bad} value(s) too large for {p._data.dtype} (e.g. {float(value)!r} "
+                        f"state_dict[{key!r}] holds {bad} value(s) too large for {np.dtype(p.dtype)} (e.g. {float(value)!r} "
                         f"at flat index {where}, which becomes {float(cast.reshape(-1)[where])!r}): expected finite weights"
                     )
                 raise ValueError(
@@ -258,14 +276,17 @@ class Module:
         """Move and/or cast every parameter, in place; returns ``self``, as ``torch.nn.Module.to``.
 
         ``model.to(device)``, ``model.to(sr.float64)``, ``model.to(device, dtype)``,
-        ``model.to(tensor)`` or keywords ``device=``/``dtype=``. A device is ``'cpu'``,
-        ``sr.device('cpu')`` or a ``torch.device``; CUDA is refused with a clear message while
+        ``model.to(tensor)`` or keywords ``device=``/``dtype=``. A device is ``'cpu'``, ``'cuda'``,
+        ``sr.device(...)`` or a ``torch.device``; CUDA is refused with a clear message while
         ``sr.cuda.is_available()`` is False. Only float32 and float64 dtypes apply to parameters.
+        Parameters and buffers stay the same objects (an optimizer made before ``.to`` keeps working).
         """
         from ..devices import parse_to
         from ..tensor import Tensor
 
-        _, dtype, _ = parse_to(args, kwargs, tensor_type=Tensor)
+        dev, dtype, _ = parse_to(args, kwargs, tensor_type=Tensor)
+        if dev is not None:
+            self._to_device(dev.type)
         if dtype is not None:
             try:
                 target = resolve_dtype(dtype)
@@ -276,10 +297,10 @@ class Module:
                 ) from None
             for m in self.modules():
                 for name, p in m._parameters.items():
-                    if p is not None and p._data.dtype != target:
+                    if p is not None and p.dtype != target:
                         p._data = p._data.astype(target)
                 for b in m.__dict__.get("_buffers", {}).values():
-                    if b is not None and b._data.dtype.kind == "f" and b._data.dtype != target:
+                    if b is not None and b.dtype.is_floating_point and b.dtype != target:
                         b._data = b._data.astype(target)
                 if hasattr(m, "dtype"):
                     object.__setattr__(m, "dtype", target)
@@ -293,15 +314,27 @@ class Module:
         return self.to(np.dtype("float64"))
 
     def cpu(self) -> "Module":
-        """``self``: parameters already live on the CPU."""
-        return self
+        """Move every parameter and buffer to the CPU, in place; returns ``self``."""
+        return self.to("cpu")
 
     def cuda(self, device: Any = None) -> "Module":
-        """Refused while ``sr.cuda.is_available()`` is False, with a message that says so."""
-        from ..devices import as_device
+        """Move every parameter and buffer to ``cuda:0``, in place; returns ``self``. Refused while
+        ``sr.cuda.is_available()`` is False, with a message that says why."""
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
 
-        as_device("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
-        return self  # pragma: no cover - as_device raises
+    def _to_device(self, device: str) -> None:
+        """Move parameters (and their ``.grad``) and buffers to ``device`` keeping the same objects."""
+        moving = [t for m in self.modules() for t in (*m._parameters.values(), *m.__dict__.get("_buffers", {}).values())
+                  if t is not None and t.is_cuda != (device == "cuda")]
+        if moving:
+            from ..cuda_tensor import _move_in_place
+            for t in moving:
+                _move_in_place(t, device == "cuda")
+        for m in self.modules():
+            if isinstance(getattr(m, "device", None), str) and m.device in ("cpu", "cuda"):
+                object.__setattr__(m, "device", device)
+        if moving:
+            self._parameters_changed()
 
     # -- calling --------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:

@@ -18,7 +18,7 @@ from .._dispatch import run_direction
 from .._runs import BatchLayout, DirectionRun, Kept, LayerRun, StateGradients
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, MODES, PARAMETERS, CellKind, parameter_suffix, with_equations
-from ..memory import check_allocation, run_nbytes, trace_nbytes
+from ..memory import SMALL, check_allocation, run_nbytes, trace_nbytes
 from ..trace.build import trace_from_run
 from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
@@ -158,13 +158,32 @@ class RNNBase(Module):
 
     def _direction_params(self, layer: int, direction: int) -> dict:
         """{'w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_hr'} → the arrays of one layer and direction (None if absent)."""
-        suffix = parameter_suffix(layer, direction)
+        names = self.__dict__.get("_param_names")
+        if names is None:  # (short, full name) of each layer and direction, made once per module
+            names = self.__dict__["_param_names"] = {}
+        key = (layer, direction)
+        pairs = names.get(key)
+        if pairs is None:
+            suffix = parameter_suffix(layer, direction)
+            pairs = names[key] = tuple((short, full + suffix) for short, full in PARAMETERS)
         params = self._parameters
         out = {}
-        for short, full in PARAMETERS:
-            p = params.get(full + suffix)
+        for short, full in pairs:
+            p = params.get(full)
             out[short] = None if p is None else p._data
         return out
+
+    def _bytes_per_row(self, trace: bool = False) -> int:
+        """An upper bound, per (step, batch row), of what a forward allocates (graph kept), or with
+        ``trace`` of what a trace of it keeps (``trace_nbytes``, at most twice its (1, 1) value):
+        a (T, N) call below the limits' floors / this needs neither sum nor a look at free memory."""
+        key = (self.input_size, self.hidden_size, self.proj_size, self.num_layers, self.bidirectional,
+               self.mode, self.dtype, self.bias)
+        cached = self.__dict__.get("_row_bytes")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_row_bytes"] = (key, max(run_nbytes(self, 1, 1, True), 1),
+                                                    2 * max(trace_nbytes(self, 1, 1)[0], 1))
+        return cached[2] if trace else cached[1]
 
     def _weights(self, layer: int, direction: int) -> WeightLayout:
         """The kernels' layout of one layer and direction's weights, cached until a parameter is replaced."""
@@ -248,7 +267,8 @@ class RNNBase(Module):
     def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
         """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``).
         That node's backward puts every step's dL/dh_t, dL/dc_t in ``gradients`` (if given)."""
-        input = as_packed(input)  # a PyTorch PackedSequence too
+        if type(input) is not Tensor and type(input) is not np.ndarray:
+            input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
         result, run = self._forward(input, hx, record, keep_all=graph)
         if graph:
@@ -284,7 +304,7 @@ class RNNBase(Module):
             c_n = None if c_n is None else c_n[:, 0, :]
         elif self.batch_first:
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
-        return self._pack_result(Tensor(out), h_n, c_n), run
+        return self._pack_result(Tensor._make(out), h_n, c_n), run
 
     def _forward_packed(self, packed: PackedSequence, hx: Any, record: RecordSpec | None, keep_all: bool):
         data = as_float_array(packed.data, self.dtype, "input")
@@ -312,9 +332,10 @@ class RNNBase(Module):
         return self._pack_result(out, h_n, c_n), run
 
     def _pack_result(self, out: Any, h_n: np.ndarray, c_n: np.ndarray | None):
-        if self._cell.has_cell_state:
-            return out, (Tensor(np.ascontiguousarray(h_n)), Tensor(np.ascontiguousarray(c_n)))
-        return out, Tensor(np.ascontiguousarray(h_n))
+        h_n = Tensor._make(h_n if h_n.flags.c_contiguous else np.ascontiguousarray(h_n))
+        if c_n is not None:
+            return out, (h_n, Tensor._make(c_n if c_n.flags.c_contiguous else np.ascontiguousarray(c_n)))
+        return out, h_n
 
     def _run_layers(self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None,
                     layout: BatchLayout, record: RecordSpec | None, keep_all: bool = False) -> LayerRun:
@@ -325,57 +346,70 @@ class RNNBase(Module):
         ``keep_all`` (a forward that backward will need) records every layer and row.
         """
         T, N = x.shape[0], x.shape[1]
-        LD, H_out = self.num_layers * self.num_directions, self._real_hidden
+        L, D, H, dtype = self.num_layers, self.num_directions, self.hidden_size, self.dtype
+        LD, H_out = L * D, self._real_hidden
         has_c = self._cell.has_cell_state
         active = layout.active
         rows = None
         if record is not None:
-            record.check_layers(self.num_layers)
+            record.check_layers(L)
             unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
             rows = record.rows(N, unsorted)
-            record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
-        check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
+            if not record.surely_fits(T * N * self._bytes_per_row(trace=True)):
+                record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
+        if T * N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
+            check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
+        own_states = h0 is None and c0 is None
         if h0 is None:
-            h0 = np.zeros((LD, N, H_out), dtype=self.dtype)
+            h0 = np.zeros((LD, N, H_out), dtype=dtype)
         if has_c and c0 is None:
-            c0 = np.zeros((LD, N, self.hidden_size), dtype=self.dtype)
-        h_n = np.empty((LD, N, H_out), dtype=self.dtype)
-        c_n = np.empty((LD, N, self.hidden_size), dtype=self.dtype) if has_c else None
+            c0 = np.zeros((LD, N, H), dtype=dtype)
+        h_n = c_n = None  # (LD, N, ·); one layer and direction: its kernel's own final state, no copy
+        if LD > 1:
+            h_n = np.empty((LD, N, H_out), dtype=dtype)
+            c_n = np.empty((LD, N, H), dtype=dtype) if has_c else None
         runs: list[DirectionRun] = []
         inputs: list[np.ndarray | None] = []
         recorded: list[bool] = []
         masks: list[np.ndarray | None] = []
         weights: list[WeightLayout] = []
         select = rows is not None and not keep_all
+        kind, nonlinearity, device = self.kind, self.nonlinearity, self.device
+        dropout = self.dropout if self.training else 0.0
         layer_input = x
-        for layer in range(self.num_layers):
+        for layer in range(L):
             keep = record is not None and record.wants(layer)
             recorded.append(keep)
             keep = keep or keep_all
             inputs.append(layer_input if keep else None)
             outputs = []
-            for direction in range(self.num_directions):
-                k = layer * self.num_directions + direction
-                weights.append(self._weights(layer, direction))
+            for direction in range(D):
+                k = layer * D + direction
+                w = self._weights(layer, direction)
+                weights.append(w)
                 run = run_direction(
-                    self.kind, layer_input, weights[k], h0[k],
+                    kind, layer_input, w, h0[k],
                     None if c0 is None else c0[k], active, reverse=direction == 1, record=keep,
-                    nonlinearity=self.nonlinearity, device=self.device,
+                    nonlinearity=nonlinearity, device=device,
                 )
-                h_n[k] = run.h_n
-                if c_n is not None:
-                    c_n[k] = run.c_n
+                if LD == 1:
+                    h_n = run.h_n[None]
+                    c_n = None if run.c_n is None else run.c_n[None]
+                else:
+                    h_n[k] = run.h_n
+                    if c_n is not None:
+                        c_n[k] = run.c_n
                 outputs.append(run.hs)
                 runs.append(run.select(rows) if keep and select else run)
-            layer_output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+            layer_output = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)
             mask = None
-            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = _dropout_mask(layer_output, self.dropout, active)
+            if dropout > 0 and layer < L - 1:
+                mask = _dropout_mask(layer_output, dropout, active)
                 layer_output = layer_output * mask
             masks.append(mask)
             layer_input = layer_output
         return LayerRun(layer_input, h_n, c_n, h0, c0, layout, tuple(runs), tuple(inputs), tuple(weights),
-                        tuple(masks), Kept(tuple(recorded), rows, select))
+                        tuple(masks), Kept(tuple(recorded), rows, select), own_states)
 
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""

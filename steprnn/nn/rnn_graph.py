@@ -36,12 +36,17 @@ def needs_graph(module: Any, input: Any, hx: Any) -> bool:
     """Whether a forward must be kept for backward: grad mode on and anything requiring grad."""
     if not is_grad_enabled():
         return False
-    if any(p.requires_grad for p in module.parameters()):
-        return True
+    for p in module._parameters.values():  # the parameters the layer's kernels read (no submodules)
+        if p is not None and p.requires_grad:
+            return True
     data = input.data if isinstance(input, PackedSequence) else input
+    if _requires_grad(data):
+        return True
+    if hx is None:
+        return False
     h, c = (_state_parents(module, hx) if isinstance(hx, (tuple, list)) or not KINDS[module.kind].has_cell_state
             else (None, None))
-    return _requires_grad(data) or _requires_grad(h) or _requires_grad(c)
+    return _requires_grad(h) or _requires_grad(c)
 
 
 def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray, dc_n: np.ndarray | None,
@@ -92,8 +97,9 @@ def attach_graph(module: Any, run: LayerRun, input: Any, hx: Any, result: Any,
     x_parent = input.data if packed else input
     h_parent, c_parent = _state_parents(module, hx)
     names = list(module._flat_weights_names)
+    params = module._parameters
     parents = tuple(p if isinstance(p, Tensor) else None
-                    for p in (x_parent, h_parent, c_parent, *[getattr(module, n) for n in names]))
+                    for p in (x_parent, h_parent, c_parent, *[params.get(n) for n in names]))
     T, N = layout.active.shape[0], run.h0.shape[1]
 
     def to_kernel_states(g: np.ndarray) -> np.ndarray:
@@ -152,8 +158,9 @@ def attach_cell_graph(cell: Any, run: LayerRun, input: Any, hx: Any, result: Any
     h_parent, c_parent = (hx[0], hx[1]) if lstm and hx is not None else (hx, None)
     shorts = ["w_ih", "w_hh"] + (["b_ih", "b_hh"] if cell.bias else [])
     names = [full for short, full in PARAMETERS if short in shorts]
+    params = cell._parameters
     parents = tuple(p if isinstance(p, Tensor) else None
-                    for p in (input, h_parent, c_parent, *[getattr(cell, n) for n in names]))
+                    for p in (input, h_parent, c_parent, *[params.get(n) for n in names]))
     unbatched = run.layout.form == "unbatched"
     outputs = (result[0]._data, result[1]._data) if lstm else (result._data,)
 

@@ -56,8 +56,8 @@ class Adadelta(Optimizer):
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = Tensor._make(np.array(0.0, dtype=np.float32))
-                    state["square_avg"] = Tensor._make(np.zeros_like(p._data))
-                    state["acc_delta"] = Tensor._make(np.zeros_like(p._data))
+                    state["square_avg"] = p.new_zeros(p.shape)
+                    state["acc_delta"] = p.new_zeros(p.shape)
                 step_t = state["step"]
                 step_t._data[...] = step_t._data + 1
                 dt = p._data.dtype.type

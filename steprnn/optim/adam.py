@@ -100,10 +100,10 @@ class Adam(Optimizer):
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = Tensor._make(np.array(0.0, dtype=np.float32))
-                    state["exp_avg"] = Tensor._make(np.zeros_like(p._data))
-                    state["exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
+                    state["exp_avg"] = p.new_zeros(p.shape)
+                    state["exp_avg_sq"] = p.new_zeros(p.shape)
                     if amsgrad:
-                        state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
+                        state["max_exp_avg_sq"] = p.new_zeros(p.shape)
                 grad = p.grad._data if not maximize else -p.grad._data
                 exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 step_t = state["step"]

@@ -46,6 +46,8 @@ def _as_state_tensor(value: Any, param: Tensor, key: Any) -> Tensor:
     array = np.array(to_numpy(value), copy=True)
     if key != "step" and is_floating(param.dtype) and is_floating(array.dtype):
         array = array.astype(param.dtype, copy=False)
+    if key != "step" and param.is_cuda and array.ndim:  # state lives with its parameter (``step`` on the CPU)
+        return param._new(array, False)
     return Tensor._make(array)
 
 

@@ -90,7 +90,7 @@ class SGD(Optimizer):
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = Tensor._make(np.array(grad, dtype=p.dtype, copy=True))
+                        buf = p._new(np.array(grad, dtype=p.dtype, copy=True), False)
                     else:
                         b = buf._data
                         np.multiply(b, momentum, out=b)

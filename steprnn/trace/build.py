@@ -49,7 +49,10 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
     x0 = None  # layer 0 read the caller's array: copy what the trace keeps of it now
     if kept.layers[0]:
         x0 = np.array(run.inputs[0]) if kept.rows is None else run.inputs[0][:, kept.rows]
-    states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))  # h0 may be the caller's hx
+    if run.own_states:  # zeros the forward made: nobody else can change them
+        states = (run.h0, run.c0)
+    else:  # h0 may be the caller's hx
+        states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))
     config = {
         "kind": module.kind,
         "cell": cell,

@@ -74,6 +74,8 @@ class RecordSpec:
     def make(cls, layers: Any = None, batch: Any = None, max_bytes: int | None = None) -> "RecordSpec":
         if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0):
             raise ValueError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+        if layers is None and batch is None and max_bytes is None:
+            return _EVERYTHING  # the common case: no checks to run, nothing to build
         return cls(_indices(layers, "layers"), _indices(batch, "batch"), max_bytes)
 
     def wants(self, layer: int) -> bool:
@@ -90,6 +92,11 @@ class RecordSpec:
         _indices(self.batch, "batch", N)
         b = np.asarray(self.batch, dtype=np.int64)
         return b if unsorted_indices is None else unsorted_indices[b]
+
+    def surely_fits(self, bound: int) -> bool:
+        """Whether a trace of at most ``bound`` bytes passes ``check_memory`` without computing its size:
+        the default limit, and less than what always fits."""
+        return self.max_bytes is None and _limit is None and bound < _ALWAYS_FITS
 
     def check_memory(self, nbytes: int, full_direction_bytes: int, graph: bool = False) -> None:
         """Refuse, before anything runs, a trace larger than the limit.
@@ -113,3 +120,5 @@ class RecordSpec:
                 + advice + "a shorter sequence; or raise the limit (max_bytes=..., steprnn.trace.set_memory_limit)."
             )
 
+
+_EVERYTHING = RecordSpec()  # every layer and batch element, the default limit (immutable: shared)

@@ -59,7 +59,8 @@ def get_total_norm(tensors: Any, norm_type: float = 2.0, error_if_nonfinite: boo
             "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
             "`error_if_nonfinite=False`"
         )
-    return Tensor._make(np.asarray(total))
+    from ... import ops
+    return ops.result(np.asarray(total), tensors[0])  # on the gradients' device
 
 
 @no_grad()

@@ -211,11 +211,19 @@ class PackedSequence(PackedSequence_):
                                sorted_t, unsorted_t)
 
     def to(self, *args: Any, **kwargs: Any) -> "PackedSequence":
-        """Converts ``data`` (dtype; device ``'cpu'``); ``self`` when nothing changes, as in PyTorch."""
+        """Converts ``data`` (dtype and/or device); ``self`` when nothing changes, as in PyTorch."""
         dtype, device, copy = _parse_to(args, dict(kwargs))
         if device is not None:
             from ..._checks import resolve_device
-            resolve_device(device)
+            if resolve_device(device) != self.data.device.type:
+                moved = type(self)(self.data.to(device), self.batch_sizes, self.sorted_indices,
+                                   self.unsorted_indices)
+                return moved.to(dtype=dtype) if dtype is not None else moved
+        if self.data.is_cuda:
+            if (dtype is None or dtype == self.data.dtype) and not copy:
+                return self
+            return type(self)(self.data.to(dtype=dtype, copy=True), self.batch_sizes, self.sorted_indices,
+                              self.unsorted_indices)
         array = to_numpy(self.data)
         if (dtype is None or dtype == array.dtype) and not copy:
             return self
@@ -223,7 +231,7 @@ class PackedSequence(PackedSequence_):
         return type(self)(Tensor(new), self.batch_sizes, self.sorted_indices, self.unsorted_indices)
 
     def cpu(self, *args: Any, **kwargs: Any) -> "PackedSequence":
-        return self.to(*args, **kwargs)
+        return self.to("cpu", *args, **kwargs)
 
     def cuda(self, *args: Any, **kwargs: Any) -> "PackedSequence":
         return self.to("cuda", *args, **kwargs)
@@ -242,8 +250,8 @@ class PackedSequence(PackedSequence_):
 
     @property
     def is_cuda(self) -> bool:
-        """``False``: the data lives in host memory."""
-        return False
+        """Whether ``data`` lives on a CUDA device."""
+        return bool(getattr(self.data, "is_cuda", False))
 
     def is_pinned(self) -> bool:
         return False
@@ -306,31 +314,36 @@ def _wants_grad(values: Any) -> bool:
     return any(isinstance(v, Tensor) and v.requires_grad for v in values)
 
 
+def _follow(result: Tensor, parents: Any) -> Tensor:
+    """``result`` on its parents' device: packing a CUDA tensor gives CUDA data (a differentiable copy)."""
+    return result.cuda() if any(getattr(p, "is_cuda", False) for p in parents) else result
+
+
 def _gathered(out: np.ndarray, parent: Any, shape: tuple, idx: tuple) -> Tensor:
     """``out = parent[idx]`` as a Tensor; backward scatters the gradient back (indices are unique)."""
     if not _wants_grad([parent]):
-        return Tensor(out)
+        return _follow(Tensor(out), [parent])
 
     def backward(g: np.ndarray) -> tuple:
         grad = np.zeros(shape, dtype=g.dtype)
         grad[idx] = g
         return (grad,)
 
-    return make_node(out, (parent,), backward, name="PackBackward")
+    return _follow(make_node(out, (parent,), backward, name="PackBackward"), [parent])
 
 
 def _scattered(out: np.ndarray, parent: Any, idx: tuple) -> Tensor:
     """``out[idx] = parent`` (the rest padding) as a Tensor; backward gathers the gradient."""
     if not _wants_grad([parent]):
-        return Tensor(out)
-    return make_node(out, (parent,), lambda g: (g[idx],), name="PadBackward")
+        return _follow(Tensor(out), [parent])
+    return _follow(make_node(out, (parent,), lambda g: (g[idx],), name="PadBackward"), [parent])
 
 
 def _from_sequences(out: np.ndarray, sequences: list, lens: np.ndarray, rows: np.ndarray, idx: tuple,
                     name: str) -> Tensor:
     """``out[idx] = concat(sequences)[rows]`` as a Tensor; backward splits the gradient per sequence."""
     if not _wants_grad(sequences):
-        return Tensor(out)
+        return _follow(Tensor(out), sequences)
     total = int(lens.sum())
     shapes = [np.shape(s) for s in sequences]
 
@@ -340,7 +353,7 @@ def _from_sequences(out: np.ndarray, sequences: list, lens: np.ndarray, rows: np
         parts = np.split(flat, np.cumsum(lens)[:-1])
         return tuple(part.reshape(shape) for part, shape in zip(parts, shapes))
 
-    return make_node(out, tuple(sequences), backward, name=name)
+    return _follow(make_node(out, tuple(sequences), backward, name=name), sequences)
 
 
 # --------------------------------------------------------------------------------------------------
