@@ -26,6 +26,7 @@ import functools
 from typing import Any, Callable
 
 import numba
+import numpy as np
 
 from . import gru, jit, lstm, rnn
 from .threads import kernel_launch
@@ -33,27 +34,114 @@ from .threads import kernel_launch
 DEVICE = "cpu"
 
 
-def _with_cpu_policy(kernel: Callable[..., Any]) -> Callable[..., Any]:
-    """``kernel(parts, *args)`` as ``f(*args)``: one batch chunk per Numba thread, one launch at a
-    time, BLAS on one thread."""
+#: multiply-adds per call from which a kernel is split over the Numba threads; below it, the
+#: calling thread runs it alone (a parallel launch costs tens of microseconds, more on a busy
+#: machine, and its compiled form takes longer to build)
+PARALLEL_FROM = 2_000_000
+
+
+def _parallel(rows: int, work: int) -> int:
+    """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial)."""
+    parts = numba.get_num_threads()
+    return parts if parts > 1 and rows > 1 and work >= PARALLEL_FROM else 1
+
+
+def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None = None,
+                     fold: Callable[[int], int] | None = None) -> Callable[..., Any]:
+    """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
+    ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
+    work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
+    call (``jit.project_serial``; a loop, ``jit.project_loop``, for a small W_ih) and the time loop
+    ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
+    on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
+    a time, BLAS on one thread inside a parallel launch.
+
+    Without ``rows``, ``kernel(parts, *args)`` becomes ``f(*args)`` with every Numba thread.
+    """
 
     @functools.wraps(kernel, updated=())
     def run(*args: Any) -> Any:
         with kernel_launch():
             return kernel(numba.get_num_threads(), *args)
 
+    @functools.wraps(kernel, updated=())
+    def run_forward(x: Any, weights: Any, biases: Any, active: Any, reverse: Any, *rest: Any) -> Any:
+        w_hh = weights[1]
+        n_rows = rest[-2][0].shape[0]  # state[0]: (N, ·)
+        parts = _parallel(n_rows, x.shape[0] * w_hh.shape[1] * (x.shape[1] + w_hh.shape[0]))
+        with kernel_launch():
+            if parts > 1:
+                return kernel(parts, x, weights, biases, active, reverse, *rest)
+            w_ih = weights[0]
+            small = w_ih.size <= jit.IN_LOOP_MAX and w_ih.flags.c_contiguous
+            xp = (jit.project_loop if small else jit.project_serial)(x, w_ih, biases[0], biases[1], fold(w_hh.shape[1]))
+            return rows(0, n_rows, xp, weights, biases, active, reverse, *rest)
+
+    out = run if rows is None else run_forward
+    out.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
+    return out
+
+
+def _backward_policy(kernel: Callable[..., Any], rows: Callable[..., Any], n_rows: Callable[..., int],
+                     work: Callable[..., int]) -> Callable[..., Any]:
+    """A backward ``kernel(parts, *args)`` as ``f(*args)``: over the Numba threads where it pays,
+    else ``rows(0, N, *args)`` on this thread."""
+
+    @functools.wraps(kernel, updated=())
+    def run(*args: Any) -> Any:
+        n = n_rows(*args)
+        parts = _parallel(n, work(*args))
+        with kernel_launch():
+            if parts > 1:
+                return kernel(parts, *args)
+            return rows(0, n, *args)
+
     run.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
     return run
 
 
-rnn_forward = _with_cpu_policy(rnn.rnn_forward)
-rnn_backward = _with_cpu_policy(rnn.rnn_backward)
-lstm_forward = _with_cpu_policy(lstm.lstm_forward)
-lstm_backward = _with_cpu_policy(lstm.lstm_backward)
-gru_forward = _with_cpu_policy(gru.gru_forward)
-gru_backward = _with_cpu_policy(gru.gru_backward)
-matmul = _with_cpu_policy(jit.matmul)
-matmul_tn = _with_cpu_policy(jit.matmul_tn)
+def _matmul_policy(kernel: Callable[..., Any], serial: Callable[..., Any]) -> Callable[..., Any]:
+    """``matmul``/``matmul_tn`` on this thread where it is small, else the parallel kernel.
+
+    Not NumPy's ``@``: NumPy's own OpenBLAS runs small products on every core and, on a busy
+    machine, takes milliseconds over what one thread does in microseconds."""
+
+    @functools.wraps(kernel, updated=())
+    def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        with kernel_launch():
+            if _parallel(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]) == 1:
+                return serial(a, b)
+            return kernel(numba.get_num_threads(), a, b)
+
+    run.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
+    return run
+
+
+def _all_columns(g: int) -> int:
+    return g
+
+
+def _gru_fold(g: int) -> int:
+    return 2 * g // 3  # r and z: b_hn stays apart (r_t multiplies W_hn h + b_hn)
+
+
+rnn_forward = _with_cpu_policy(rnn.rnn_forward, rnn.rnn_rows, _all_columns)
+rnn_backward = _backward_policy(
+    rnn.rnn_backward, rnn.rnn_rows_backward,
+    lambda w_hh, active, reverse, use_relu, rec, grads_in, grads_out: grads_in[1].shape[0],
+    lambda w_hh, active, reverse, use_relu, rec, grads_in, grads_out: rec[0].size * (w_hh.shape[1] + 4))
+lstm_forward = _with_cpu_policy(lstm.lstm_forward, lstm.lstm_rows, _all_columns)
+lstm_backward = _backward_policy(
+    lstm.lstm_backward, lstm.lstm_rows_backward,
+    lambda weights, active, reverse, rec, prev, grads_in, grads_out: prev[0].shape[1],
+    lambda weights, active, reverse, rec, prev, grads_in, grads_out: rec[0].size * (weights[0].shape[1] + 8))
+gru_forward = _with_cpu_policy(gru.gru_forward, gru.gru_rows, _gru_fold)
+gru_backward = _backward_policy(
+    gru.gru_backward, gru.gru_rows_backward,
+    lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: h_prev.shape[1],
+    lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: rec[0].size * (w_hh.shape[1] + 8))
+matmul = _matmul_policy(jit.matmul, jit.matmul_serial)
+matmul_tn = _matmul_policy(jit.matmul_tn, jit.matmul_tn_serial)
 
 __all__ = ["DEVICE", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "matmul", "matmul_tn"]

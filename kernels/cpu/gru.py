@@ -8,7 +8,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import JIT, chunk_bounds, project, rows_active, typed_one
+from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
+                  recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -28,61 +29,81 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
              r|z|n|(W_hn h_{t-1} + b_hn), row b at columns b*3H.. / b*4H..;
              R = T records every step, R = 1 is a scratch area.
     """
-    xp = project(parts, x, weights[0], biases[0])  # (T*N, 3H): W_ih x_t + b_ih of every step
+    # (T*N, 3H): W_ih x_t + b_ih of every step, plus b_hr, b_hz (b_hn stays apart: r_t multiplies it)
+    xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], 2 * (biases[1].shape[0] // 3)))
     bounds = chunk_bounds(state[0].shape[0], parts)
     for k in prange(bounds.shape[0] - 1):
-        _gru_rows(bounds[k], bounds[k + 1], xp, weights[1], biases[1], active, reverse, hs, state[0], rec)
+        gru_rows(bounds[k], bounds[k + 1], xp, weights, biases, active, reverse, hs, state, rec)
 
 
 @njit(**JIT)
-def _gru_rows(lo, hi, xp, w_hh, b_hh, active, reverse, hs, h, rec):
-    """The time loop for batch rows lo..hi-1 (one thread's share)."""
+def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
+    """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
+
+    ``xp`` (T*N, 3H) is W_ih x_t + b_ih of every step with b_hr, b_hz added (not b_hn); the other
+    arguments are ``gru_forward``'s. Each row's step runs start to end: h W_hh + b_hh (a loop over
+    W_hh's rows where W_hh is small, else one BLAS product for the chunk), r, z, n, h_t.
+    """
+    w_hh = weights[1]
+    b_hh = biases[1]
+    h = state[0]
     gates, pre = rec
     T = active.shape[0]
     N, H = h.shape
     G, P = 3 * H, 4 * H  # widths of a row of gates and of pre
     one = typed_one(h)
     two = one + one
+    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((m, G), dtype=h.dtype)  # W_hh h_{t-1}
-    e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of one step
-    scratch = np.empty(m * 2 * H, dtype=h.dtype)
+    hh = np.empty((0 if in_loop else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    acc = np.empty(G, dtype=h.dtype)  # one row's a_r | a_z | W_hn h_{t-1} + b_hn
+    e = np.empty(2 * H, dtype=h.dtype)  # exponentials of one row's step
+    scratch = np.empty(2 * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r_ = t if gates.shape[0] == T else 0
         n_rows = rows_active(active[t], lo, hi)
         if n_rows == 0:
             continue
-        np.dot(h[lo:lo + n_rows], w_hh, hh[:n_rows])
+        if not in_loop:
+            np.dot(h[lo:lo + n_rows], w_hh, hh[:n_rows])
         for q in range(n_rows):
             b = lo + q
+            xrow = xp[t * N + b]
+            # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·;  and W_hn h_{t-1} + b_hn
+            if in_loop:
+                for j in range(2 * H):
+                    acc[j] = xrow[j]
+                for j in range(2 * H, G):
+                    acc[j] = b_hh[j]
+                add_row_product(acc, h[b], w_hh)
+            else:
+                for j in range(2 * H):
+                    acc[j] = xrow[j] + hh[q, j]
+                for j in range(2 * H, G):
+                    acc[j] = hh[q, j] + b_hh[j]
+            pr = pre[r_, b * P:(b + 1) * P]
+            gt = gates[r_, b * G:(b + 1) * G]
             for j in range(2 * H):
-                # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·
-                a = xp[t * N + b, j] + hh[q, j] + b_hh[j]
-                pre[r_, b * P + j] = a
-                e[q * 2 * H + j] = -a
+                pr[j] = acc[j]
+                e[j] = -acc[j]
             for j in range(H):
                 # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
-                pre[r_, b * P + 3 * H + j] = hh[q, 2 * H + j] + b_hh[2 * H + j]
-        exp_inplace(e[:n_rows * 2 * H], scratch)
-        for q in range(n_rows):
-            b = lo + q
+                pr[3 * H + j] = acc[2 * H + j]
+            exp_inplace(e, scratch)
             for j in range(2 * H):
                 # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
-                gates[r_, b * G + j] = one / (one + e[q * 2 * H + j])
+                gt[j] = one / (one + e[j])
             for j in range(H):
-                r = gates[r_, b * G + j]
                 # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
-                a_n = xp[t * N + b, 2 * H + j] + r * pre[r_, b * P + 3 * H + j]
-                pre[r_, b * P + 2 * H + j] = a_n
-                e[q * H + j] = -two * a_n
-        exp_inplace(e[:n_rows * H], scratch)
-        for q in range(n_rows):
-            b = lo + q
+                a_n = xrow[2 * H + j] + gt[j] * acc[2 * H + j]
+                pr[2 * H + j] = a_n
+                e[j] = -two * a_n
+            exp_inplace(e[:H], scratch)
             for j in range(H):
-                n = two / (one + e[q * H + j]) - one
-                z = gates[r_, b * G + H + j]
-                gates[r_, b * G + 2 * H + j] = n
+                n = two / (one + e[j]) - one
+                z = gt[H + j]
+                gt[2 * H + j] = n
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
                 h_t = (one - z) * n + z * h[b, j]
                 h[b, j] = h_t
@@ -103,12 +124,13 @@ def gru_backward(parts, w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
     """
     bounds = chunk_bounds(h_prev.shape[1], parts)
     for k in prange(bounds.shape[0] - 1):
-        _gru_rows_backward(bounds[k], bounds[k + 1], w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
+        gru_rows_backward(bounds[k], bounds[k + 1], w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
 
 
 @njit(**JIT)
-def _gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grads_out):
-    """The backward time loop for batch rows lo..hi-1 (one thread's share)."""
+def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grads_out):
+    """The backward time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one
+    thread); the other arguments are ``gru_backward``'s."""
     gates, pre = rec
     dhs, dh_n = grads_in
     d_gi, d_gh, dh0, dh_all = grads_out
@@ -117,6 +139,7 @@ def _gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, gra
     G, P = 3 * H, 4 * H
     one = typed_one(dh_n)
     m = hi - lo
+    in_loop = recurrent_in_loop(w_hh)
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
     for s in range(T):
@@ -150,8 +173,15 @@ def _gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, gra
                 d_gh[t, b * G + H + j] = d_az
                 d_gh[t, b * G + 2 * H + j] = d_an * r
         # W_hh h_{t-1} + b_hh  ⇒  dL/dh_{t-1} = dL/d(W_hh h) W_hh + z ⊙ dL/dh_t
-        np.dot(d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
+        if in_loop and n < BACKWARD_LOOP_ROWS:
+            for q in range(n):
+                row = dh[q]
+                for j in range(H):
+                    row[j] = 0
+                add_row_product(row, d_gh[t, (lo + q) * G:(lo + q + 1) * G], w_hh)
+        else:
+            np.dot(d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
         for q in range(n):
             for j in range(H):
                 dh[q, j] += direct[q, j]
-    dh0[lo:hi] = dh
+    copy_rows(dh0[lo:hi], dh)

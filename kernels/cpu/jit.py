@@ -52,6 +52,102 @@ def project(parts, x, w, b):
     return out
 
 
+@njit(**JIT)
+def project_serial(x, w, b_ih, b_hh, fold):
+    """``project`` on the calling thread, with ``folded_bias``: x W + b_ih (+ b_hh in columns
+    0..fold-1), (M, I) @ (I, G) → (M, G), one BLAS call (SciPy's, held to one thread)."""
+    out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    np.dot(x, w, out)
+    bias = folded_bias(b_ih, b_hh, fold)
+    for i in range(out.shape[0]):
+        row = out[i]
+        for j in range(row.shape[0]):
+            row[j] += bias[j]
+    return out
+
+
+@njit(**JIT)
+def project_loop(x, w, b_ih, b_hh, fold):
+    """``project_serial`` for a small C-contiguous ``w`` (``recurrent_in_loop(w)``): each row by
+    ``add_row_product`` (no BLAS call, and a lighter compile)."""
+    out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    bias = folded_bias(b_ih, b_hh, fold)
+    for i in range(out.shape[0]):
+        row = out[i]
+        for j in range(row.shape[0]):
+            row[j] = bias[j]
+        add_row_product(row, x[i], w)
+    return out
+
+
+@njit(**JIT)
+def matmul_serial(a, b):
+    """a @ b on the calling thread: (M, K) @ (K, N) → (M, N)."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    np.dot(a, b, out)
+    return out
+
+
+@njit(**JIT)
+def matmul_tn_serial(a, b):
+    """aᵀ @ b on the calling thread: (M, G)ᵀ @ (M, K) → (G, K)."""
+    out = np.empty((a.shape[1], b.shape[1]), dtype=a.dtype)
+    np.dot(a.T, b, out)
+    return out
+
+
+@njit(**JIT)
+def folded_bias(b_ih, b_hh, upto):
+    """(G,): b_ih + b_hh in columns 0..upto-1, b_ih after (GRU keeps b_hn apart: r multiplies it)."""
+    out = b_ih.copy()
+    for j in range(upto):
+        out[j] += b_hh[j]
+    return out
+
+
+@njit(**JIT)
+def copy_rows(dst, src):
+    """dst[...] = src for two 2-D arrays of one shape, as a loop (a slice assignment would compile
+    NumPy's broadcasting and its error messages: seconds of compile time per kernel)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+#: W_hhᵀ of at most this many elements is multiplied in the kernels' own loop (it stays in L1/L2),
+#: larger ones by one BLAS call per step and thread
+IN_LOOP_MAX = 64 * 256
+#: the backward's dL/da_t W_hh runs in that loop only for steps of fewer rows than this; from here
+#: on one BLAS product for the step's rows is faster (measured: B=64, H=32)
+BACKWARD_LOOP_ROWS = 8
+
+
+@njit(inline="always", **JIT)
+def recurrent_in_loop(w):
+    """Whether the recurrent product with ``w`` (K, G) runs in ``add_row_product`` (small, C-contiguous)."""
+    return w.shape[0] * w.shape[1] <= IN_LOOP_MAX and (w.shape[0] <= 1 or w.strides[0] == w.shape[1] * w.itemsize)
+
+
+@njit(**JIT)
+def add_row_product(a, v, w):
+    """a += v @ w for one row: a (G,), v (K,), w (K, G) C-contiguous; four rows of w per pass over a."""
+    K = w.shape[0]
+    G = a.shape[0]
+    k = 0
+    while k + 4 <= K:
+        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+        for j in range(G):
+            a[j] += v0 * w0[j] + v1 * w1[j] + v2 * w2[j] + v3 * w3[j]
+        k += 4
+    while k < K:
+        vk = v[k]
+        wk = w[k]
+        for j in range(G):
+            a[j] += vk * wk[j]
+        k += 1
+
+
 @njit(inline="always", **JIT)
 def rows_active(active_t, lo, hi):
     """How many of the chunk's rows lo..hi-1 take part in a step where rows 0..active_t-1 do."""

@@ -10,7 +10,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import JIT, chunk_bounds, project, rows_active, typed_one
+from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
+                  recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -30,80 +31,92 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
              pre-activations and c_t, row b at columns b*4H..; R = T records every step,
              R = 1 is a scratch area that each step overwrites.
     """
-    w_ih = weights[0]
-    xp = project(parts, x, w_ih, biases[0])  # (T*N, 4H): W_ih x_t + b_ih of every step in one product
+    # (T*N, 4H): W_ih x_t + b_ih + b_hh of every step in one product
+    xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], biases[1].shape[0]))
     bounds = chunk_bounds(state[1].shape[0], parts)
     for k in prange(bounds.shape[0] - 1):
-        _lstm_rows(bounds[k], bounds[k + 1], xp, weights, biases[1], active, reverse, hs, state, rec)
+        lstm_rows(bounds[k], bounds[k + 1], xp, weights, biases, active, reverse, hs, state, rec)
 
 
 @njit(**JIT)
-def _lstm_rows(lo, hi, xp, weights, b_hh, active, reverse, hs, state, rec):
-    """The time loop for batch rows lo..hi-1 (one thread's share)."""
+def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
+    """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
+
+    ``xp`` (T*N, 4H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
+    arguments are ``lstm_forward``'s.
+
+    Each row's step runs start to end while its numbers are in L1: a = xp + h W_hh (a loop over
+    W_hh's rows where W_hh is small, else one BLAS product for the chunk), the gates, c_t, h_t.
+    """
     _, w_hh, w_hr = weights
     h, c = state
     gates, pre, cells = rec
     T = active.shape[0]
     N, H = c.shape
+    P = h.shape[1]
     G = 4 * H
     one = typed_one(c)
     two = one + one
     project_h = w_hr.shape[0] > 0
+    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((m, G), dtype=c.dtype)  # W_hh h_{t-1}
+    hh = np.empty((0 if in_loop else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
     hr = np.empty((m, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
-    e = np.empty(m * G, dtype=c.dtype)  # exponentials of one step
-    scratch = np.empty(m * G, dtype=c.dtype)
-    scale = np.ones(G, dtype=c.dtype)  # σ gates use e^{-x}; g uses e^{-2x}: tanh(x) = 2σ(2x) − 1
-    scale[2 * H:3 * H] = two
+    e = np.empty(G, dtype=c.dtype)  # exponentials of one row's step
+    scratch = np.empty(G, dtype=c.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if gates.shape[0] == T else 0
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
-        np.dot(h[lo:lo + n], w_hh, hh[:n])
+        if not in_loop:
+            np.dot(h[lo:lo + n], w_hh, hh[:n])
         for q in range(n):
             b = lo + q
+            a = pre[r, b * G:(b + 1) * G]
+            xrow = xp[t * N + b]
+            # a_t = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·   (all four gates)
+            if in_loop:
+                for j in range(G):
+                    a[j] = xrow[j]
+                add_row_product(a, h[b], w_hh)
+            else:
+                for j in range(G):
+                    a[j] = xrow[j] + hh[q, j]
             for j in range(G):
-                # a_t = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·   (all four gates)
-                a = xp[t * N + b, j] + hh[q, j] + b_hh[j]
-                pre[r, b * G + j] = a
-                e[q * G + j] = -scale[j] * a
-        exp_inplace(e[:n * G], scratch)
-        for q in range(n):
-            b = lo + q
+                e[j] = -a[j]
+            for j in range(2 * H, 3 * H):
+                e[j] = -two * a[j]
+            exp_inplace(e, scratch)
+            gt = gates[r, b * G:(b + 1) * G]
+            # i, f, o = σ(a) = 1 / (1 + e^{-a});   g = tanh(a) = 2 / (1 + e^{-2a}) − 1
             for j in range(G):
-                # i, f, o = σ(a) = 1 / (1 + e^{-a});   g = tanh(a) = 2 / (1 + e^{-2a}) − 1
-                gates[r, b * G + j] = scale[j] / (one + e[q * G + j]) - (scale[j] - one)
-        for q in range(n):
-            b = lo + q
+                gt[j] = one / (one + e[j])
+            for j in range(2 * H, 3 * H):
+                gt[j] = two / (one + e[j]) - one
+            cr = cells[r, b * H:(b + 1) * H]
             for j in range(H):
-                i = gates[r, b * G + j]
-                f = gates[r, b * G + H + j]
-                g = gates[r, b * G + 2 * H + j]
                 # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                c_t = f * c[b, j] + i * g
+                c_t = gt[H + j] * c[b, j] + gt[j] * gt[2 * H + j]
                 c[b, j] = c_t
-                cells[r, b * H + j] = c_t
-                e[q * H + j] = -two * c_t
-        exp_inplace(e[:n * H], scratch)
-        if project_h:
-            for q in range(n):
+                cr[j] = c_t
+                e[j] = -two * c_t
+            exp_inplace(e[:H], scratch)
+            if project_h:
                 for j in range(H):
                     # m_t = o_t ⊙ tanh(c_t)
-                    hr[q, j] = gates[r, (lo + q) * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
-            # h_t = W_hr m_t
-            np.dot(hr[:n], w_hr, h[lo:lo + n])
-            hs[t, lo:lo + n] = h[lo:lo + n]
-        else:
-            for q in range(n):
-                b = lo + q
+                    hr[q, j] = gt[3 * H + j] * (two / (one + e[j]) - one)
+            else:
                 for j in range(H):
                     # h_t = o_t ⊙ tanh(c_t)
-                    v = gates[r, b * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
+                    v = gt[3 * H + j] * (two / (one + e[j]) - one)
                     h[b, j] = v
                     hs[t, b, j] = v
+        if project_h:
+            # h_t = W_hr m_t
+            np.dot(hr[:n], w_hr, h[lo:lo + n])
+            copy_rows(hs[t, lo:lo + n], h[lo:lo + n])
 
 
 @njit(parallel=True, **JIT)
@@ -120,12 +133,13 @@ def lstm_backward(parts, weights, active, reverse, rec, prev, grads_in, grads_ou
     """
     bounds = chunk_bounds(prev[0].shape[1], parts)
     for k in prange(bounds.shape[0] - 1):
-        _lstm_rows_backward(bounds[k], bounds[k + 1], weights, active, reverse, rec, prev, grads_in, grads_out)
+        lstm_rows_backward(bounds[k], bounds[k + 1], weights, active, reverse, rec, prev, grads_in, grads_out)
 
 
 @njit(**JIT)
-def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, grads_out):
-    """The backward time loop for batch rows lo..hi-1 (one thread's share)."""
+def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, grads_out):
+    """The backward time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one
+    thread); the other arguments are ``lstm_backward``'s."""
     w_hh, w_hr = weights
     gates, cells = rec
     h_prev, c_prev = prev
@@ -136,6 +150,7 @@ def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, g
     G = 4 * H
     one = typed_one(dh_n)
     project_h = w_hr.shape[0] > 0
+    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
@@ -156,7 +171,7 @@ def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, g
             # h_t = W_hr m_t  ⇒  dL/dm_t = dL/dh_t W_hr
             np.dot(dh[:n], w_hr, dm[:n])
         else:
-            dm[:n] = dh[:n]
+            copy_rows(dm[:n], dh[:n])
         for q in range(n):
             for j in range(H):
                 tc[q * H + j] = -two * cells[t, (lo + q) * H + j]
@@ -184,6 +199,13 @@ def _lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, g
                 da[t, b * G + 2 * H + j] = d_g * (one - g * g)
                 da[t, b * G + 3 * H + j] = d_o * o * (one - o)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        np.dot(da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
-    dh0[lo:hi] = dh
-    dc0[lo:hi] = dc
+        if in_loop and n < BACKWARD_LOOP_ROWS:
+            for q in range(n):
+                row = dh[q]
+                for j in range(row.shape[0]):
+                    row[j] = 0
+                add_row_product(row, da[t, (lo + q) * G:(lo + q + 1) * G], w_hh)
+        else:
+            np.dot(da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
+    copy_rows(dh0[lo:hi], dh)
+    copy_rows(dc0[lo:hi], dc)

@@ -5,7 +5,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import JIT, chunk_bounds, project, rows_active, typed_one
+from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
+                  recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -24,55 +25,67 @@ def rnn_forward(parts, x, weights, biases, active, reverse, use_relu, hs, state,
     state    (h (N, H),): in: h_0; out: h_n
     rec      (pre (R, N*H),): pre-activations a_t; R = T records every step, R = 1 is scratch.
     """
-    xp = project(parts, x, weights[0], biases[0])  # (T*N, H): W_ih x_t + b_ih of every step
+    # (T*N, H): W_ih x_t + b_ih + b_hh of every step
+    xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], biases[1].shape[0]))
     bounds = chunk_bounds(state[0].shape[0], parts)
     for k in prange(bounds.shape[0] - 1):
-        _rnn_rows(bounds[k], bounds[k + 1], xp, weights[1], biases[1], active, reverse, use_relu,
-                  hs, state[0], rec[0])
+        rnn_rows(bounds[k], bounds[k + 1], xp, weights, biases, active, reverse, use_relu, hs, state, rec)
 
 
 @njit(**JIT)
-def _rnn_rows(lo, hi, xp, w_hh, b_hh, active, reverse, use_relu, hs, h, pre):
-    """The time loop for batch rows lo..hi-1 (one thread's share)."""
+def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, rec):
+    """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
+
+    ``xp`` (T*N, H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
+    arguments are ``rnn_forward``'s. Each row's step runs start to end: a = xp + h W_hh (a loop over W_hh's
+    rows where W_hh is small, else one BLAS product for the chunk), then h_t.
+    """
+    w_hh = weights[1]
+    h = state[0]
+    pre = rec[0]
     T = active.shape[0]
     N, H = h.shape
     one = typed_one(h)
     two = one + one
     zero = one - one
+    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((m, H), dtype=h.dtype)  # W_hh h_{t-1}
-    e = np.empty(m * H, dtype=h.dtype)
-    scratch = np.empty(m * H, dtype=h.dtype)
+    hh = np.empty((0 if in_loop else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    e = np.empty(H, dtype=h.dtype)
+    scratch = np.empty(H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if pre.shape[0] == T else 0
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
-        np.dot(h[lo:lo + n], w_hh, hh[:n])
+        if not in_loop:
+            np.dot(h[lo:lo + n], w_hh, hh[:n])
         for q in range(n):
             b = lo + q
-            for j in range(H):
-                # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
-                a = xp[t * N + b, j] + hh[q, j] + b_hh[j]
-                pre[r, b * H + j] = a
-                e[q * H + j] = -two * a
-        if use_relu:
-            for q in range(n):
-                b = lo + q
+            a = pre[r, b * H:(b + 1) * H]
+            xrow = xp[t * N + b]
+            # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
+            if in_loop:
                 for j in range(H):
-                    a = pre[r, b * H + j]
+                    a[j] = xrow[j]
+                add_row_product(a, h[b], w_hh)
+            else:
+                for j in range(H):
+                    a[j] = xrow[j] + hh[q, j]
+            if use_relu:
+                for j in range(H):
                     # h_t = max(a_t, 0)   (NaN stays NaN)
-                    h_t = zero if a < zero else a
+                    h_t = zero if a[j] < zero else a[j]
                     h[b, j] = h_t
                     hs[t, b, j] = h_t
-        else:
-            exp_inplace(e[:n * H], scratch)
-            for q in range(n):
-                b = lo + q
+            else:
+                for j in range(H):
+                    e[j] = -two * a[j]
+                exp_inplace(e, scratch)
                 for j in range(H):
                     # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1
-                    h_t = two / (one + e[q * H + j]) - one
+                    h_t = two / (one + e[j]) - one
                     h[b, j] = h_t
                     hs[t, b, j] = h_t
 
@@ -89,12 +102,13 @@ def rnn_backward(parts, w_hh, active, reverse, use_relu, rec, grads_in, grads_ou
     """
     bounds = chunk_bounds(grads_in[1].shape[0], parts)
     for k in prange(bounds.shape[0] - 1):
-        _rnn_rows_backward(bounds[k], bounds[k + 1], w_hh, active, reverse, use_relu, rec, grads_in, grads_out)
+        rnn_rows_backward(bounds[k], bounds[k + 1], w_hh, active, reverse, use_relu, rec, grads_in, grads_out)
 
 
 @njit(**JIT)
-def _rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, grads_out):
-    """The backward time loop for batch rows lo..hi-1 (one thread's share)."""
+def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, grads_out):
+    """The backward time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one
+    thread); the other arguments are ``rnn_backward``'s."""
     pre, hs = rec
     dhs, dh_n = grads_in
     da, dh0, dh_all = grads_out
@@ -102,6 +116,7 @@ def _rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, g
     H = dh_n.shape[1]
     one = typed_one(dh_n)
     zero = one - one
+    in_loop = recurrent_in_loop(w_hh)
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -121,5 +136,12 @@ def _rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, g
                     h = hs[t, b, j]
                     da[t, b * H + j] = d_h * (one - h * h)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        np.dot(da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh[:n])
-    dh0[lo:hi] = dh
+        if in_loop and n < BACKWARD_LOOP_ROWS:
+            for q in range(n):
+                row = dh[q]
+                for j in range(H):
+                    row[j] = 0
+                add_row_product(row, da[t, (lo + q) * H:(lo + q + 1) * H], w_hh)
+        else:
+            np.dot(da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh[:n])
+    copy_rows(dh0[lo:hi], dh)

@@ -1,0 +1,229 @@
+"""steprnn vs PyTorch at the sizes of issue 14: forward, forward + backward, traced / untraced,
+the GEMM floor at H = 256-512, and the fixed cost of one call.
+
+    python benchmarks/issue_sizes.py [--quick] [--repeats 9] [--threads 2] [--device cpu|cuda]
+                                     [--parts fwd,fb,trace,floor,fixed]
+
+Ratios are torch_time / steprnn_time (> 1: steprnn faster), from medians of interleaved runs
+(torch, steprnn, torch, ...) in one process, both on the same ``--threads`` threads; the
+traced column is traced_time / untraced_time of steprnn (target <= 1.2).
+
+The GEMM floor is the matrix products an LSTM/GRU forward cannot avoid, done as single BLAS
+calls on the same threads: the input projection (T*B, I) x (I, G) plus T recurrent products
+(B, H) x (H, G), G = 4H (LSTM) or 3H (GRU). ``floor torch`` uses torch.mm (oneDNN/MKL),
+``floor numpy`` NumPy's BLAS. No pointwise work, no allocation.
+
+``--device cuda`` builds the layers with ``device='cuda'`` and moves the torch modules to the
+GPU; both are synchronised before the clock stops. Without a GPU it exits with one line.
+"""
+from __future__ import annotations
+
+import os as _os
+import sys as _sys
+
+_sys.path.insert(1, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # this checkout's steprnn
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+import steprnn as sr
+import steprnn.nn as nn
+
+#: (kind, T, B, I, H): the sizes of issue 14
+SIZES = [
+    ("lstm", 100, 1, 10, 32),
+    ("lstm", 5, 64, 10, 32),
+    ("lstm", 100, 64, 10, 32),
+    ("lstm", 1000, 1, 10, 32),
+    ("rnn", 100, 1, 10, 32),
+    ("lstm", 100, 32, 128, 256),
+    ("lstm", 50, 64, 512, 512),
+    ("gru", 100, 32, 128, 256),
+]
+#: the fixed cost of one call
+FIXED = ("lstm", 1, 1, 10, 32)
+QUICK = [SIZES[0], SIZES[2], SIZES[4], SIZES[5]]
+
+_CLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _clock(fn: Callable[[], None], inner: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t0) / inner
+
+
+def interleaved(run_a: Callable[[], None], run_b: Callable[[], None], repeats: int,
+                sample_s: float = 2e-3) -> tuple[float, float]:
+    """Median milliseconds per call of two functions, timed alternately after a warm-up."""
+    for _ in range(2):
+        run_a()
+        run_b()
+    inner = max(1, int(sample_s / max(_clock(run_b, 1), _clock(run_a, 1), 1e-6)))
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(_clock(run_a, inner))
+        b.append(_clock(run_b, inner))
+    return statistics.median(a) * 1e3, statistics.median(b) * 1e3
+
+
+class Pair:
+    """A torch layer and a steprnn layer with the same weights, and the same input."""
+
+    def __init__(self, kind: str, T: int, B: int, I: int, H: int, device: str = "cpu") -> None:
+        torch.manual_seed(0)
+        self.device = device
+        self.t_layer = getattr(torch.nn, _CLS[kind])(I, H)
+        self.s_layer = getattr(nn, _CLS[kind])(I, H)
+        self.s_layer.load_state_dict(self.t_layer.state_dict())
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((T, B, I)).astype(np.float32)
+        self.w = rng.standard_normal((T, B, H)).astype(np.float32)
+        self.xt = torch.from_numpy(self.x)
+        self.wt = torch.from_numpy(self.w)
+        self.xs, self.ws = self.x, sr.tensor(self.w)
+        if device == "cuda":
+            self.t_layer = self.t_layer.to("cuda")
+            self.s_layer = self.s_layer.to("cuda")
+            self.xt, self.wt = self.xt.to("cuda"), self.wt.to("cuda")
+            self.xs, self.ws = sr.tensor(self.x).to("cuda"), self.ws.to("cuda")
+        self.xt_g = self.xt.clone().requires_grad_()
+        self.xs_g = sr.tensor(self.x, requires_grad=True) if device == "cpu" else \
+            sr.tensor(self.x).to("cuda").requires_grad_()
+
+    def _sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            sr.cuda.synchronize()
+
+    def torch_forward(self) -> None:
+        with torch.no_grad():
+            self.t_layer(self.xt)
+        self._sync()
+
+    def steprnn_forward(self) -> None:
+        with sr.no_grad():
+            self.s_layer(self.xs)
+        self._sync()
+
+    def torch_fb(self) -> None:
+        self.t_layer.zero_grad()
+        self.xt_g.grad = None
+        out, _ = self.t_layer(self.xt_g)
+        (out * self.wt).sum().backward()
+        self._sync()
+
+    def steprnn_fb(self) -> None:
+        self.s_layer.zero_grad()
+        self.xs_g.grad = None
+        out, _ = self.s_layer(self.xs_g)
+        (out * self.ws).sum().backward()
+        self._sync()
+
+    def steprnn_traced(self) -> None:
+        with sr.no_grad():
+            sr.trace(self.s_layer, self.xs)
+        self._sync()
+
+
+def gemm_floor(kind: str, T: int, B: int, I: int, H: int, repeats: int) -> tuple[float, float]:
+    """(torch ms, numpy ms) of the forward's products as single BLAS calls, preallocated outputs."""
+    G = _GATES[kind] * H
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T * B, I)).astype(np.float32)
+    w_ih = rng.standard_normal((I, G)).astype(np.float32)
+    h = rng.standard_normal((B, H)).astype(np.float32)
+    w_hh = rng.standard_normal((H, G)).astype(np.float32)
+    xp, hh = np.empty((T * B, G), np.float32), np.empty((B, G), np.float32)
+    tx, tw_ih, th, tw_hh = (torch.from_numpy(a) for a in (x, w_ih, h, w_hh))
+    txp, thh = torch.from_numpy(xp), torch.from_numpy(hh)
+
+    def with_torch() -> None:
+        torch.mm(tx, tw_ih, out=txp)
+        for _ in range(T):
+            torch.mm(th, tw_hh, out=thh)
+
+    def with_numpy() -> None:
+        np.dot(x, w_ih, out=xp)
+        for _ in range(T):
+            np.dot(h, w_hh, out=hh)
+
+    return interleaved(with_torch, with_numpy, repeats)
+
+
+def _row(kind: str, T: int, B: int, I: int, H: int) -> str:
+    return f"{kind:5s} {T:5d} {B:4d} {I:4d} {H:4d}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--quick", action="store_true", help="four sizes, five repeats")
+    parser.add_argument("--parts", default="fwd,fb,trace,floor,fixed",
+                        help="comma-separated: fwd, fb, trace, floor, fixed")
+    parser.add_argument("--sizes", default=None, help="indices into the size list, e.g. 0,2,5")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not (torch.cuda.is_available() and sr.cuda.is_available()):
+        print("issue_sizes: --device cuda needs a CUDA GPU visible to both torch and steprnn; none here")
+        return 1
+    parts = set(args.parts.split(","))
+    repeats = 5 if args.quick else args.repeats
+    sizes = QUICK if args.quick else SIZES
+    if args.sizes:
+        sizes = [SIZES[int(i)] for i in args.sizes.split(",")]
+    torch.set_num_threads(args.threads)
+    import numba
+
+    from steprnn.kernels.cpu import backend  # noqa: F401  (chooses the kernels' threading layer first)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    layer = numba.threading_layer()
+    print(f"device {args.device}; threads: torch {torch.get_num_threads()}, numba {numba.get_num_threads()} ({layer}), "
+          f"cores {os.cpu_count()}; float32; medians of {repeats} interleaved samples; ratio = torch / steprnn")
+    head = f"{'kind':5s} {'T':>5s} {'B':>4s} {'I':>4s} {'H':>4s}"
+    cols = []
+    if "fwd" in parts:
+        cols.append(f"| {'fwd torch':>9s} {'steprnn':>8s} {'ratio':>6s} ")
+    if "fb" in parts:
+        cols.append(f"| {'f+b torch':>9s} {'steprnn':>8s} {'ratio':>6s} ")
+    if "trace" in parts:
+        cols.append(f"| {'traced/untraced':>15s}")
+    print(head + " " + "".join(cols), flush=True)
+    rows = sizes + ([FIXED] if "fixed" in parts else [])
+    for size in rows:
+        pair = Pair(*size, device=args.device)
+        line = _row(*size) + " "
+        if "fwd" in parts:
+            t, s = interleaved(pair.torch_forward, pair.steprnn_forward, repeats)
+            line += f"| {t:9.3f} {s:8.3f} {t / s:6.2f} "
+        if "fb" in parts:
+            t, s = interleaved(pair.torch_fb, pair.steprnn_fb, repeats)
+            line += f"| {t:9.3f} {s:8.3f} {t / s:6.2f} "
+        if "trace" in parts:
+            u, tr = interleaved(pair.steprnn_forward, pair.steprnn_traced, repeats)
+            line += f"| {tr / u:15.2f}"
+        if size == FIXED:
+            line += "   (fixed cost of one call)"
+        print(line, flush=True)
+    if "floor" in parts and args.device == "cpu":
+        print("\nGEMM floor of the forward (input projection + T recurrent products), ms:")
+        print(f"{head} {'torch.mm':>9s} {'np.dot':>8s}")
+        for size in sizes:
+            if size[4] >= 256:
+                t, n = gemm_floor(*size, repeats)
+                print(f"{_row(*size)} {t:9.3f} {n:8.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

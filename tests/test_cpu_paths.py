@@ -1,0 +1,89 @@
+"""The CPU backend's paths against PyTorch: serial or split over threads (``PARALLEL_FROM``), the
+recurrent product in the kernels' own loop (small W_hh) or by BLAS (large, and transposed views),
+forward and backward, packed input included. float64 within 1e-10 (gradients 1e-8)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import steprnn as sr
+import steprnn.nn as nn
+from steprnn.kernels.cpu import backend, jit
+from steprnn.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+CLASSES = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
+
+
+def _hidden_for_blas(kind: str) -> int:
+    """The smallest H whose W_hhᵀ (H, G*H) is past the in-loop limit (BLAS branch)."""
+    g = CLASSES[kind][1]
+    h = 1
+    while g * h * h <= jit.IN_LOOP_MAX:
+        h += 1
+    return h
+
+
+def _compare(kind: str, T: int, N: int, I: int, H: int, lengths: list[int] | None, seed: int) -> None:
+    name = CLASSES[kind][0]
+    torch.manual_seed(seed)
+    t_layer = getattr(torch.nn, name)(I, H).double()
+    s_layer = getattr(nn, name)(I, H, dtype=np.float64)
+    s_layer.load_state_dict(t_layer.state_dict())
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, N, I))
+    x_before = x.copy()
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    xs = sr.tensor(x, requires_grad=True)
+    if lengths is None:
+        out_t, _ = t_layer(xt)
+        out_s, _ = s_layer(xs)
+    else:
+        packed_t = torch.nn.utils.rnn.pack_padded_sequence(xt, lengths)
+        out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(t_layer(packed_t)[0])
+        out_s, _ = pad_packed_sequence(s_layer(pack_padded_sequence(xs, lengths))[0])
+    w = rng.standard_normal(tuple(out_t.shape))
+    (out_t * torch.from_numpy(w)).sum().backward()
+    (out_s * sr.tensor(w)).sum().backward()
+    np.testing.assert_allclose(out_s.detach().numpy(), out_t.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), rtol=0, atol=1e-8)
+    for (pname, p_t), p_s in zip(t_layer.named_parameters(), s_layer.parameters()):
+        np.testing.assert_allclose(p_s.grad.numpy(), p_t.grad.numpy(), rtol=0, atol=1e-8, err_msg=pname)
+    np.testing.assert_array_equal(x, x_before)
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def policy(request, monkeypatch):
+    """Run the layers serially (the threshold out of reach) or split over threads (threshold 0)."""
+    monkeypatch.setattr(backend, "PARALLEL_FROM", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSES))
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_small_hidden_in_loop(kind, policy, data):
+    T, N, I, H = (data.draw(st.integers(1, 6)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 4)),
+                  data.draw(st.integers(1, 9)))
+    lengths = None
+    if data.draw(st.booleans()):
+        lengths = sorted(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)), reverse=True)
+    _compare(kind, T, N, I, H, lengths, data.draw(st.integers(0, 2**16)))
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSES))
+def test_large_hidden_by_blas(kind, policy):
+    H = _hidden_for_blas(kind)
+    _compare(kind, 3, 3, 2, H, [3, 2, 1], seed=1)
+    _compare(kind, 2, 2, 2, H, None, seed=2)
+
+
+def test_threshold_is_work_not_rows(monkeypatch):
+    """A one-row batch never splits; a large enough batch does."""
+    assert backend._parallel(1, 1 << 40) == 1
+    assert backend._parallel(64, 0) == 1
+    monkeypatch.setattr(backend, "PARALLEL_FROM", 10)
+    import numba
+    assert backend._parallel(64, 100) == numba.get_num_threads()
