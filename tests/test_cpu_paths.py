@@ -65,7 +65,8 @@ def policy(request, monkeypatch):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_small_hidden_in_loop(kind, policy, data):
-    T, N, I, H = (data.draw(st.integers(1, 6)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 4)),
+    # N up to 11: blocks of jit.ROW_BLOCK rows and a remainder, in one chunk and split over threads
+    T, N, I, H = (data.draw(st.integers(1, 6)), data.draw(st.integers(1, 11)), data.draw(st.integers(1, 4)),
                   data.draw(st.integers(1, 9)))
     lengths = None
     if data.draw(st.booleans()):
@@ -87,3 +88,21 @@ def test_threshold_is_work_not_rows(monkeypatch):
     monkeypatch.setattr(backend, "PARALLEL_FROM", 10)
     import numba
     assert backend._parallel(64, 100) == numba.get_num_threads()
+
+
+@settings(max_examples=20, deadline=None)
+@given(K=st.integers(1, 11), G=st.integers(1, 40), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_add_rows_product_is_four_row_products(K, G, dtype, seed):
+    """The register-blocked product of four rows equals four ``add_row_product`` and NumPy's v @ w."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((K, G)).astype(dtype)
+    v = rng.standard_normal((4, K)).astype(dtype)
+    a = rng.standard_normal((4, G)).astype(dtype)
+    blocked, single = a.copy(), a.copy()
+    jit.add_rows_product(blocked[0], blocked[1], blocked[2], blocked[3], v[0], v[1], v[2], v[3], w)
+    for i in range(4):
+        jit.add_row_product(single[i], v[i], w)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(blocked, a + v.astype(np.float64) @ w.astype(np.float64), rtol=0, atol=tol * (K + 1))
+    np.testing.assert_allclose(blocked, single, rtol=0, atol=tol * (K + 1))

@@ -148,6 +148,48 @@ def add_row_product(a, v, w):
         k += 1
 
 
+#: batch rows whose recurrent products share one pass over W_hh (``add_rows_product``)
+ROW_BLOCK = 4
+
+
+@njit(**JIT)
+def add_rows_product(a0, a1, a2, a3, v0, v1, v2, v3, w):
+    """a_i += v_i @ w for four rows at once: each a_i (G,), v_i (K,), w (K, G) C-contiguous.
+
+    Register-blocked by 4 rows x 4 rows of w: each element of w is loaded once per block of rows
+    (``add_row_product`` loads it once per row), ~1.3-1.6x its multiply-adds per ns at K = 32-64.
+    """
+    K = w.shape[0]
+    G = a0.shape[0]
+    k = 0
+    while k + 4 <= K:
+        w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+        p0, p1, p2, p3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
+        q0, q1, q2, q3 = v1[k], v1[k + 1], v1[k + 2], v1[k + 3]
+        r0, r1, r2, r3 = v2[k], v2[k + 1], v2[k + 2], v2[k + 3]
+        s0, s1, s2, s3 = v3[k], v3[k + 1], v3[k + 2], v3[k + 3]
+        for j in range(G):
+            x0 = w0[j]
+            x1 = w1[j]
+            x2 = w2[j]
+            x3 = w3[j]
+            a0[j] += p0 * x0 + p1 * x1 + p2 * x2 + p3 * x3
+            a1[j] += q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3
+            a2[j] += r0 * x0 + r1 * x1 + r2 * x2 + r3 * x3
+            a3[j] += s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3
+        k += 4
+    while k < K:
+        wk = w[k]
+        p0, q0, r0, s0 = v0[k], v1[k], v2[k], v3[k]
+        for j in range(G):
+            x0 = wk[j]
+            a0[j] += p0 * x0
+            a1[j] += q0 * x0
+            a2[j] += r0 * x0
+            a3[j] += s0 * x0
+        k += 1
+
+
 @njit(inline="always", **JIT)
 def rows_active(active_t, lo, hi):
     """How many of the chunk's rows lo..hi-1 take part in a step where rows 0..active_t-1 do."""

@@ -10,8 +10,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
-                  recurrent_in_loop, rows_active, typed_one)
+from .jit import (BACKWARD_LOOP_ROWS, JIT, ROW_BLOCK, add_row_product, add_rows_product, chunk_bounds, copy_rows,
+                  folded_bias, project, recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -78,9 +78,21 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
             xrow = xp[t * N + b]
             # a_t = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·   (all four gates)
             if in_loop:
-                for j in range(G):
-                    a[j] = xrow[j]
-                add_row_product(a, h[b], w_hh)
+                if q % ROW_BLOCK == 0:
+                    # the product for this row and the next three (while they last) in one pass
+                    # over W_hh; each row reads only its own h_{t-1}, so the block can run first
+                    nb = min(ROW_BLOCK, n - q)
+                    for u in range(nb):
+                        au = pre[r, (b + u) * G:(b + u + 1) * G]
+                        xu = xp[t * N + b + u]
+                        for j in range(G):
+                            au[j] = xu[j]
+                    if nb == ROW_BLOCK:
+                        add_rows_product(a, pre[r, (b + 1) * G:(b + 2) * G], pre[r, (b + 2) * G:(b + 3) * G],
+                                         pre[r, (b + 3) * G:(b + 4) * G], h[b], h[b + 1], h[b + 2], h[b + 3], w_hh)
+                    else:
+                        for u in range(nb):
+                            add_row_product(pre[r, (b + u) * G:(b + u + 1) * G], h[b + u], w_hh)
             else:
                 for j in range(G):
                     a[j] = xrow[j] + hh[q, j]
