@@ -69,14 +69,21 @@ def project_serial(x, w, b_ih, b_hh, fold):
 @njit(**JIT)
 def project_loop(x, w, b_ih, b_hh, fold):
     """``project_serial`` for a small C-contiguous ``w`` (``recurrent_in_loop(w)``): each row by
-    ``add_row_product`` (no BLAS call, and a lighter compile)."""
-    out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    ``add_row_product``/``add_rows_product`` (no BLAS call, and a lighter compile)."""
+    M = x.shape[0]
+    out = np.empty((M, w.shape[1]), dtype=x.dtype)
     bias = folded_bias(b_ih, b_hh, fold)
-    for i in range(out.shape[0]):
+    for i in range(M):
         row = out[i]
         for j in range(row.shape[0]):
             row[j] = bias[j]
-        add_row_product(row, x[i], w)
+    i = 0
+    while i + ROW_BLOCK <= M:  # four rows per pass over w
+        add_rows_product(out[i], out[i + 1], out[i + 2], out[i + 3], x[i], x[i + 1], x[i + 2], x[i + 3], w)
+        i += ROW_BLOCK
+    while i < M:
+        add_row_product(out[i], x[i], w)
+        i += 1
     return out
 
 
