@@ -168,12 +168,13 @@ class CudaTensor(Tensor):
         return t
 
     def _set_view(self, storage: _Storage, offset: int, shape: tuple, strides: tuple) -> None:
+        if self.__dict__.get("_st") is not None:  # a rebind: what this tensor holds may have changed
+            storage.gen = next(_GENERATIONS)
         self._st = storage
         self._off = offset
         self._shp = tuple(shape)
         self._strd = tuple(strides)
         self._hv = None
-        storage.gen = next(_GENERATIONS)  # a rebind: what this tensor holds may have changed
         autograd.cuda_in_use()
 
     @classmethod

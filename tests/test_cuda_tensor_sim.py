@@ -346,10 +346,10 @@ def test_generation_changes_on_host_hand_outs_rebinds_and_device_writes_only():
         write()
         assert t._generation() not in seen
         seen.add(t._generation())
-    t._data[0] = 4.0                      # a host write without a version bump ...
+    t._data.flat[0] = 4.0                 # a host write without a version bump ...
     g = t._generation()
     d = t._device_array()                 # ... someone else uploads it: the generation still says it changed
-    assert t._generation() == g and d.copy_to_host()[0] == 4.0
+    assert t._generation() == g and d.copy_to_host().flat[0] == 4.0
 
 
 def test_views_share_memory_with_their_base_on_cuda():
