@@ -29,7 +29,10 @@ def hidden_on_cuda(hx: Any) -> bool:
     """Whether the initial state ``hx`` (a tensor, array or tuple of them) holds a CUDA tensor: a CPU
     layer or cell refuses one, as PyTorch, rather than copying it to the host."""
     if isinstance(hx, (tuple, list)):
-        return any(getattr(h, "is_cuda", False) is True for h in hx)
+        for h in hx:
+            if type(h) is not Tensor and getattr(h, "is_cuda", False) is True:
+                return True
+        return False
     return getattr(hx, "is_cuda", False) is True
 
 class RNNCellBase(Module):
