@@ -4,7 +4,8 @@ under Numba's CUDA simulator. Run by ``test_cuda_kernels.py`` in a subprocess wi
 
 Covered: forward, trace and backward (input, initial states, every parameter) of every layer and
 cell; stacked, bidirectional, ``proj_size``, ``batch_first``, unbatched, packed (unsorted) input,
-given and default states, dropout between layers; the weight cache following parameter changes;
+given and default states, dropout between layers; the weight cache following parameter changes
+(host writes uploaded by others too) and dropped by ``.cpu()``; a trace's metadata fixed at the forward;
 the glue kernels (``kernels/cuda/glue.py``) and ``_dispatch`` on raw device arrays; the
 wrong-device errors. The simulator runs each CUDA thread as a Python thread: sizes are tiny.
 """
