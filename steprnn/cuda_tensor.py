@@ -16,8 +16,10 @@ of the same layout. One flag per side says whether that side holds the current v
 * ``t._data = array`` rebinds ``t`` to new values (a view of its own storage when ``array`` is
   one, else a new storage), as assigning ``_data`` does for a CPU tensor.
 * A kernel that wrote into ``t._device_array()`` calls ``t._device_written()``.
-* ``t._device_current()``: whether the device copy is current (a cache of arrays derived from it,
-  e.g. transposed weights, stays valid while this holds and ``t._st``/``t._version`` are unchanged).
+* ``t._generation()``: a number that changes whenever the values may have changed without
+  ``_version`` saying so: the host copy handed out for writing (``t._data``), a rebind, a kernel's
+  write (``_device_written``). Unique across storages, so a cache of arrays derived from ``t``
+  (e.g. transposed weights) stays valid exactly while ``(t._generation(), t._version)`` is unchanged.
   Call ``_device_array()`` on every use rather than keeping its result across calls.
 
 Metadata (``shape``, ``dtype``, ``ndim``, ``size()``, ``numel()``, ``dim()``, ``len``) never
@@ -37,6 +39,7 @@ refused with ``pip install 'steprnn[gpu]'`` (``steprnn.devices``).
 """
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
 import numpy as np
@@ -106,14 +109,19 @@ def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+_GENERATIONS = count(1)  # one sequence for every storage: a generation never repeats across storages
+
+
 class _Storage:
     """The memory behind a CUDA tensor and its views: a C-contiguous device array and, while
     someone asked for it, a host array of the same shape; ``host_ok``/``dev_ok``: which side holds
-    the current values (at least one does)."""
+    the current values (at least one does); ``gen``: a new number after anything that may have
+    changed the values behind ``_version``'s back (see ``CudaTensor._generation``)."""
 
-    __slots__ = ("dev", "dev_ok", "dtype", "host", "host_ok", "shape")
+    __slots__ = ("dev", "dev_ok", "dtype", "gen", "host", "host_ok", "shape")
 
     def __init__(self, host: np.ndarray | None, dev: Any) -> None:
+        self.gen = next(_GENERATIONS)
         self.host = host
         self.dev = dev
         self.host_ok = host is not None
@@ -160,6 +168,8 @@ class CudaTensor(Tensor):
         return t
 
     def _set_view(self, storage: _Storage, offset: int, shape: tuple, strides: tuple) -> None:
+        if self.__dict__.get("_st") is not None:  # a rebind: what this tensor holds may have changed
+            storage.gen = next(_GENERATIONS)
         self._st = storage
         self._off = offset
         self._shp = tuple(shape)
@@ -217,7 +227,9 @@ class CudaTensor(Tensor):
     def _data(self) -> np.ndarray:  # type: ignore[override]
         """The host values (downloaded if needed); the caller may write, so the device copy goes stale."""
         hv = self._host_read()
-        self._st.dev_ok = False
+        st = self._st
+        st.dev_ok = False
+        st.gen = next(_GENERATIONS)
         return hv
 
     @_data.setter
@@ -235,7 +247,7 @@ class CudaTensor(Tensor):
                 and np.may_share_memory(value, st.host):
             offset = _address(value) - _address(st.host)
             if 0 <= offset < st.host.nbytes and offset % st.dtype.itemsize == 0:
-                self._set_view(st, offset, value.shape, value.strides)
+                self._set_view(st, offset, value.shape, value.strides)  # a new generation
                 st.dev_ok = False
                 return
         t = CudaTensor._from_host(value)
@@ -269,14 +281,23 @@ class CudaTensor(Tensor):
 
     def _device_current(self) -> bool:
         """Whether the device copy holds the current values (nobody took the host copy for writing
-        since the last ``_device_array()``): a cache of derived device arrays stays valid while this
-        holds and ``_version`` and the storage (``_st``) are unchanged."""
+        since the last ``_device_array()``)."""
         return self._st.dev_ok
+
+    def _generation(self) -> int:
+        """A number that changes whenever this tensor's values may have changed without ``_version``
+        saying so: its host copy handed out for writing (``_data``), a rebind (``_data = ...``,
+        ``.data = ...``, a move), a kernel's write (``_device_written``). Never repeats, across
+        storages too: a cache of arrays derived from this tensor is valid exactly while
+        ``(_generation(), _version)`` is unchanged."""
+        return self._st.gen
 
     def _device_written(self) -> None:
         """Say that a kernel wrote into this tensor's device array: the host copy is stale now."""
-        self._st.host_ok = False
-        self._st.dev_ok = True
+        st = self._st
+        st.host_ok = False
+        st.dev_ok = True
+        st.gen = next(_GENERATIONS)
 
     def _is_contiguous_view(self) -> bool:
         return self._strd == _c_strides(self._shp, self._st.dtype.itemsize) or 0 in self._shp

@@ -4,7 +4,8 @@ under Numba's CUDA simulator. Run by ``test_cuda_kernels.py`` in a subprocess wi
 
 Covered: forward, trace and backward (input, initial states, every parameter) of every layer and
 cell; stacked, bidirectional, ``proj_size``, ``batch_first``, unbatched, packed (unsorted) input,
-given and default states, dropout between layers; the weight cache following parameter changes;
+given and default states, dropout between layers; the weight cache following parameter changes
+(host writes uploaded by others too) and dropped by ``.cpu()``; a trace's metadata fixed at the forward;
 the glue kernels (``kernels/cuda/glue.py``) and ``_dispatch`` on raw device arrays; the
 wrong-device errors. The simulator runs each CUDA thread as a Python thread: sizes are tiny.
 """
@@ -305,6 +306,79 @@ def test_weights_follow_parameter_changes():
     gpu.load_state_dict(state)
     with sr.no_grad():
         same(host(gpu(xg)[0]), host(cpu(x)[0]), np.float64, "after load_state_dict")
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_weight_cache_sees_a_host_write_uploaded_by_someone_else(kind):
+    """A host write into a parameter without a version bump, then another reader's ``_device_array()``
+    (which uploads it) before the next forward: the next forward must use the new values."""
+    sr.manual_seed(4)
+    cpu = getattr(nn, kind)(2, 3, dtype=np.float64)
+    gpu = cuda_twin(cpu)
+    x = sr.randn(3, 2, 2, dtype=sr.float64)
+    xg = x.to("cuda")
+    with sr.no_grad():
+        gpu(xg)  # fills the weight cache
+        for module in (cpu, gpu):
+            module.weight_hh_l0._data[...] = 0.25  # no version bump
+        gpu.weight_hh_l0._device_array()  # someone else uploads the new values
+        same(host(gpu(xg)[0]), host(cpu(x)[0]), np.float64, "after a host write")
+
+
+@pytest.mark.parametrize("how", ["cpu", "to", "parent"])
+def test_moving_to_the_cpu_drops_the_device_weight_cache(how):
+    """``.cpu()`` / ``.to('cpu')`` (on the layer or on a model holding it) leave no device arrays on it."""
+    sr.manual_seed(5)
+    layer = nn.LSTM(2, 3, num_layers=2, device="cuda")
+    model = nn.Sequential(layer)
+    x = sr.randn(3, 1, 2)
+    with sr.no_grad():
+        layer(x.to("cuda"))
+    assert "_cuda_weight_cache" in layer.__dict__
+    {"cpu": layer.cpu, "to": lambda: layer.to("cpu"), "parent": model.cpu}[how]()
+    assert "_cuda_weight_cache" not in layer.__dict__
+    with sr.no_grad():
+        assert not layer(x)[0].is_cuda
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"])
+def test_a_cpu_module_refuses_a_cuda_hidden_state(kind):
+    """A CPU layer or cell given CPU input and a CUDA ``hx`` raises PyTorch's error (no silent download),
+    in forward and in a trace; the same CPU ``hx`` works."""
+    module = getattr(nn, kind)(2, 3)
+    cell = kind.endswith("Cell")
+    x = sr.randn(4, 2) if cell else sr.randn(3, 4, 2)
+    h = sr.zeros(4, 3) if cell else sr.zeros(1, 4, 3)
+    hx = (h, h) if kind.startswith("LSTM") else h
+    module(x, hx)
+    hx_cuda = (h.to("cuda"), h.to("cuda")) if kind.startswith("LSTM") else h.to("cuda")
+    message = ("Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
+               if cell else "Input and hidden tensors are not at the same device, found input tensor at cpu and "
+                            "hidden tensor at cuda:0")
+    for call in (lambda: module(x, hx_cuda), lambda: sr.trace(module, x, hx_cuda)):
+        with pytest.raises(RuntimeError) as err:
+            call()
+        assert str(err.value) == message
+    if kind.startswith("LSTM"):  # one of the two on CUDA is enough
+        with pytest.raises(RuntimeError, match="cuda:0"):
+            module(x, (h, h.to("cuda")))
+
+
+@pytest.mark.parametrize("kind", ["GRU", "LSTMCell"])
+def test_a_cuda_trace_reports_the_module_as_it_was_when_traced(kind):
+    """The metadata of a CUDA trace is the module's at the forward: a later ``.to(dtype)`` (or
+    attribute change) does not change it; it equals the CPU trace's."""
+    sr.manual_seed(6)
+    cpu = getattr(nn, kind)(2, 3)
+    gpu = cuda_twin(cpu)
+    x = sr.randn(3, 2) if kind.endswith("Cell") else sr.randn(4, 3, 2)
+    tr_c = sr.trace(cpu, x)
+    tr_g = sr.trace(gpu, x.to("cuda"))
+    gpu.to(sr.float64)
+    if not kind.endswith("Cell"):
+        gpu.batch_first = True
+    assert tr_g.meta == tr_c.meta and tr_g.meta["dtype"] == "float32"
+    assert tr_g.arrays[sorted(tr_g.arrays)[0]].dtype == np.float32
 
 
 def test_wrong_device_errors():

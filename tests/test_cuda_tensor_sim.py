@@ -290,6 +290,7 @@ def test_no_stale_copy_on_either_side_whatever_the_order_of_reads_and_writes(act
     old_view = t[1]
     for action in actions + [("read", r) for r in ("device", "host", "row", "old_view", "transposed", "column")]:
         kind = action[0]
+        stamp = (t._generation(), t._version)  # what a cache of arrays derived from t is keyed on
         with sr.no_grad():
             if kind == "host_write":
                 _, i, j, v = action
@@ -324,6 +325,31 @@ def test_no_stale_copy_on_either_side_whatever_the_order_of_reads_and_writes(act
                     "transposed": (lambda: device_now(t.t()), model.T), "column": (lambda: host(t[:, 3]), model[:, 3]),
                 }[what]
                 np.testing.assert_array_equal(got(), want, err_msg=f"{what} after {actions}")
+        if kind != "read":
+            assert (t._generation(), t._version) != stamp, f"{action} left the cache key unchanged"
+
+
+def test_generation_changes_on_host_hand_outs_rebinds_and_device_writes_only():
+    """``_generation()``: a new number after ``_data`` (a hand-out for writing), a rebind and a kernel's
+    write; not after uploads or host reads; never the same number on two storages."""
+    t = sr.zeros(2, 3, device="cuda")
+    u = sr.zeros(2, 3, device="cuda")
+    assert t._generation() != u._generation()
+    g = t._generation()
+    t._device_array()
+    host(t)
+    repr(t)
+    assert t._generation() == g, "reads and uploads keep the generation"
+    seen = {g}
+    for write in (lambda: t._data, lambda: t._device_written(), lambda: setattr(t, "_data", t._data[:1]),
+                  lambda: setattr(t, "_data", np.ones((2,), np.float32)), lambda: setattr(t, "data", u)):
+        write()
+        assert t._generation() not in seen
+        seen.add(t._generation())
+    t._data.flat[0] = 4.0                 # a host write without a version bump ...
+    g = t._generation()
+    d = t._device_array()                 # ... someone else uploads it: the generation still says it changed
+    assert t._generation() == g and d.copy_to_host().flat[0] == 4.0
 
 
 def test_views_share_memory_with_their_base_on_cuda():

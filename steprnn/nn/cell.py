@@ -24,6 +24,17 @@ from .rnn_graph import attach_cell_graph, needs_graph
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 
+
+def hidden_on_cuda(hx: Any) -> bool:
+    """Whether the initial state ``hx`` (a tensor, array or tuple of them) holds a CUDA tensor: a CPU
+    layer or cell refuses one, as PyTorch, rather than copying it to the host."""
+    if isinstance(hx, (tuple, list)):
+        for h in hx:
+            if type(h) is not Tensor and getattr(h, "is_cuda", False) is True:
+                return True
+        return False
+    return getattr(hx, "is_cuda", False) is True
+
 class RNNCellBase(Module):
     """Parameters ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias_ih``/``bias_hh`` (G*H,)."""
 
@@ -154,6 +165,9 @@ class RNNCellBase(Module):
         if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
             from .rnn_cuda import cell_run
             return cell_run(self, input, hx, rows)
+        if hx is not None and type(hx) is not Tensor and hidden_on_cuda(hx):
+            raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                               "cuda:0 and cpu!")
         result, run = self._forward(input, hx, rows)
         if needs_graph(self, input, hx):
             result = attach_cell_graph(self, run, input, hx, result)

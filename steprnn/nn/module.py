@@ -333,6 +333,8 @@ class Module:
         for m in self.modules():
             if isinstance(getattr(m, "device", None), str) and m.device in ("cpu", "cuda"):
                 object.__setattr__(m, "device", device)
+            if device == "cpu":
+                m.__dict__.pop("_cuda_weight_cache", None)  # device arrays of the weights (nn/rnn_cuda.py)
         if moving:
             self._parameters_changed()
 

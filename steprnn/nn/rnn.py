@@ -26,6 +26,7 @@ from ..trace.spec import RecordSpec
 from ..random import default_generator
 from ..tensor import Tensor
 from . import init
+from .cell import hidden_on_cuda
 from .module import Module
 from .parameter import Parameter
 from .utils.rnn import PackedSequence, _packed_positions, as_packed, check_packed
@@ -275,6 +276,9 @@ class RNNBase(Module):
         if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
             from .rnn_cuda import layer_run
             return layer_run(self, input, hx, record, gradients)
+        if hx is not None and type(hx) is not Tensor and hidden_on_cuda(hx):
+            raise RuntimeError("Input and hidden tensors are not at the same device, found input tensor at cpu "
+                               "and hidden tensor at cuda:0")
         if type(input) is not Tensor and type(input) is not np.ndarray:
             input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)

@@ -20,6 +20,7 @@ CUDA (or the input is a CUDA tensor: refused with PyTorch's message). What runs:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,22 +164,19 @@ class _DeviceWeights(dict):
 
 
 def _stamp(t: Any) -> Any:
-    """What identifies a parameter's current values: its storage and version (None if absent)."""
+    """What identifies a parameter's current values: its storage's generation (which changes on
+    every host hand-out, rebind or device write, and never repeats across storages) and its
+    version; None if absent. A CPU tensor (not yet moved) has no generation: never current."""
     if t is None:
         return None
-    return (id(getattr(t, "_st", t)), t._version)
-
-
-def _fresh(t: Any) -> bool:
-    """Whether the device copy of ``t`` is current (nobody took its host copy for writing since)."""
-    st = getattr(t, "_st", None)
-    return t is None or (st is not None and st.dev_ok)
+    generation = getattr(t, "_generation", None)
+    return (generation() if generation is not None else object(), t._version)
 
 
 def _weights(module: Any, layer: int, direction: int, suffix: str) -> WeightLayout:
     """One layer and direction's weights on the device in the kernels' layout: built by transposing
-    on the device, cached on the module until a parameter changes (another storage, a new version,
-    or its host copy handed out for writing)."""
+    on the device, cached on the module until a parameter changes (a new version, or a new
+    generation of its storage: another storage, its host copy handed out for writing, a device write)."""
     xp = _xp()
     params = module._parameters
     tensors = {short: params.get(full + suffix) for short, full in PARAMETERS}
@@ -187,7 +185,7 @@ def _weights(module: Any, layer: int, direction: int, suffix: str) -> WeightLayo
     if cache is None:
         cache = module.__dict__["_cuda_weight_cache"] = _DeviceWeights()
     entry = cache.get((layer, direction))
-    if entry is not None and entry[0] == stamp and all(_fresh(t) for t in tensors.values()):
+    if entry is not None and entry[0] == stamp:
         return entry[1]
     arrays = {short: None if t is None else t._device_array() for short, t in tensors.items()}
     w_ih, w_hh = arrays["w_ih"], arrays["w_hh"]
@@ -627,6 +625,25 @@ def _to_host_run(run: LayerRun, D: int) -> LayerRun:
                     tuple(weights), (), run.kept)
 
 
+_TRACED_ATTRIBUTES = ("kind", "input_size", "hidden_size", "nonlinearity", "bias", "dtype")
+_LAYER_ATTRIBUTES = ("num_layers", "num_directions", "proj_size", "batch_first")
+
+
+@functools.lru_cache(maxsize=None)
+def _snapshot_type(name: str) -> type:
+    """A plain class named ``name`` (the trace's ``meta['module']`` is the module's class name)."""
+    return type(name, (), {})
+
+
+def _module_snapshot(module: Any, cell: bool) -> Any:
+    """What ``trace_from_run`` reads of ``module`` (kind, sizes, dtype, ...), as it is now: a later
+    ``.to(dtype)`` or attribute change must not change what an earlier trace reports."""
+    snap = _snapshot_type(type(module).__name__)()
+    for name in _TRACED_ATTRIBUTES + (() if cell else _LAYER_ATTRIBUTES):
+        snap.__dict__[name] = getattr(module, name)
+    return snap
+
+
 def _trace(module: Any, crun: CudaRun, result: Any, *, cell: bool = False,
            gradients: StateGradients | None = None) -> Trace:
     """A Trace whose arrays stay on the device until first read. What could change after the forward
@@ -647,6 +664,7 @@ def _trace(module: Any, crun: CudaRun, result: Any, *, cell: bool = False,
     frozen = LayerRun(None, None, None, _copy(run.h0), _copy(run.c0), run.layout, run.directions, tuple(inputs),
                       tuple(weights), (), kept)
     held: list[LayerRun] = []
+    module = _module_snapshot(module, cell)  # the metadata as at the forward, not at first read
 
     def host_run() -> LayerRun:
         if not held:
