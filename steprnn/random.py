@@ -306,35 +306,36 @@ def _wrap_add(vals: np.ndarray, low: int) -> np.ndarray:
     return ((vals + np.uint64(low % 2**64)) & np.uint64(2**64 - 1)).view(np.int64)
 
 
-def _swap_loop_py(perm: np.ndarray, z: np.ndarray) -> None:
-    for i in range(len(z)):
-        j = i + z[i]
-        perm[i], perm[j] = perm[j], perm[i]
 
 
-_JITTED: dict[Any, Any] = {}
+_JITTED: dict[str, Any] = {}
 
 
-def _jitted(py_fn: Any) -> Any:
-    """``py_fn`` compiled by Numba (``cache=True, nogil=True``), made on first use so that
-    ``import steprnn`` does not import Numba; None where Numba cannot be imported."""
-    if py_fn not in _JITTED:
+def _loops() -> Any:
+    """``steprnn.kernels.cpu.rng_loops``: the loops below, as plain Python."""
+    from .kernels.cpu import rng_loops
+
+    return rng_loops
+
+
+def _jitted(name: str) -> Any:
+    """The loop ``name`` of ``steprnn.kernels.cpu.rng_loops`` compiled by Numba (``cache=True,
+    nogil=True``; cached with the kernels), made on first use so that ``import steprnn`` does not
+    import Numba; None where Numba cannot be imported."""
+    if name not in _JITTED:
         try:
             from numba import njit
 
-            _JITTED[py_fn] = njit(cache=True, nogil=True)(py_fn)
+            _JITTED[name] = njit(cache=True, nogil=True)(getattr(_loops(), name))
         except Exception:  # pragma: no cover - numba is a dependency; this only guards odd installs
-            _JITTED[py_fn] = None
-    return _JITTED[py_fn]
+            _JITTED[name] = None
+    return _JITTED[name]
 
 
 def _swap_loop(perm: np.ndarray, z: np.ndarray) -> None:
     # the swaps depend on each other: one compiled loop instead of a Python one for big n
-    jit = _jitted(_swap_loop_py) if len(z) > 2000 else None
-    if jit is not None:
-        jit(perm, z)
-    else:
-        _swap_loop_py(perm, z)
+    jit = _jitted("swap_loop") if len(z) > 2000 else None
+    (jit or _loops().swap_loop)(perm, z)
 
 
 # --- Box–Muller blocks of 16 --------------------------------------------------------------------
@@ -394,19 +395,10 @@ def _normal_fill_16_libm(u: np.ndarray, mean: Any, std: Any) -> np.ndarray:
     return out
 
 
-def _box_muller_py(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
-    """radius = sqrt(-2 log u1), theta = 2*pi*u2 (in double, stored in the arrays' dtype), its cos and sin:
-    compiled, ``math.log`` & co. call the C library (``logf`` for float32 values), as ATen's scalar code."""
-    theta = np.empty_like(u2)
-    for i in range(u1.size):
-        radius[i] = math.sqrt(-2.0 * math.log(u1[i]))
-        theta[i] = 6.283185307179586 * u2[i]
-        cos_t[i] = math.cos(theta[i])
-        sin_t[i] = math.sin(theta[i])
 
 
 def _box_muller_libm(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
-    """``_box_muller_py`` through ctypes, where Numba cannot be imported (slow, same values)."""
+    """``rng_loops.box_muller`` through ctypes, where Numba cannot be imported (slow, same values)."""
     f = "f" if u1.dtype == np.float32 else ""
     radius[...] = np.sqrt(-2.0 * _libm_vec("log" + f)(u1))
     theta = (6.283185307179586 * u2.astype(np.float64)).astype(u1.dtype)
@@ -415,7 +407,7 @@ def _box_muller_libm(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: 
 
 
 def _box_muller(u1: np.ndarray, u2: np.ndarray, radius: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> None:
-    (_jitted(_box_muller_py) or _box_muller_libm)(u1, u2, radius, cos_t, sin_t)
+    (_jitted("box_muller") or _box_muller_libm)(u1, u2, radius, cos_t, sin_t)
 
 
 _LIBM: dict[str, Any] = {}
@@ -461,28 +453,12 @@ def _fma32_numpy(a: Any, b: Any, c: Any) -> np.ndarray:
     return np.where(fix_up, up, np.where(fix_dn, dn, r))
 
 
-def _fma32_loop(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
-    """Element by element ``_fma32_numpy`` on flat float32 arrays (compiled: one pass, no temporaries)."""
-    for i in range(out.size):
-        p = np.float64(a[i]) * np.float64(b[i])
-        c64 = np.float64(c[i])
-        s = p + c64
-        bb = s - p
-        err = (p - (s - bb)) + (c64 - bb)
-        r = np.float32(s)
-        if err != 0.0:
-            r64 = np.float64(r)
-            if s != r64:
-                other = np.nextafter(r, np.float32(np.inf)) if s > r64 else np.nextafter(r, np.float32(-np.inf))
-                if s == (r64 + np.float64(other)) * 0.5 and (err > 0.0) == (np.float64(other) > r64):
-                    r = other
-        out[i] = r
 
 
 def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
     """float32 ``a*b + c`` with one rounding (see :func:`_fma32_numpy`); arrays broadcast."""
     a, b, c = np.broadcast_arrays(np.asarray(a, np.float32), np.asarray(b, np.float32), np.asarray(c, np.float32))
-    jit = None if a.size < 64 else _jitted(_fma32_loop)
+    jit = None if a.size < 64 else _jitted("fma32_loop")
     if jit is None:
         return _fma32_numpy(a, b, c)
     out = np.empty(a.shape, dtype=np.float32)

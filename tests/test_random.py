@@ -457,3 +457,20 @@ def test_normal_with_a_tiny_mean_matches(mean):
             ours = Generator().manual_seed(seed).normal_array((n,), mean, 3.0, np.float64)
             theirs = torch.empty(n, dtype=torch.float64).normal_(mean, 3.0, generator=torch_gen(seed))
             assert_same(ours, theirs, f"normal_({mean}, 3) of {n}, seed {seed}")
+
+
+def test_compiled_loops_are_cached_with_the_kernels_not_beside_steprnn():
+    """random's Numba loops (permutation swaps, Box–Muller, float32 fma) cache where the kernels do:
+    a cache file beside ``steprnn/random.py`` would survive ``pip uninstall`` and turn the leftover
+    folder into a namespace package that shadows a later ``pip install -e``."""
+    import pathlib
+
+    pkg = pathlib.Path(sr.__file__).resolve().parent
+    before = set(pkg.glob("__pycache__/*.nb?"))
+    sr.manual_seed(3)
+    sr.randperm(5000)              # the compiled swap loop (n > 2000)
+    sr.randn(4096)                 # Box–Muller blocks and the float32 fma
+    sr.randn(4096, dtype=sr.float64)
+    from steprnn import random as rnd
+    assert all(rnd._jitted(name) is not None for name in ("swap_loop", "box_muller", "fma32_loop"))
+    assert set(pkg.glob("__pycache__/*.nb?")) == before
