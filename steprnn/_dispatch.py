@@ -109,6 +109,19 @@ def _gru_forward(backend, x2, w: WeightLayout, active, reverse, use_relu, hs, st
 _FORWARD = {"rnn": _rnn_forward, "lstm": _lstm_forward, "gru": _gru_forward}
 
 
+def _with_initial(T: int, N: int, W: int, first: np.ndarray, reverse: bool, zero: bool,
+                  dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(states (T, N, W), prev (T, N, W)): two views of one (T+1, N, W) buffer that holds ``first``
+    (N, W) in the row before step 0 (row T in reverse), so that ``prev[t]`` is the state step t
+    read. ``zero``: fill the rest with zeros (rows that take no step are never written)."""
+    buf = (np.zeros if zero else np.empty)((T + 1, N, W), dtype=dtype)
+    if reverse:
+        buf[T] = first
+        return buf[:T], buf[1:]
+    buf[0] = first
+    return buf[1:], buf[:T]
+
+
 def run_direction(
     kind: str,
     x: np.ndarray,
@@ -128,29 +141,53 @@ def run_direction(
     x        (T, N, I) time-major input, any strides
     weights  the layer and direction's ``WeightLayout``
     h0       (N, H_out); c0 (N, H) for LSTM, else None
-    active   (T,) int64: rows 0..active[t]-1 of the batch take part in step t
-    record   keep every step's gates, pre-activations and cell states (R = T); else R = 1 scratch
+    active   (T,) int64, non-increasing: rows 0..active[t]-1 of the batch take part in step t
+    record   keep every step's gates, pre-activations and cell states (R = T); else R = 1 scratch.
+             On the CPU a recorded run also lays out ``h_prev``/``c_prev`` for backward (views)
     hs       where to write h_t (T, N, H_out), possibly a strided view (one direction's half of a
-             bidirectional output, on CUDA); None: a new zeroed array
+             bidirectional output, on CUDA); None: a new array (zeros where a row takes no step)
     """
     spec = KINDS[kind]
-    xp = arrays_for(device)
-    T, N, _ = x.shape
+    T, N, I = x.shape
     dtype = x.dtype
     H = weights.hidden_size
     R = T if record else 1
-    x2 = xp.contiguous(x).reshape(T * N, x.shape[2])
-    if hs is None:
-        hs = xp.zeros((T, N, h0.shape[1]), dtype=dtype)
-    h = xp.copy(h0, dtype)  # working state, ends as h_n
-    c = None if c0 is None else xp.copy(c0, dtype)  # likewise c_n
+    W = h0.shape[1]
+    h_prev = c_prev = None
+    if device == "cpu":
+        xp = CpuArrays
+        x2 = (x if x.flags.c_contiguous else np.ascontiguousarray(x)).reshape(T * N, I)
+        full = T == 0 or int(active[T - 1]) >= N  # every row takes every step: the kernel writes all of hs
+        # a recorded run keeps h_0 beside hs (and c_0 beside the cell states): backward's h_{t-1}
+        # are then views, not copies; in reverse only where every row takes every step
+        beside = record and (full or not reverse)
+        if hs is None:
+            if beside:
+                hs, h_prev = _with_initial(T, N, W, h0, reverse, not full, dtype)
+            else:
+                hs = (np.empty if full else np.zeros)((T, N, W), dtype=dtype)
+        h = np.array(h0, dtype=dtype, order="C")  # working state, ends as h_n
+        c = None if c0 is None else np.array(c0, dtype=dtype, order="C")  # likewise c_n
+        if spec.has_cell_state and beside:
+            cells, c_prev = _with_initial(T, N, H, c0, reverse, False, dtype)
+        else:
+            cells = np.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
+        gates = np.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
+        pre = np.empty((R, N, spec.pre_width * H), dtype=dtype)
+    else:
+        xp = arrays_for(device)
+        x2 = xp.contiguous(x).reshape(T * N, I)
+        if hs is None:
+            hs = xp.zeros((T, N, W), dtype=dtype)
+        h = xp.copy(h0, dtype)
+        c = None if c0 is None else xp.copy(c0, dtype)
+        gates = xp.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
+        pre = xp.empty((R, N, spec.pre_width * H), dtype=dtype)
+        cells = xp.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
     state = (h,) if c is None else (h, c)
-    gates = xp.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
-    pre = xp.empty((R, N, spec.pre_width * H), dtype=dtype)
-    cells = xp.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
     rec = tuple(_flat(a) for a in (gates, pre, cells) if a is not None)  # the order of spec.record_names
     _FORWARD[kind](backend_for(device), x2, weights, active, reverse, nonlinearity == "relu", hs, state, rec)
-    return DirectionRun(hs, h, c, gates, pre, cells)
+    return DirectionRun(hs, h, c, gates, pre, cells, h_prev, c_prev)
 
 
 # -- backward -------------------------------------------------------------------------------------
@@ -158,33 +195,34 @@ def run_direction(
 # Each cell kind's BPTT kernel. Returns (dL/d(input part of a) (T*N, G), dL/d(hidden part of a)
 # (T*N, G), dh0, dc0 or None, dh_all, dc_all or None, {extra parameter gradients}); for RNN and
 # LSTM both parts are one array (a = W_ih x + b_ih + W_hh h + b_hh), GRU's n gate splits them.
-# ``xp`` is the device's array operations (``arrays_for``).
+# ``xp`` is the device's array operations (``arrays_for``); ``fill`` allocates the buffers the
+# kernels write for every row that takes a step: ``zeros`` where some rows skip steps (packed
+# input), else ``empty`` (the kernels overwrite every element, see their docstrings).
 
-def _rnn_backward(backend, xp, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
+def _rnn_backward(backend, xp, fill, run, w, h_prev, c_prev, active, reverse, use_relu, dhs, dh_n, dc_n):
     T, N = run.hs.shape[:2]
     dtype = dhs.dtype
     G = w.params["w_hh"].shape[0]
-    da = xp.zeros((T, N * G), dtype=dtype)
+    da = fill((T, N * G), dtype=dtype)
     dh0 = xp.empty(h_prev.shape[1:], dtype=dtype)
-    dh_all = xp.zeros(run.hs.shape, dtype=dtype)
+    dh_all = fill(run.hs.shape, dtype=dtype)
     backend.rnn_backward(xp.contiguous(w.params["w_hh"]), active, reverse, use_relu,
                          (_flat(run.pre), xp.contiguous(run.hs)), (dhs, dh_n), (da, dh0, dh_all))
     da = da.reshape(T * N, G)
     return da, da, dh0, None, dh_all, None, {}
 
 
-def _lstm_backward(backend, xp, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
+def _lstm_backward(backend, xp, fill, run, w, h_prev, c_prev, active, reverse, use_relu, dhs, dh_n, dc_n):
     T, N = run.hs.shape[:2]
     H = w.hidden_size
     G = w.params["w_hh"].shape[0]
     dtype = dhs.dtype
     w_hr = w.params.get("w_hr")
-    c_prev = xp.previous_states(run.cells, c0, active, reverse)
-    da = xp.zeros((T, N * G), dtype=dtype)
+    da = fill((T, N * G), dtype=dtype)
     dh0 = xp.empty(h_prev.shape[1:], dtype=dtype)
-    dc0 = xp.empty(c0.shape, dtype=dtype)
-    dh_all = xp.zeros(run.hs.shape, dtype=dtype)
-    dc_all = xp.zeros(run.cells.shape, dtype=dtype)
+    dc0 = xp.empty(c_prev.shape[1:], dtype=dtype)
+    dh_all = fill(run.hs.shape, dtype=dtype)
+    dc_all = fill(run.cells.shape, dtype=dtype)
     gates, cells = _flat(run.gates), _flat(run.cells)
     backend.lstm_backward((xp.contiguous(w.params["w_hh"]),
                            xp.zeros((0, 0), dtype) if w_hr is None else xp.contiguous(w_hr)),
@@ -198,20 +236,25 @@ def _lstm_backward(backend, xp, run, w, h_prev, c0, active, reverse, use_relu, d
     return da, da, dh0, dc0, dh_all, dc_all, extra
 
 
-def _gru_backward(backend, xp, run, w, h_prev, c0, active, reverse, use_relu, dhs, dh_n, dc_n):
+def _gru_backward(backend, xp, fill, run, w, h_prev, c_prev, active, reverse, use_relu, dhs, dh_n, dc_n):
     T, N = run.hs.shape[:2]
     dtype = dhs.dtype
     G = w.params["w_hh"].shape[0]
-    d_gi = xp.zeros((T, N * G), dtype=dtype)
-    d_gh = xp.zeros((T, N * G), dtype=dtype)
+    d_gi = fill((T, N * G), dtype=dtype)
+    d_gh = fill((T, N * G), dtype=dtype)
     dh0 = xp.empty(h_prev.shape[1:], dtype=dtype)
-    dh_all = xp.zeros(run.hs.shape, dtype=dtype)
+    dh_all = fill(run.hs.shape, dtype=dtype)
     backend.gru_backward(xp.contiguous(w.params["w_hh"]), active, reverse, (_flat(run.gates), _flat(run.pre)),
                          h_prev, (dhs, dh_n), (d_gi, d_gh, dh0, dh_all))
     return d_gi.reshape(T * N, G), d_gh.reshape(T * N, G), dh0, None, dh_all, None, {}
 
 
 _BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward, "gru": _gru_backward}
+
+#: up to this many elements in [x | h_{t-1} | 1] (T*N rows), an RNN's or LSTM's weight and bias
+#: gradients are one product dL/daᵀ [x | h_{t-1} | 1] on the CPU: one kernel launch instead of two
+#: products and two column sums (a launch costs more than copying that much)
+JOINT_PRODUCT_MAX = 1 << 14
 
 
 def backward_direction(
@@ -235,23 +278,44 @@ def backward_direction(
     the gradient arriving at each step's output; dh_n (N, H_out), dc_n (N, H) the gradient of the
     final state. The recurrence runs in the kernel; weight gradients are then one matrix product
     each over all steps. The arrays are the device's (dhs, dh_n, dc_n of the forward's dtype).
+    ``h0``/``c0`` are the initial states (used where the run does not hold ``h_prev``/``c_prev``).
     """
     backend = backend_for(device)
-    xp = arrays_for(device)
-    T, N, _ = x.shape
+    T, N, I = x.shape
     dtype = x.dtype
-    h_prev = xp.previous_states(run.hs, h0, active, reverse)
+    if device == "cpu":
+        xp = CpuArrays
+        fill = np.empty if T == 0 or int(active[T - 1]) >= N else np.zeros
+    else:
+        xp = arrays_for(device)
+        fill = xp.zeros
+    h_prev = run.h_prev if run.h_prev is not None else xp.previous_states(run.hs, h0, active, reverse)
+    c_prev = None
+    if run.cells is not None:
+        c_prev = run.c_prev if run.c_prev is not None else xp.previous_states(run.cells, c0, active, reverse)
     dhs = xp.contiguous(dhs, dtype=dtype)
     dh_n = xp.contiguous(dh_n, dtype=dtype)
     d_gi, d_gh, dh0, dc0, dh_all, dc_all, grads = _BACKWARD[kind](
-        backend, xp, run, weights, h_prev, c0, active, reverse, nonlinearity == "relu", dhs, dh_n, dc_n)
+        backend, xp, fill, run, weights, h_prev, c_prev, active, reverse, nonlinearity == "relu", dhs, dh_n, dc_n)
     # weight gradients: one product each over all T*N rows (Σ_t dL/da_t x_tᵀ, Σ_t dL/da_t h_{t-1}ᵀ)
-    x2 = xp.contiguous(x).reshape(T * N, x.shape[2])
-    grads["w_ih"] = backend.matmul_tn(d_gi, x2)  # (G, I)
-    grads["w_hh"] = backend.matmul_tn(d_gh, h_prev.reshape(T * N, h_prev.shape[2]))  # (G, H_out)
+    x2 = xp.contiguous(x).reshape(T * N, I)
+    P = h_prev.shape[2]
+    h2 = h_prev.reshape(T * N, P)
+    bias = weights.params.get("b_ih") is not None
+    if device == "cpu" and d_gi is d_gh and T * N * (I + P + 1) <= JOINT_PRODUCT_MAX:
+        parts = [x2, h2, np.ones((T * N, 1), dtype=dtype)] if bias else [x2, h2]
+        joint = backend.matmul_tn(d_gi, np.concatenate(parts, axis=1))  # (G, I + P (+ 1))
+        grads["w_ih"] = joint[:, :I]
+        grads["w_hh"] = joint[:, I:I + P]
+        if bias:
+            grads["b_ih"] = joint[:, I + P]
+            grads["b_hh"] = joint[:, I + P].copy()
+    else:
+        grads["w_ih"] = backend.matmul_tn(d_gi, x2)  # (G, I)
+        grads["w_hh"] = backend.matmul_tn(d_gh, h2)  # (G, H_out)
+        if bias:
+            grads["b_ih"] = xp.column_sums(d_gi)
+            grads["b_hh"] = grads["b_ih"].copy() if d_gi is d_gh and device == "cpu" else xp.column_sums(d_gh)
     w_ih = xp.contiguous(weights.params["w_ih"])
-    dx = backend.matmul(d_gi, w_ih).reshape(T, N, w_ih.shape[1])  # dL/dx_t = dL/da_t W_ih
-    if weights.params.get("b_ih") is not None:
-        grads["b_ih"] = xp.column_sums(d_gi)
-        grads["b_hh"] = xp.column_sums(d_gh)
+    dx = backend.matmul(d_gi, w_ih).reshape(T, N, I)  # dL/dx_t = dL/da_t W_ih
     return DirectionGrads(dx, dh0, dc0, grads, dh_all, dc_all)

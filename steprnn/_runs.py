@@ -25,7 +25,12 @@ class DirectionRun:
     """What one layer/direction produced. Shapes: ``hs`` (T, N, H_out); ``h_n`` (N, H_out);
     ``c_n`` (N, H) for LSTM else None; ``gates`` (R, N, G*H) or None (RNN); ``pre`` (R, N, G'*H);
     ``cells`` (R, N, H) for LSTM else None; R = T when recorded, else 1 (scratch).
-    G, G' and the blocks' order: ``cell_kinds.KINDS[kind]`` (gates, pre_names)."""
+    G, G' and the blocks' order: ``cell_kinds.KINDS[kind]`` (gates, pre_names).
+
+    ``h_prev`` (T, N, H_out) / ``c_prev`` (T, N, H): the state each step read (h_{t-1}, or h_{t+1}
+    in reverse), as views of the buffer that holds ``hs`` / ``cells`` beside the initial state (the
+    forward wrote h_0 into the row before the first step), so that backward copies nothing; None
+    where the forward did not lay them out so (``_dispatch.previous_states`` makes them then)."""
 
     hs: np.ndarray
     h_n: np.ndarray
@@ -33,6 +38,8 @@ class DirectionRun:
     gates: np.ndarray | None
     pre: np.ndarray
     cells: np.ndarray | None
+    h_prev: np.ndarray | None = None
+    c_prev: np.ndarray | None = None
 
     def select(self, rows: np.ndarray) -> "DirectionRun":
         """The same run with only batch rows ``rows`` (a new record of copies)."""
