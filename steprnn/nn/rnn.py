@@ -19,7 +19,7 @@ from .._runs import BatchLayout, DirectionRun, Kept, LayerRun, StateGradients
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, MODES, PARAMETERS, CellKind, parameter_suffix, with_equations
 from ..memory import SMALL, check_allocation, run_nbytes, trace_nbytes
-from ..trace.build import trace_from_run
+from ..trace.build import trace_config, trace_from_run
 from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
@@ -176,17 +176,22 @@ class RNNBase(Module):
             out[short] = None if p is None else p._data
         return out
 
+    def _facts(self) -> "_LayerFacts":
+        """What every call needs to know about this layer and would otherwise work out again:
+        made once, and again whenever one of the attributes it depends on changes."""
+        key = (self.mode, self.input_size, self.hidden_size, self.proj_size, self.num_layers, self.bidirectional,
+               self.dtype, self.bias, self.batch_first)
+        facts = self.__dict__.get("_layer_facts")
+        if facts is None or facts.key != key:
+            facts = self.__dict__["_layer_facts"] = _LayerFacts(self, key)
+        return facts
+
     def _bytes_per_row(self, trace: bool = False) -> int:
         """An upper bound, per (step, batch row), of what a forward allocates (graph kept), or with
         ``trace`` of what a trace of it keeps (``trace_nbytes``, at most twice its (1, 1) value):
         a (T, N) call below the limits' floors / this needs neither sum nor a look at free memory."""
-        key = (self.input_size, self.hidden_size, self.proj_size, self.num_layers, self.bidirectional,
-               self.mode, self.dtype, self.bias)
-        cached = self.__dict__.get("_row_bytes")
-        if cached is None or cached[0] != key:
-            cached = self.__dict__["_row_bytes"] = (key, max(run_nbytes(self, 1, 1, True), 1),
-                                                    2 * max(trace_nbytes(self, 1, 1)[0], 1))
-        return cached[2] if trace else cached[1]
+        facts = self._facts()
+        return facts.trace_row_bytes if trace else facts.row_bytes
 
     def _weights(self, layer: int, direction: int) -> WeightLayout:
         """The kernels' layout of one layer and direction's weights, cached until a parameter is replaced."""
@@ -268,7 +273,7 @@ class RNNBase(Module):
             return layer_traced(self, input, hx, spec)
         gradients = StateGradients()  # what a backward through this forward will leave for the trace
         result, run = self._run(input, hx, record=spec, gradients=gradients)
-        return result, trace_from_run(self, run, result, gradients=gradients)
+        return result, trace_from_run(self, run, result, gradients=gradients, config=self._facts().config)
 
     def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
         """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``).
@@ -308,7 +313,7 @@ class RNNBase(Module):
             raise ValueError(f"{self._name()}: Expected a non-empty input, got sequence length {T} and batch size {N}")
         self._check_state_shapes(h0, c0, N)
         form = "unbatched" if not batched else ("batch_first" if self.batch_first else "time_major")
-        layout = BatchLayout(form, np.full(T, N, dtype=np.int64))
+        layout = BatchLayout(form, self._facts().active(T, N))
         run = self._run_layers(x, h0, c0, layout, record, keep_all=keep_all)
         out, h_n, c_n = run.output, run.h_n, run.c_n
         if not batched:
@@ -358,24 +363,32 @@ class RNNBase(Module):
         ``keep_all`` (a forward that backward will need) records every layer and row.
         """
         T, N = x.shape[0], x.shape[1]
+        facts = self._facts()
         L, D, H, dtype = self.num_layers, self.num_directions, self.hidden_size, self.dtype
         LD, H_out = L * D, self._real_hidden
-        has_c = self._cell.has_cell_state
+        has_c = facts.has_cell_state
         active = layout.active
         rows = None
         if record is not None:
             record.check_layers(L)
             unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
             rows = record.rows(N, unsorted)
-            if not record.surely_fits(T * N * self._bytes_per_row(trace=True)):
+            if not record.surely_fits(T * N * facts.trace_row_bytes):
                 record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
-        if T * N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
+        if T * N * facts.row_bytes >= SMALL:  # else far below anything worth asking the system about
             check_allocation(run_nbytes(self, T, N, keep_all), f"this {self._name()} forward (L={T}, N={N})")
         own_states = h0 is None and c0 is None
         if h0 is None:
             h0 = np.zeros((LD, N, H_out), dtype=dtype)
         if has_c and c0 is None:
             c0 = np.zeros((LD, N, H), dtype=dtype)
+        if LD == 1 and rows is None:  # the common case: one layer, one direction, every row (no dropout)
+            keep = record is not None and record.wants(0)
+            w = self._weights(0, 0)
+            run = run_direction(facts.kind, x, w, h0[0], None if c0 is None else c0[0], active, reverse=False,
+                                record=keep or keep_all, nonlinearity=facts.nonlinearity, device=self.device)
+            return LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], h0, c0, layout,
+                            (run,), (x if keep or keep_all else None,), (w,), (None,), Kept((keep,)), own_states)
         h_n = c_n = None  # (LD, N, ·); one layer and direction: its kernel's own final state, no copy
         if LD > 1:
             h_n = np.empty((LD, N, H_out), dtype=dtype)
@@ -426,6 +439,39 @@ class RNNBase(Module):
     def trace_nbytes(self, T: int, N: int, record: RecordSpec) -> tuple[int, int]:
         """(bytes a trace of a (T, N) forward keeps, bytes of one layer and direction's buffers)."""
         return trace_nbytes(self, T, N, record.layers, record.batch)
+
+
+class _LayerFacts:
+    """A layer's derived facts for one value of ``key`` (its configuration): cell kind, memory
+    bounds per (step, batch row), the trace's description of it, the last ``active`` array."""
+
+    __slots__ = ("key", "kind", "nonlinearity", "has_cell_state", "row_bytes", "trace_row_bytes", "config",
+                 "_active")
+
+    def __init__(self, layer: "RNNBase", key: tuple) -> None:
+        self.key = key
+        self.kind = layer.kind
+        self.nonlinearity = layer.nonlinearity
+        self.has_cell_state = layer._cell.has_cell_state
+        self.row_bytes = max(run_nbytes(layer, 1, 1, True), 1)
+        self.trace_row_bytes = 2 * max(trace_nbytes(layer, 1, 1)[0], 1)
+        self.config = trace_config(layer)
+        self._active: tuple[int, int, np.ndarray] = (0, 0, np.zeros(0, dtype=np.int64))
+
+    def active(self, T: int, N: int) -> np.ndarray:
+        """(T,) int64 filled with N: every row takes every step (read, never written, by everyone)."""
+        cached = self._active  # one tuple, replaced whole: threads never see a mixed pair
+        if cached[0] != T or cached[1] != N:
+            cached = self._active = (T, N, np.full(T, N, dtype=np.int64))
+        return cached[2]
+
+    def __reduce__(self) -> tuple:
+        """Copies and pickles of a layer work their facts out again (the cache is not state)."""
+        return (_no_facts, ())
+
+
+def _no_facts() -> None:
+    return None
 
 
 def _dropout_mask(a: np.ndarray, p: float, active: np.ndarray | None = None) -> np.ndarray:

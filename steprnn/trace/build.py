@@ -28,8 +28,27 @@ def _masked(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
 _DTYPE_NAMES = {np.dtype("float32"): "float32", np.dtype("float64"): "float64"}  # str(dtype) costs µs
 
 
+def trace_config(module: Any, cell: bool = False) -> dict:
+    """What a trace records about the layer or cell ``module`` itself (its ``meta``, less the run's
+    facts); a layer caches it with its other facts (``RNNBase._facts``): treat it as read-only."""
+    return {
+        "kind": module.kind,
+        "cell": cell,
+        "module": type(module).__name__,
+        "num_layers": 1 if cell else module.num_layers,
+        "num_directions": 1 if cell else module.num_directions,
+        "input_size": module.input_size,
+        "hidden_size": module.hidden_size,
+        "proj_size": 0 if cell else module.proj_size,
+        "nonlinearity": module.nonlinearity,
+        "bias": bool(module.bias),
+        "batch_first": False if cell else bool(module.batch_first),
+        "dtype": _DTYPE_NAMES.get(module.dtype) or str(module.dtype),
+    }
+
+
 def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = False,
-                   gradients: StateGradients | None = None) -> Trace:
+                   gradients: StateGradients | None = None, config: dict | None = None) -> Trace:
     """A Trace of ``module``'s forward from the ``LayerRun`` its kernels filled.
 
     ``run.kept.rows`` are the kernel batch rows that were recorded (None: all, in order); packed
@@ -37,6 +56,7 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
     What could change after the forward (the caller's input array, the parameters) is copied
     now; masking and naming the buffers wait until the trace is first read. ``gradients``: what
     a backward through this forward will put there (None: the forward has no autograd node).
+    ``config``: ``trace_config(module, cell)`` where the caller has it already.
     """
     D = 1 if cell else module.num_directions
     kept = run.kept
@@ -53,20 +73,7 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
         states = (run.h0, run.c0)
     else:  # h0 may be the caller's hx
         states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))
-    config = {
-        "kind": module.kind,
-        "cell": cell,
-        "module": type(module).__name__,
-        "num_layers": 1 if cell else module.num_layers,
-        "num_directions": D,
-        "input_size": module.input_size,
-        "hidden_size": module.hidden_size,
-        "proj_size": 0 if cell else module.proj_size,
-        "nonlinearity": module.nonlinearity,
-        "bias": bool(module.bias),
-        "batch_first": False if cell else bool(module.batch_first),
-        "dtype": _DTYPE_NAMES.get(module.dtype) or str(module.dtype),
-    }
+    config = trace_config(module, cell) if config is None else config
     output, h_n, c_n = _split_result(module.kind, result, cell)
     tr = Trace(None, None, output, h_n, c_n, build=lambda: _build(run, config, recorded, weights, x0, states))
     if gradients is not None:
