@@ -28,6 +28,29 @@ def _masked(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
 _DTYPE_NAMES = {np.dtype("float32"): "float32", np.dtype("float64"): "float64"}  # str(dtype) costs µs
 
 
+#: where each weight's transpose sits in ``WeightLayout.forward``
+_FORWARD_INDEX = {"w_ih": 0, "w_hh": 1, "w_hr": 2}
+
+
+def _weight_copies(layout: Any) -> dict[str, np.ndarray]:
+    """Each parameter of one layer and direction as it was at the forward, in PyTorch's layout and
+    owned by the trace: the transposed copy the forward made for its kernels (small weights,
+    ``_weights.weight_layout``; no one else holds it) seen transposed back, else a copy."""
+    out = {}
+    forward = layout.forward
+    for name, value in layout.params.items():
+        if value is None:
+            continue
+        i = _FORWARD_INDEX.get(name, len(forward))
+        if i < len(forward):
+            t = forward[i]
+            if type(t) is np.ndarray and t.base is None and t.shape[::-1] == value.shape:
+                out[name] = t.T
+                continue
+        out[name] = value.copy()
+    return out
+
+
 def trace_config(module: Any, cell: bool = False) -> dict:
     """What a trace records about the layer or cell ``module`` itself (its ``meta``, less the run's
     facts); a layer caches it with its other facts (``RNNBase._facts``): treat it as read-only."""
@@ -64,8 +87,7 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
     weights = {}  # the parameters the kernels used, copied (training may change them later)
     for layer in recorded:
         for d in range(D):
-            params = run.weights[layer * D + d].params
-            weights[layer, d] = {n: v.copy() for n, v in params.items() if v is not None}
+            weights[layer, d] = _weight_copies(run.weights[layer * D + d])
     x0 = None  # layer 0 read the caller's array: copy what the trace keeps of it now
     if kept.layers[0]:
         x0 = np.array(run.inputs[0]) if kept.rows is None else run.inputs[0][:, kept.rows]
