@@ -133,12 +133,16 @@ class Node:
     def __init__(self, parents: tuple, backward_fn: GradFn, name: str,
                  outputs: Sequence[tuple[tuple[int, ...], np.dtype]], saved: Iterable[Any] = (),
                  frees: bool = True) -> None:
-        self.parents = tuple(parents)
+        self.parents = parents = parents if type(parents) is tuple else tuple(parents)
         Tensor = _tensor_mod.Tensor
         edges, dtypes, metas = [], [], {}
-        for p in self.parents:
+        for p in parents:
             if isinstance(p, Tensor):
-                edges.append(_edge(p))
+                if p._requires_grad:  # as _edge: where this parent's gradient goes
+                    fn = p._grad_fn
+                    edges.append((None, p) if fn is None else (fn, p._output_index))
+                else:
+                    edges.append(None)
                 metas[id(p)] = meta = _meta(p)
                 dtypes.append(meta[1])
             else:
@@ -148,7 +152,12 @@ class Node:
         self._parent_dtypes = tuple(dtypes)
         self._backward_fn: GradFn | None = backward_fn
         self._name = name
-        self._saved = tuple((t._vc, t._vc.value, *(metas.get(id(t)) or _meta(t))) for t in saved)
+        saved_meta = []
+        for t in saved:
+            vc = t._vc
+            shape, dtype = metas.get(id(t)) or _meta(t)
+            saved_meta.append((vc, vc.value, shape, dtype))
+        self._saved = tuple(saved_meta)
         self._outputs = tuple(outputs)
         self._retained: list = []
         self._frees = frees
@@ -201,7 +210,10 @@ class Node:
     def _check_parent_dtypes(self) -> None:
         """Refuse a backward after an input changed dtype (``model.double()`` between forward and backward)."""
         for index, (p, dtype) in enumerate(zip(self.parents, self._parent_dtypes)):
-            if dtype is not None and _meta(p)[1] != dtype:
+            if dtype is None:
+                continue
+            a = p.__dict__.get("_data")
+            if (a.dtype if type(a) is np.ndarray else _meta(p)[1]) != dtype:
                 raise RuntimeError(
                     f"a tensor needed for gradient computation changed dtype after the forward: input {index} of "
                     f"{self._name} {list(p.shape)} was {dtype_name(dtype)} and is now {dtype_name(p.dtype)} (e.g. "
@@ -265,9 +277,13 @@ def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: 
         out._view_base_fn = base.grad_fn
     if not is_grad_enabled():
         return out
+    wanted = False
     for p in parents:
-        _check_view(p)
-    if any(isinstance(p, Tensor) and p.requires_grad for p in parents):
+        if isinstance(p, Tensor):
+            if getattr(p, "_base", None) is not None:
+                _check_view(p)
+            wanted = wanted or p._requires_grad
+    if wanted:
         saved = tuple(saved) + ((out,) if save_output else ())
         if frees is None:
             frees = bool(saved)
@@ -319,9 +335,13 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
         outs = tuple(Tensor._make(a) for a in arrays)
     if not is_grad_enabled():
         return outs if multi else outs[0]
+    wanted = False
     for p in parents:
-        _check_view(p)
-    if any(isinstance(p, Tensor) and p.requires_grad for p in parents):
+        if isinstance(p, Tensor):
+            if getattr(p, "_base", None) is not None:
+                _check_view(p)
+            wanted = wanted or p._requires_grad
+    if wanted:
         if saved is None:
             saved = tuple(p for p in parents if isinstance(p, Tensor))
         if save_outputs:
@@ -416,7 +436,8 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
                     old._data = (old._host_read() + _to_host(g)).astype(old._st.dtype, copy=False)
         return
     dtype = _meta(leaf)[1]
-    g = _to_host(g).astype(dtype, copy=False)
+    if type(g) is not np.ndarray or g.dtype != dtype:
+        g = _to_host(g).astype(dtype, copy=False)
     with _GRAD_LOCK:
         if leaf._grad is None:
             leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=dtype, copy=True))
@@ -425,6 +446,10 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
 
 
 def _check_grad(node: Node, index: int, g: Any, parent: _tensor_mod.Tensor) -> Any:
+    if type(g) is np.ndarray:  # the common case: a host gradient of a CPU parent's shape and dtype
+        a = parent.__dict__.get("_data")
+        if type(a) is np.ndarray and g.shape == a.shape and g.dtype == a.dtype:
+            return g
     if _CUDA_IN_USE and _is_device_array(g):
         if parent.is_cuda and tuple(g.shape) == tuple(parent.shape) \
                 and np.dtype(g.dtype) == parent._st.dtype:

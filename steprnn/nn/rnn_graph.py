@@ -57,6 +57,14 @@ def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray
     Also puts each direction's dL/dh_t, dL/dc_t in ``gradients`` (for gradient-flow plots).
     """
     D, P = module.num_directions, module._real_hidden
+    if module.num_layers == 1 and D == 1:  # one layer and direction: its gradients as they come
+        g = backward_direction(module.kind, run.directions[0], run.inputs[0], run.weights[0], run.h0[0],
+                               None if run.c0 is None else run.c0[0], run.layout.active, False, dy,
+                               dh_n[0], None if dc_n is None else dc_n[0], module.nonlinearity, module.device)
+        if gradients is not None:
+            gradients.put(0, g.dh_all, g.dc_all)
+        return (g.dx, g.dh0[None], None if g.dc0 is None else g.dc0[None],
+                {parameter_name(short, 0, 0): value for short, value in g.params.items()})
     dh0 = np.zeros_like(run.h0)
     dc0 = None if run.c0 is None else np.zeros_like(run.c0)
     grads: dict[str, np.ndarray] = {}
