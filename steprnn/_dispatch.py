@@ -134,6 +134,7 @@ def run_direction(
     nonlinearity: str = "tanh",
     device: str = "cpu",
     hs: np.ndarray | None = None,
+    keep_prev: bool | None = None,
 ) -> DirectionRun:
     """Run one layer in one direction.
 
@@ -142,8 +143,9 @@ def run_direction(
     weights  the layer and direction's ``WeightLayout``
     h0       (N, H_out); c0 (N, H) for LSTM, else None
     active   (T,) int64, non-increasing: rows 0..active[t]-1 of the batch take part in step t
-    record   keep every step's gates, pre-activations and cell states (R = T); else R = 1 scratch.
-             On the CPU a recorded run also lays out ``h_prev``/``c_prev`` for backward (views)
+    record   keep every step's gates, pre-activations and cell states (R = T); else R = 1 scratch
+    keep_prev  (CPU, recorded runs) lay out ``h_prev``/``c_prev`` for a backward (views of the
+             buffers beside h_0/c_0); default: ``record``. False where no backward will follow
     hs       where to write h_t (T, N, H_out), possibly a strided view (one direction's half of a
              bidirectional output, on CUDA); None: a new array (zeros where a row takes no step)
     """
@@ -160,7 +162,7 @@ def run_direction(
         full = T == 0 or int(active[T - 1]) >= N  # every row takes every step: the kernel writes all of hs
         # a recorded run keeps h_0 beside hs (and c_0 beside the cell states): backward's h_{t-1}
         # are then views, not copies; in reverse only where every row takes every step
-        beside = record and (full or not reverse)
+        beside = record and keep_prev is not False and (full or not reverse)
         if hs is None:
             if beside:
                 hs, h_prev = _with_initial(T, N, W, h0, reverse, not full, dtype)

@@ -12,7 +12,7 @@ from .._runs import BatchLayout, Kept, LayerRun
 from .._weights import WeightCache, WeightLayout
 from ..cell_kinds import KINDS, PARAMETERS, CellKind, with_equations
 from ..memory import SMALL, check_allocation, run_nbytes, trace_nbytes
-from ..trace.build import trace_from_run
+from ..trace.build import trace_config, trace_from_run
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
 from ..tensor import Tensor
@@ -126,9 +126,10 @@ class RNNCellBase(Module):
         returns; ``rows`` the batch rows a trace keeps (None: all); ``own_states``: h0/c0 are zeros
         made here (no hx given)."""
         x2 = x if x.ndim == 2 else x[None, :]
-        layout = BatchLayout("time_major" if x.ndim == 2 else "unbatched", np.array([x2.shape[0]], dtype=np.int64))
         N = x2.shape[0]
-        if N * self._bytes_per_row() >= SMALL:  # else far below anything worth asking the system about
+        facts = self._facts()
+        layout = BatchLayout("time_major" if x.ndim == 2 else "unbatched", facts.active(N))
+        if N * facts.row_bytes >= SMALL:  # else far below anything worth asking the system about
             check_allocation(run_nbytes(self, 1, N, True), f"this {type(self).__name__} step (N={N})")
         weights = self._weights()
         run = run_direction(self.kind, x2[None], weights, h0, c0, layout.active, reverse=False,
@@ -138,15 +139,19 @@ class RNNCellBase(Module):
                              Kept((True,), rows), own_states)
         return result_of(run), layer_run
 
+    def _facts(self) -> "_CellFacts":
+        """What every step needs to know about this cell, made again whenever it changes."""
+        key = (self.kind, self.nonlinearity, self.input_size, self.hidden_size, self.dtype, self.bias)
+        facts = self.__dict__.get("_cell_facts")
+        if facts is None or facts.key != key:
+            facts = self.__dict__["_cell_facts"] = _CellFacts(self, key)
+        return facts
+
     def _bytes_per_row(self, trace: bool = False) -> int:
         """An upper bound, per batch row, of what a step allocates, or with ``trace`` of what its trace
         keeps (at most twice the one-row value): small steps skip the sums and the look at free memory."""
-        key = (self.input_size, self.hidden_size, self.dtype, self.bias)
-        cached = self.__dict__.get("_row_bytes")
-        if cached is None or cached[0] != key:
-            cached = self.__dict__["_row_bytes"] = (key, max(run_nbytes(self, 1, 1, True), 1),
-                                                    2 * max(trace_nbytes(self, 1, 1)[0], 1))
-        return cached[2] if trace else cached[1]
+        facts = self._facts()
+        return facts.trace_row_bytes if trace else facts.row_bytes
 
     @staticmethod
     def _shape_like(a: np.ndarray, x: np.ndarray) -> Tensor:
@@ -181,17 +186,47 @@ class RNNCellBase(Module):
         spec.check_layers(1)
         x = np.asarray(self._input(input))
         N = x.shape[0] if x.ndim == 2 else 1
-        if not spec.surely_fits(N * self._bytes_per_row(trace=True)):
+        facts = self._facts()
+        if not spec.surely_fits(N * facts.trace_row_bytes):
             spec.check_memory(*trace_nbytes(self, 1, N))
         rows = spec.rows(N, None)  # refuses a bad batch= before the step runs
         result, run = self._run(input, hx, rows)
-        return result, trace_from_run(self, run, result, cell=True)
+        return result, trace_from_run(self, run, result, cell=True, config=facts.config)
 
     def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None):
         """The step's result and the kernel's buffers (as a one-step ``LayerRun``), one-state cells."""
         x = self._input(input)
         h0 = self._state(hx, x, "hidden", "hidden")
         return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x), rows, own_states=hx is None)
+
+
+class _CellFacts:
+    """A cell's derived facts for one value of ``key``: memory bounds per batch row, the trace's
+    description of it, the last ``active`` array (one step that every row takes)."""
+
+    __slots__ = ("key", "row_bytes", "trace_row_bytes", "config", "_active")
+
+    def __init__(self, cell: RNNCellBase, key: tuple) -> None:
+        self.key = key
+        self.row_bytes = max(run_nbytes(cell, 1, 1, True), 1)
+        self.trace_row_bytes = 2 * max(trace_nbytes(cell, 1, 1)[0], 1)
+        self.config = trace_config(cell, cell=True)
+        self._active: tuple[int, np.ndarray] = (1, np.ones(1, dtype=np.int64))
+
+    def active(self, N: int) -> np.ndarray:
+        """(1,) int64 holding N (read, never written, by everyone)."""
+        cached = self._active  # one tuple, replaced whole: threads never see a mixed pair
+        if cached[0] != N:
+            cached = self._active = (N, np.array([N], dtype=np.int64))
+        return cached[1]
+
+    def __reduce__(self) -> tuple:
+        """Copies and pickles of a cell work their facts out again (the cache is not state)."""
+        return (_no_facts, ())
+
+
+def _no_facts() -> None:
+    return None
 
 
 class RNNCell(RNNCellBase):

@@ -386,7 +386,8 @@ class RNNBase(Module):
             keep = record is not None and record.wants(0)
             w = self._weights(0, 0)
             run = run_direction(facts.kind, x, w, h0[0], None if c0 is None else c0[0], active, reverse=False,
-                                record=keep or keep_all, nonlinearity=facts.nonlinearity, device=self.device)
+                                record=keep or keep_all, nonlinearity=facts.nonlinearity, device=self.device,
+                                keep_prev=keep_all)
             return LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], h0, c0, layout,
                             (run,), (x if keep or keep_all else None,), (w,), (None,), Kept((keep,)), own_states)
         h_n = c_n = None  # (LD, N, ·); one layer and direction: its kernel's own final state, no copy
@@ -415,7 +416,7 @@ class RNNBase(Module):
                 run = run_direction(
                     kind, layer_input, w, h0[k],
                     None if c0 is None else c0[k], active, reverse=direction == 1, record=keep,
-                    nonlinearity=nonlinearity, device=device,
+                    nonlinearity=nonlinearity, device=device, keep_prev=keep_all,
                 )
                 if LD == 1:
                     h_n = run.h_n[None]
