@@ -36,12 +36,18 @@ class WeightLayout:
                  and for LSTM W_hrᵀ (H, H_out), or an empty (0, 0) array without projection
     ``biases``   (b_ih, b_hh), (G*H,) each, zeros where the layer has no bias
     ``hidden_size``  H
+    ``owned``    for a traced forward (``weight_layout(..., own=True)``) of small weights: the
+                 parameters as PyTorch lays them out (short name → array, absent ones left out) in
+                 arrays that only this layout holds (``forward``'s transposed copies seen transposed
+                 back, copied biases, which ``biases`` then holds too), so that a trace keeps them
+                 without copying again; else None
     """
 
     params: Mapping[str, np.ndarray | None]
     forward: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, np.ndarray]
     hidden_size: int
+    owned: Mapping[str, np.ndarray] | None = None
 
     def c_order(self, short: str) -> np.ndarray:
         """A parameter as PyTorch stores it, C-contiguous (the backward kernels' layout)."""
@@ -59,29 +65,42 @@ def _transposed(w: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(w.T), False
 
 
-def weight_layout(kind: CellKind, params: Mapping[str, np.ndarray | None]) -> tuple[WeightLayout, bool]:
+def weight_layout(kind: CellKind, params: Mapping[str, np.ndarray | None],
+                  own: bool = False) -> tuple[WeightLayout, bool]:
     """The kernels' layout of one layer and direction's parameter arrays (short names, None if absent),
-    and whether it only views them (then it stays right for as long as they are these arrays)."""
+    and whether it only views them (then it stays right for as long as they are these arrays).
+    ``own``: a traced forward's layout; where no weight is viewed, it also holds ``owned``."""
     w_ih, w_hh = params["w_ih"], params["w_hh"]
     dtype = w_ih.dtype
     w_ih_t, views = _transposed(w_ih)
     w_hh_t, view = _transposed(w_hh)
+    any_view = views or view
     views = views and view
     forward = (w_ih_t, w_hh_t)
+    w_hr = params.get("w_hr") if kind.has_cell_state else None
     if kind.has_cell_state:
-        w_hr = params.get("w_hr")
         if w_hr is None:
             forward += (np.zeros((0, 0), dtype=dtype),)
         else:
             w_hr_t, view = _transposed(w_hr)
+            any_view = any_view or view
             views = views and view
             forward += (w_hr_t,)
     b_ih, b_hh = params.get("b_ih"), params.get("b_hh")
+    owned = None
+    if own and not any_view:
+        owned = {"w_ih": w_ih_t.T, "w_hh": w_hh_t.T}
+        if b_ih is not None:
+            owned["b_ih"] = b_ih = b_ih.copy()
+        if b_hh is not None:
+            owned["b_hh"] = b_hh = b_hh.copy()
+        if w_hr is not None:
+            owned["w_hr"] = forward[2].T
     if b_ih is None or b_hh is None:
         zeros = np.zeros(w_ih.shape[0], dtype=dtype)
         b_ih = zeros if b_ih is None else b_ih
         b_hh = zeros if b_hh is None else b_hh
-    return WeightLayout(params, forward, (b_ih, b_hh), w_ih.shape[0] // kind.rows_per_unit), views
+    return WeightLayout(params, forward, (b_ih, b_hh), w_ih.shape[0] // kind.rows_per_unit, owned), views
 
 
 class WeightCache:
@@ -97,14 +116,15 @@ class WeightCache:
     def __init__(self) -> None:
         self._entries: dict[Any, tuple[tuple, WeightLayout]] = {}
 
-    def get(self, key: Any, arrays: Mapping[str, np.ndarray | None], kind: CellKind) -> WeightLayout:
+    def get(self, key: Any, arrays: Mapping[str, np.ndarray | None], kind: CellKind, own: bool = False) -> WeightLayout:
+        """``own``: as ``weight_layout``'s (a cached layout views the parameters: it owns nothing)."""
         entry = self._entries.get(key)
         if entry is not None:
             stamp, layout = entry
             if all(a is arrays.get(short) for a, (short, _) in zip(stamp, PARAMETERS)):
                 return layout
             del self._entries[key]
-        layout, views = weight_layout(kind, arrays)
+        layout, views = weight_layout(kind, arrays, own)
         if views:  # views of the parameters: right until a parameter is replaced
             self._entries[key] = (tuple(arrays.get(short) for short, _ in PARAMETERS), layout)
         return layout

@@ -193,12 +193,13 @@ class RNNBase(Module):
         facts = self._facts()
         return facts.trace_row_bytes if trace else facts.row_bytes
 
-    def _weights(self, layer: int, direction: int) -> WeightLayout:
-        """The kernels' layout of one layer and direction's weights, cached until a parameter is replaced."""
+    def _weights(self, layer: int, direction: int, own: bool = False) -> WeightLayout:
+        """The kernels' layout of one layer and direction's weights, cached until a parameter is replaced;
+        ``own``: for a traced forward (``_weights.weight_layout``)."""
         cache = self.__dict__.get("_weight_cache")
         if cache is None:
             cache = self.__dict__["_weight_cache"] = WeightCache()
-        return cache.get((layer, direction), self._direction_params(layer, direction), self._cell)
+        return cache.get((layer, direction), self._direction_params(layer, direction), self._cell, own)
 
     # -- input handling -----------------------------------------------------------------------
     def _name(self) -> str:
@@ -384,7 +385,7 @@ class RNNBase(Module):
             c0 = np.zeros((LD, N, H), dtype=dtype)
         if LD == 1 and rows is None:  # the common case: one layer, one direction, every row (no dropout)
             keep = record is not None and record.wants(0)
-            w = self._weights(0, 0)
+            w = self._weights(0, 0, own=keep)
             run = run_direction(facts.kind, x, w, h0[0], None if c0 is None else c0[0], active, reverse=False,
                                 record=keep or keep_all, nonlinearity=facts.nonlinearity, device=self.device,
                                 keep_prev=keep_all)
@@ -411,7 +412,7 @@ class RNNBase(Module):
             outputs = []
             for direction in range(D):
                 k = layer * D + direction
-                w = self._weights(layer, direction)
+                w = self._weights(layer, direction, own=recorded[-1])
                 weights.append(w)
                 run = run_direction(
                     kind, layer_input, w, h0[k],

@@ -87,7 +87,8 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
     weights = {}  # the parameters the kernels used, copied (training may change them later)
     for layer in recorded:
         for d in range(D):
-            weights[layer, d] = _weight_copies(run.weights[layer * D + d])
+            w = run.weights[layer * D + d]
+            weights[layer, d] = w.owned if w.owned is not None else _weight_copies(w)
     x0 = None  # layer 0 read the caller's array: copy what the trace keeps of it now
     if kept.layers[0]:
         x0 = np.array(run.inputs[0]) if kept.rows is None else run.inputs[0][:, kept.rows]
