@@ -8,8 +8,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
-                  recurrent_in_loop, rows_active, typed_one)
+from .jit import (BACKWARD_LOOP_ROWS, JIT, ROW_BLOCK, add_row_product, add_rows_product, chunk_bounds,
+                  copy_rows, folded_bias, project, recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -41,8 +41,9 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
     ``xp`` (T*N, 3H) is W_ih x_t + b_ih of every step with b_hr, b_hz added (not b_hn); the other
-    arguments are ``gru_forward``'s. Each row's step runs start to end: h W_hh + b_hh (a loop over
-    W_hh's rows where W_hh is small, else one BLAS product for the chunk), r, z, n, h_t.
+    arguments are ``gru_forward``'s. Each step works on the chunk's rows as one block, so that every
+    loop below runs over the whole block: h W_hh + b_hh (a loop over W_hh's rows, four batch rows per
+    pass, where W_hh is small, else one BLAS product), one ``exp`` for r and z, one for n, h_t.
     """
     w_hh = weights[1]
     b_hh = biases[1]
@@ -56,58 +57,67 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
     hh = np.empty((0 if in_loop else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
-    acc = np.empty(G, dtype=h.dtype)  # one row's a_r | a_z | W_hn h_{t-1} + b_hn
-    e = np.empty(2 * H, dtype=h.dtype)  # exponentials of one row's step
-    scratch = np.empty(2 * H, dtype=h.dtype)
+    acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
+    e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
+    scratch = np.empty(m * 2 * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r_ = t if gates.shape[0] == T else 0
         n_rows = rows_active(active[t], lo, hi)
         if n_rows == 0:
             continue
-        if not in_loop:
-            np.dot(h[lo:lo + n_rows], w_hh, hh[:n_rows])
+        pr = pre[r_, lo * P:(lo + n_rows) * P]  # row q at q*4H
+        gt = gates[r_, lo * G:(lo + n_rows) * G]  # row q at q*3H
+        # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·;  and W_hn h_{t-1} + b_hn
         for q in range(n_rows):
-            b = lo + q
-            xrow = xp[t * N + b]
-            # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·;  and W_hn h_{t-1} + b_hn
-            if in_loop:
-                for j in range(2 * H):
-                    acc[j] = xrow[j]
-                for j in range(2 * H, G):
-                    acc[j] = b_hh[j]
-                add_row_product(acc, h[b], w_hh)
-            else:
-                for j in range(2 * H):
-                    acc[j] = xrow[j] + hh[q, j]
-                for j in range(2 * H, G):
-                    acc[j] = hh[q, j] + b_hh[j]
-            pr = pre[r_, b * P:(b + 1) * P]
-            gt = gates[r_, b * G:(b + 1) * G]
+            xrow = xp[t * N + lo + q]
             for j in range(2 * H):
-                pr[j] = acc[j]
-                e[j] = -acc[j]
+                acc[q * G + j] = xrow[j]
+            for j in range(2 * H, G):
+                acc[q * G + j] = b_hh[j]
+        if in_loop:
+            q = 0
+            while q + ROW_BLOCK <= n_rows:  # four rows per pass over W_hh
+                add_rows_product(acc[q * G:(q + 1) * G], acc[(q + 1) * G:(q + 2) * G], acc[(q + 2) * G:(q + 3) * G],
+                                 acc[(q + 3) * G:(q + 4) * G], h[lo + q], h[lo + q + 1], h[lo + q + 2],
+                                 h[lo + q + 3], w_hh)
+                q += ROW_BLOCK
+            while q < n_rows:
+                add_row_product(acc[q * G:(q + 1) * G], h[lo + q], w_hh)
+                q += 1
+        else:
+            np.dot(h[lo:lo + n_rows], w_hh, hh[:n_rows])
+            for q in range(n_rows):
+                for j in range(G):
+                    acc[q * G + j] += hh[q, j]
+        for q in range(n_rows):
+            for j in range(2 * H):
+                pr[q * P + j] = acc[q * G + j]
+                e[q * 2 * H + j] = -acc[q * G + j]
             for j in range(H):
                 # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
-                pr[3 * H + j] = acc[2 * H + j]
-            exp_inplace(e, scratch)
+                pr[q * P + 3 * H + j] = acc[q * G + 2 * H + j]
+        exp_inplace(e[:n_rows * 2 * H], scratch)
+        for q in range(n_rows):
             for j in range(2 * H):
                 # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
-                gt[j] = one / (one + e[j])
+                gt[q * G + j] = one / (one + e[q * 2 * H + j])
+            xrow = xp[t * N + lo + q]
             for j in range(H):
                 # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
-                a_n = xrow[2 * H + j] + gt[j] * acc[2 * H + j]
-                pr[2 * H + j] = a_n
-                e[j] = -two * a_n
-            exp_inplace(e[:H], scratch)
+                a_n = xrow[2 * H + j] + gt[q * G + j] * acc[q * G + 2 * H + j]
+                pr[q * P + 2 * H + j] = a_n
+                e[q * H + j] = -two * a_n
+        exp_inplace(e[:n_rows * H], scratch)
+        for q in range(n_rows):
             for j in range(H):
-                n = two / (one + e[j]) - one
-                z = gt[H + j]
-                gt[2 * H + j] = n
+                n = two / (one + e[q * H + j]) - one
+                z = gt[q * G + H + j]
+                gt[q * G + 2 * H + j] = n
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
-                h_t = (one - z) * n + z * h[b, j]
-                h[b, j] = h_t
-                hs[t, b, j] = h_t
+                h_t = (one - z) * n + z * h[lo + q, j]
+                h[lo + q, j] = h_t
+                hs[t, lo + q, j] = h_t
 
 
 @njit(parallel=True, **JIT)

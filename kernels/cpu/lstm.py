@@ -45,15 +45,15 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     ``xp`` (T*N, 4H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
     arguments are ``lstm_forward``'s.
 
-    Each row's step runs start to end while its numbers are in L1: a = xp + h W_hh (a loop over
-    W_hh's rows where W_hh is small, else one BLAS product for the chunk), the gates, c_t, h_t.
+    Each step works on the chunk's rows as one block (row q of the block at q*4H), so that every
+    loop below runs over the whole block: a = xp + h W_hh (a loop over W_hh's rows, four batch rows
+    per pass, where W_hh is small, else one BLAS product), one ``exp`` for all gates, c_t, h_t.
     """
     _, w_hh, w_hr = weights
     h, c = state
     gates, pre, cells = rec
     T = active.shape[0]
     N, H = c.shape
-    P = h.shape[1]
     G = 4 * H
     one = typed_one(c)
     two = one + one
@@ -61,70 +61,70 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
     hh = np.empty((0 if in_loop else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
-    hr = np.empty((m, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
-    e = np.empty(G, dtype=c.dtype)  # exponentials of one row's step
-    scratch = np.empty(G, dtype=c.dtype)
+    hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
+    e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
+    scratch = np.empty(m * G, dtype=c.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if gates.shape[0] == T else 0
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
-        if not in_loop:
-            np.dot(h[lo:lo + n], w_hh, hh[:n])
+        a = pre[r, lo * G:(lo + n) * G]  # the block's pre-activations, row q at q*G
+        gt = gates[r, lo * G:(lo + n) * G]
+        cr = cells[r, lo * H:(lo + n) * H]
+        # a_t = W_i· x_t + b_i· + b_h· + W_h· h_{t-1}   (all four gates)
         for q in range(n):
-            b = lo + q
-            a = pre[r, b * G:(b + 1) * G]
-            xrow = xp[t * N + b]
-            # a_t = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·   (all four gates)
-            if in_loop:
-                if q % ROW_BLOCK == 0:
-                    # the product for this row and the next three (while they last) in one pass
-                    # over W_hh; each row reads only its own h_{t-1}, so the block can run first
-                    nb = min(ROW_BLOCK, n - q)
-                    for u in range(nb):
-                        au = pre[r, (b + u) * G:(b + u + 1) * G]
-                        xu = xp[t * N + b + u]
-                        for j in range(G):
-                            au[j] = xu[j]
-                    if nb == ROW_BLOCK:
-                        add_rows_product(a, pre[r, (b + 1) * G:(b + 2) * G], pre[r, (b + 2) * G:(b + 3) * G],
-                                         pre[r, (b + 3) * G:(b + 4) * G], h[b], h[b + 1], h[b + 2], h[b + 3], w_hh)
-                    else:
-                        for u in range(nb):
-                            add_row_product(pre[r, (b + u) * G:(b + u + 1) * G], h[b + u], w_hh)
-            else:
+            xrow = xp[t * N + lo + q]
+            for j in range(G):
+                a[q * G + j] = xrow[j]
+        if in_loop:
+            q = 0
+            while q + ROW_BLOCK <= n:  # four rows per pass over W_hh
+                add_rows_product(a[q * G:(q + 1) * G], a[(q + 1) * G:(q + 2) * G], a[(q + 2) * G:(q + 3) * G],
+                                 a[(q + 3) * G:(q + 4) * G], h[lo + q], h[lo + q + 1], h[lo + q + 2],
+                                 h[lo + q + 3], w_hh)
+                q += ROW_BLOCK
+            while q < n:
+                add_row_product(a[q * G:(q + 1) * G], h[lo + q], w_hh)
+                q += 1
+        else:
+            np.dot(h[lo:lo + n], w_hh, hh[:n])
+            for q in range(n):
                 for j in range(G):
-                    a[j] = xrow[j] + hh[q, j]
+                    a[q * G + j] += hh[q, j]
+        # e^{-a} for i, f, o and e^{-2a} for g
+        for q in range(n):
             for j in range(G):
-                e[j] = -a[j]
+                e[q * G + j] = -a[q * G + j]
             for j in range(2 * H, 3 * H):
-                e[j] = -two * a[j]
-            exp_inplace(e, scratch)
-            gt = gates[r, b * G:(b + 1) * G]
-            # i, f, o = σ(a) = 1 / (1 + e^{-a});   g = tanh(a) = 2 / (1 + e^{-2a}) − 1
-            for j in range(G):
-                gt[j] = one / (one + e[j])
+                e[q * G + j] += e[q * G + j]
+        exp_inplace(e[:n * G], scratch)
+        # i, f, o = σ(a) = 1 / (1 + e^{-a})
+        for k in range(n * G):
+            gt[k] = one / (one + e[k])
+        for q in range(n):
+            # g = tanh(a) = 2 / (1 + e^{-2a}) − 1
             for j in range(2 * H, 3 * H):
-                gt[j] = two / (one + e[j]) - one
-            cr = cells[r, b * H:(b + 1) * H]
+                gt[q * G + j] = two / (one + e[q * G + j]) - one
+            # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
             for j in range(H):
-                # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                c_t = gt[H + j] * c[b, j] + gt[j] * gt[2 * H + j]
-                c[b, j] = c_t
-                cr[j] = c_t
-                e[j] = -two * c_t
-            exp_inplace(e[:H], scratch)
+                c_t = gt[q * G + H + j] * c[lo + q, j] + gt[q * G + j] * gt[q * G + 2 * H + j]
+                c[lo + q, j] = c_t
+                cr[q * H + j] = c_t
+                e[q * H + j] = -two * c_t
+        exp_inplace(e[:n * H], scratch)
+        for q in range(n):
             if project_h:
                 for j in range(H):
                     # m_t = o_t ⊙ tanh(c_t)
-                    hr[q, j] = gt[3 * H + j] * (two / (one + e[j]) - one)
+                    hr[q, j] = gt[q * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
             else:
                 for j in range(H):
                     # h_t = o_t ⊙ tanh(c_t)
-                    v = gt[3 * H + j] * (two / (one + e[j]) - one)
-                    h[b, j] = v
-                    hs[t, b, j] = v
+                    v = gt[q * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
+                    h[lo + q, j] = v
+                    hs[t, lo + q, j] = v
         if project_h:
             # h_t = W_hr m_t
             np.dot(hr[:n], w_hr, h[lo:lo + n])

@@ -5,8 +5,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
-                  recurrent_in_loop, rows_active, typed_one)
+from .jit import (BACKWARD_LOOP_ROWS, JIT, ROW_BLOCK, add_row_product, add_rows_product, chunk_bounds,
+                  copy_rows, folded_bias, project, recurrent_in_loop, rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -37,8 +37,9 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
     ``xp`` (T*N, H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
-    arguments are ``rnn_forward``'s. Each row's step runs start to end: a = xp + h W_hh (a loop over W_hh's
-    rows where W_hh is small, else one BLAS product for the chunk), then h_t.
+    arguments are ``rnn_forward``'s. Each step works on the chunk's rows as one block: a = xp + h W_hh
+    (a loop over W_hh's rows, four batch rows per pass, where W_hh is small, else one BLAS product),
+    then h_t with one ``exp`` for the block.
     """
     w_hh = weights[1]
     h = state[0]
@@ -51,43 +52,52 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
     hh = np.empty((0 if in_loop else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
-    e = np.empty(H, dtype=h.dtype)
-    scratch = np.empty(H, dtype=h.dtype)
+    e = np.empty(m * H, dtype=h.dtype)
+    scratch = np.empty(m * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if pre.shape[0] == T else 0
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
-        if not in_loop:
-            np.dot(h[lo:lo + n], w_hh, hh[:n])
+        a = pre[r, lo * H:(lo + n) * H]  # the block's pre-activations, row q at q*H
+        # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
         for q in range(n):
-            b = lo + q
-            a = pre[r, b * H:(b + 1) * H]
-            xrow = xp[t * N + b]
-            # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
-            if in_loop:
+            xrow = xp[t * N + lo + q]
+            for j in range(H):
+                a[q * H + j] = xrow[j]
+        if in_loop:
+            q = 0
+            while q + ROW_BLOCK <= n:  # four rows per pass over W_hh
+                add_rows_product(a[q * H:(q + 1) * H], a[(q + 1) * H:(q + 2) * H], a[(q + 2) * H:(q + 3) * H],
+                                 a[(q + 3) * H:(q + 4) * H], h[lo + q], h[lo + q + 1], h[lo + q + 2],
+                                 h[lo + q + 3], w_hh)
+                q += ROW_BLOCK
+            while q < n:
+                add_row_product(a[q * H:(q + 1) * H], h[lo + q], w_hh)
+                q += 1
+        else:
+            np.dot(h[lo:lo + n], w_hh, hh[:n])
+            for q in range(n):
                 for j in range(H):
-                    a[j] = xrow[j]
-                add_row_product(a, h[b], w_hh)
-            else:
-                for j in range(H):
-                    a[j] = xrow[j] + hh[q, j]
-            if use_relu:
+                    a[q * H + j] += hh[q, j]
+        if use_relu:
+            for q in range(n):
                 for j in range(H):
                     # h_t = max(a_t, 0)   (NaN stays NaN)
-                    h_t = zero if a[j] < zero else a[j]
-                    h[b, j] = h_t
-                    hs[t, b, j] = h_t
-            else:
-                for j in range(H):
-                    e[j] = -two * a[j]
-                exp_inplace(e, scratch)
+                    h_t = zero if a[q * H + j] < zero else a[q * H + j]
+                    h[lo + q, j] = h_t
+                    hs[t, lo + q, j] = h_t
+        else:
+            for k in range(n * H):
+                e[k] = -two * a[k]
+            exp_inplace(e[:n * H], scratch)
+            for q in range(n):
                 for j in range(H):
                     # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1
-                    h_t = two / (one + e[j]) - one
-                    h[b, j] = h_t
-                    hs[t, b, j] = h_t
+                    h_t = two / (one + e[q * H + j]) - one
+                    h[lo + q, j] = h_t
+                    hs[t, lo + q, j] = h_t
 
 
 @njit(parallel=True, **JIT)
