@@ -8,8 +8,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, ROW_BLOCK, add_row_product, add_rows_product, chunk_bounds,
-                  copy_rows, folded_bias, project, recurrent_in_loop, rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+                  rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -54,9 +54,8 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     G, P = 3 * H, 4 * H  # widths of a row of gates and of pre
     one = typed_one(h)
     two = one + one
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((0 if in_loop else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
     e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
     scratch = np.empty(m * 2 * H, dtype=h.dtype)
@@ -75,21 +74,7 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
                 acc[q * G + j] = xrow[j]
             for j in range(2 * H, G):
                 acc[q * G + j] = b_hh[j]
-        if in_loop:
-            q = 0
-            while q + ROW_BLOCK <= n_rows:  # four rows per pass over W_hh
-                add_rows_product(acc[q * G:(q + 1) * G], acc[(q + 1) * G:(q + 2) * G], acc[(q + 2) * G:(q + 3) * G],
-                                 acc[(q + 3) * G:(q + 4) * G], h[lo + q], h[lo + q + 1], h[lo + q + 2],
-                                 h[lo + q + 3], w_hh)
-                q += ROW_BLOCK
-            while q < n_rows:
-                add_row_product(acc[q * G:(q + 1) * G], h[lo + q], w_hh)
-                q += 1
-        else:
-            np.dot(h[lo:lo + n_rows], w_hh, hh[:n_rows])
-            for q in range(n_rows):
-                for j in range(G):
-                    acc[q * G + j] += hh[q, j]
+        add_times(acc.reshape(m, G)[:n_rows], h[lo:lo + n_rows], w_hh, hh)
         for q in range(n_rows):
             for j in range(2 * H):
                 pr[q * P + j] = acc[q * G + j]
@@ -149,8 +134,8 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
     G, P = 3 * H, 4 * H
     one = typed_one(dh_n)
     m = hi - lo
-    in_loop = recurrent_in_loop(w_hh)
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
+    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else m, H), dtype=dh.dtype)  # dL/d(W_hh h) W_hh, by BLAS
     direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -159,39 +144,38 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
             continue
         for q in range(n):
             b = lo + q
+            gq = gates[t, b * G:(b + 1) * G]  # this row's r | z | n
+            hn_q = pre[t, b * P + 3 * H:(b + 1) * P]  # W_hn h_{t-1} + b_hn
+            gi = d_gi[t, b * G:(b + 1) * G]
+            gh = d_gh[t, b * G:(b + 1) * G]
+            dhq = dh[q]
+            dh_t = dh_all[t, b]
+            dh_above = dhs[t, b]
+            h_tm1 = h_prev[t, b]
+            dq = direct[q]
             for j in range(H):
-                d_h = dh[q, j] + dhs[t, b, j]
-                dh_all[t, b, j] = d_h
-                r = gates[t, b * G + j]
-                z = gates[t, b * G + H + j]
-                n_ = gates[t, b * G + 2 * H + j]
-                hn = pre[t, b * P + 3 * H + j]
+                d_h = dhq[j] + dh_above[j]
+                dh_t[j] = d_h
+                r = gq[j]
+                z = gq[H + j]
+                n_ = gq[2 * H + j]
                 # h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
                 d_n = d_h * (one - z)
-                d_z = d_h * (h_prev[t, b, j] - n_)
-                direct[q, j] = d_h * z
+                d_z = d_h * (h_tm1[j] - n_)
+                dq[j] = d_h * z
                 # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
                 d_an = d_n * (one - n_ * n_)
-                d_r = d_an * hn
+                d_r = d_an * hn_q[j]
                 # r, z = σ(a): σ' = σ(1 − σ)
                 d_ar = d_r * r * (one - r)
                 d_az = d_z * z * (one - z)
-                d_gi[t, b * G + j] = d_ar
-                d_gi[t, b * G + H + j] = d_az
-                d_gi[t, b * G + 2 * H + j] = d_an
-                d_gh[t, b * G + j] = d_ar
-                d_gh[t, b * G + H + j] = d_az
-                d_gh[t, b * G + 2 * H + j] = d_an * r
+                gi[j] = d_ar
+                gi[H + j] = d_az
+                gi[2 * H + j] = d_an
+                gh[j] = d_ar
+                gh[H + j] = d_az
+                gh[2 * H + j] = d_an * r
         # W_hh h_{t-1} + b_hh  ⇒  dL/dh_{t-1} = dL/d(W_hh h) W_hh + z ⊙ dL/dh_t
-        if in_loop and n < BACKWARD_LOOP_ROWS:
-            for q in range(n):
-                row = dh[q]
-                for j in range(H):
-                    row[j] = 0
-                add_row_product(row, d_gh[t, (lo + q) * G:(lo + q + 1) * G], w_hh)
-        else:
-            np.dot(d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
-        for q in range(n):
-            for j in range(H):
-                dh[q, j] += direct[q, j]
+        copy_rows(dh[:n], direct[:n])
+        add_times(dh[:n], d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)

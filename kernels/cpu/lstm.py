@@ -10,8 +10,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, ROW_BLOCK, add_row_product, add_rows_product, chunk_bounds, copy_rows,
-                  folded_bias, project, recurrent_in_loop, rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+                  rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -58,9 +58,8 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     one = typed_one(c)
     two = one + one
     project_h = w_hr.shape[0] > 0
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((0 if in_loop else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
     hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
     e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
     scratch = np.empty(m * G, dtype=c.dtype)
@@ -78,21 +77,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
             xrow = xp[t * N + lo + q]
             for j in range(G):
                 a[q * G + j] = xrow[j]
-        if in_loop:
-            q = 0
-            while q + ROW_BLOCK <= n:  # four rows per pass over W_hh
-                add_rows_product(a[q * G:(q + 1) * G], a[(q + 1) * G:(q + 2) * G], a[(q + 2) * G:(q + 3) * G],
-                                 a[(q + 3) * G:(q + 4) * G], h[lo + q], h[lo + q + 1], h[lo + q + 2],
-                                 h[lo + q + 3], w_hh)
-                q += ROW_BLOCK
-            while q < n:
-                add_row_product(a[q * G:(q + 1) * G], h[lo + q], w_hh)
-                q += 1
-        else:
-            np.dot(h[lo:lo + n], w_hh, hh[:n])
-            for q in range(n):
-                for j in range(G):
-                    a[q * G + j] += hh[q, j]
+        add_times(a.reshape(n, G), h[lo:lo + n], w_hh, hh)
         # e^{-a} for i, f, o and e^{-2a} for g
         for q in range(n):
             for j in range(G):
@@ -162,13 +147,13 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
     G = 4 * H
     one = typed_one(dh_n)
     project_h = w_hr.shape[0] > 0
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
     dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
     tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
     scratch = np.empty(m * H, dtype=dh.dtype)
+    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else m, dh.shape[1]), dtype=dh.dtype)  # dL/da W_hh, by BLAS
     two = one + one
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -190,34 +175,37 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
         exp_inplace(tc[:n * H], scratch)
         for q in range(n):
             b = lo + q
+            gq = gates[t, b * G:(b + 1) * G]  # this row's i | f | g | o
+            daq = da[t, b * G:(b + 1) * G]
+            tq = tc[q * H:(q + 1) * H]
+            dmq = dm[q]
+            dcq = dc[q]
+            dc_t = dc_all[t, b]
+            c_tm1 = c_prev[t, b]
             for j in range(H):
-                i = gates[t, b * G + j]
-                f = gates[t, b * G + H + j]
-                g = gates[t, b * G + 2 * H + j]
-                o = gates[t, b * G + 3 * H + j]
-                th = two / (one + tc[q * H + j]) - one  # tanh(c_t), as the forward computed it
+                i = gq[j]
+                f = gq[H + j]
+                g = gq[2 * H + j]
+                o = gq[3 * H + j]
+                th = two / (one + tq[j]) - one  # tanh(c_t), as the forward computed it
                 # h_t = o ⊙ tanh(c_t):  dL/do = dL/dh ⊙ tanh(c_t);  dL/dc_t += dL/dh ⊙ o ⊙ (1 − tanh²c_t)
-                d_o = dm[q, j] * th
-                d_c = dc[q, j] + dm[q, j] * o * (one - th * th)
-                dc_all[t, b, j] = d_c
+                d_o = dmq[j] * th
+                d_c = dcq[j] + dmq[j] * o * (one - th * th)
+                dc_t[j] = d_c
                 # c_t = f ⊙ c_{t-1} + i ⊙ g
                 d_i = d_c * g
                 d_g = d_c * i
-                d_f = d_c * c_prev[t, b, j]
-                dc[q, j] = d_c * f
+                d_f = d_c * c_tm1[j]
+                dcq[j] = d_c * f
                 # σ' = σ(1 − σ), tanh' = 1 − tanh²
-                da[t, b * G + j] = d_i * i * (one - i)
-                da[t, b * G + H + j] = d_f * f * (one - f)
-                da[t, b * G + 2 * H + j] = d_g * (one - g * g)
-                da[t, b * G + 3 * H + j] = d_o * o * (one - o)
+                daq[j] = d_i * i * (one - i)
+                daq[H + j] = d_f * f * (one - f)
+                daq[2 * H + j] = d_g * (one - g * g)
+                daq[3 * H + j] = d_o * o * (one - o)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        if in_loop and n < BACKWARD_LOOP_ROWS:
-            for q in range(n):
-                row = dh[q]
-                for j in range(row.shape[0]):
-                    row[j] = 0
-                add_row_product(row, da[t, (lo + q) * G:(lo + q + 1) * G], w_hh)
-        else:
-            np.dot(da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
+        for q in range(n):
+            for j in range(dh.shape[1]):
+                dh[q, j] = 0
+        add_times(dh[:n], da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)
     copy_rows(dc0[lo:hi], dc)

@@ -5,8 +5,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, ROW_BLOCK, add_row_product, add_rows_product, chunk_bounds,
-                  copy_rows, folded_bias, project, recurrent_in_loop, rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+                  rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -49,9 +49,8 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     one = typed_one(h)
     two = one + one
     zero = one - one
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((0 if in_loop else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     e = np.empty(m * H, dtype=h.dtype)
     scratch = np.empty(m * H, dtype=h.dtype)
     for s in range(T):
@@ -66,21 +65,7 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
             xrow = xp[t * N + lo + q]
             for j in range(H):
                 a[q * H + j] = xrow[j]
-        if in_loop:
-            q = 0
-            while q + ROW_BLOCK <= n:  # four rows per pass over W_hh
-                add_rows_product(a[q * H:(q + 1) * H], a[(q + 1) * H:(q + 2) * H], a[(q + 2) * H:(q + 3) * H],
-                                 a[(q + 3) * H:(q + 4) * H], h[lo + q], h[lo + q + 1], h[lo + q + 2],
-                                 h[lo + q + 3], w_hh)
-                q += ROW_BLOCK
-            while q < n:
-                add_row_product(a[q * H:(q + 1) * H], h[lo + q], w_hh)
-                q += 1
-        else:
-            np.dot(h[lo:lo + n], w_hh, hh[:n])
-            for q in range(n):
-                for j in range(H):
-                    a[q * H + j] += hh[q, j]
+        add_times(a.reshape(n, H), h[lo:lo + n], w_hh, hh)
         if use_relu:
             for q in range(n):
                 for j in range(H):
@@ -126,8 +111,8 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
     H = dh_n.shape[1]
     one = typed_one(dh_n)
     zero = one - one
-    in_loop = recurrent_in_loop(w_hh)
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
+    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else hi - lo, H), dtype=dh.dtype)  # dL/da W_hh, by BLAS
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
         n = rows_active(active[t], lo, hi)
@@ -146,12 +131,8 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
                     h = hs[t, b, j]
                     da[t, b * H + j] = d_h * (one - h * h)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        if in_loop and n < BACKWARD_LOOP_ROWS:
-            for q in range(n):
-                row = dh[q]
-                for j in range(H):
-                    row[j] = 0
-                add_row_product(row, da[t, (lo + q) * H:(lo + q + 1) * H], w_hh)
-        else:
-            np.dot(da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh[:n])
+        for q in range(n):
+            for j in range(H):
+                dh[q, j] = 0
+        add_times(dh[:n], da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)
