@@ -8,8 +8,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
-                  recurrent_in_loop, rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+                  rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -41,8 +41,9 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
     ``xp`` (T*N, 3H) is W_ih x_t + b_ih of every step with b_hr, b_hz added (not b_hn); the other
-    arguments are ``gru_forward``'s. Each row's step runs start to end: h W_hh + b_hh (a loop over
-    W_hh's rows where W_hh is small, else one BLAS product for the chunk), r, z, n, h_t.
+    arguments are ``gru_forward``'s. Each step works on the chunk's rows as one block, so that every
+    loop below runs over the whole block: h W_hh + b_hh (a loop over W_hh's rows, four batch rows per
+    pass, where W_hh is small, else one BLAS product), one ``exp`` for r and z, one for n, h_t.
     """
     w_hh = weights[1]
     b_hh = biases[1]
@@ -53,61 +54,55 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     G, P = 3 * H, 4 * H  # widths of a row of gates and of pre
     one = typed_one(h)
     two = one + one
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((0 if in_loop else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
-    acc = np.empty(G, dtype=h.dtype)  # one row's a_r | a_z | W_hn h_{t-1} + b_hn
-    e = np.empty(2 * H, dtype=h.dtype)  # exponentials of one row's step
-    scratch = np.empty(2 * H, dtype=h.dtype)
+    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
+    e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
+    scratch = np.empty(m * 2 * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r_ = t if gates.shape[0] == T else 0
         n_rows = rows_active(active[t], lo, hi)
         if n_rows == 0:
             continue
-        if not in_loop:
-            np.dot(h[lo:lo + n_rows], w_hh, hh[:n_rows])
+        pr = pre[r_, lo * P:(lo + n_rows) * P]  # row q at q*4H
+        gt = gates[r_, lo * G:(lo + n_rows) * G]  # row q at q*3H
+        # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·;  and W_hn h_{t-1} + b_hn
         for q in range(n_rows):
-            b = lo + q
-            xrow = xp[t * N + b]
-            # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·;  and W_hn h_{t-1} + b_hn
-            if in_loop:
-                for j in range(2 * H):
-                    acc[j] = xrow[j]
-                for j in range(2 * H, G):
-                    acc[j] = b_hh[j]
-                add_row_product(acc, h[b], w_hh)
-            else:
-                for j in range(2 * H):
-                    acc[j] = xrow[j] + hh[q, j]
-                for j in range(2 * H, G):
-                    acc[j] = hh[q, j] + b_hh[j]
-            pr = pre[r_, b * P:(b + 1) * P]
-            gt = gates[r_, b * G:(b + 1) * G]
+            xrow = xp[t * N + lo + q]
             for j in range(2 * H):
-                pr[j] = acc[j]
-                e[j] = -acc[j]
+                acc[q * G + j] = xrow[j]
+            for j in range(2 * H, G):
+                acc[q * G + j] = b_hh[j]
+        add_times(acc.reshape(m, G)[:n_rows], h[lo:lo + n_rows], w_hh, hh)
+        for q in range(n_rows):
+            for j in range(2 * H):
+                pr[q * P + j] = acc[q * G + j]
+                e[q * 2 * H + j] = -acc[q * G + j]
             for j in range(H):
                 # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
-                pr[3 * H + j] = acc[2 * H + j]
-            exp_inplace(e, scratch)
+                pr[q * P + 3 * H + j] = acc[q * G + 2 * H + j]
+        exp_inplace(e[:n_rows * 2 * H], scratch)
+        for q in range(n_rows):
             for j in range(2 * H):
                 # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
-                gt[j] = one / (one + e[j])
+                gt[q * G + j] = one / (one + e[q * 2 * H + j])
+            xrow = xp[t * N + lo + q]
             for j in range(H):
                 # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
-                a_n = xrow[2 * H + j] + gt[j] * acc[2 * H + j]
-                pr[2 * H + j] = a_n
-                e[j] = -two * a_n
-            exp_inplace(e[:H], scratch)
+                a_n = xrow[2 * H + j] + gt[q * G + j] * acc[q * G + 2 * H + j]
+                pr[q * P + 2 * H + j] = a_n
+                e[q * H + j] = -two * a_n
+        exp_inplace(e[:n_rows * H], scratch)
+        for q in range(n_rows):
             for j in range(H):
-                n = two / (one + e[j]) - one
-                z = gt[H + j]
-                gt[2 * H + j] = n
+                n = two / (one + e[q * H + j]) - one
+                z = gt[q * G + H + j]
+                gt[q * G + 2 * H + j] = n
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
-                h_t = (one - z) * n + z * h[b, j]
-                h[b, j] = h_t
-                hs[t, b, j] = h_t
+                h_t = (one - z) * n + z * h[lo + q, j]
+                h[lo + q, j] = h_t
+                hs[t, lo + q, j] = h_t
 
 
 @njit(parallel=True, **JIT)
@@ -139,8 +134,8 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
     G, P = 3 * H, 4 * H
     one = typed_one(dh_n)
     m = hi - lo
-    in_loop = recurrent_in_loop(w_hh)
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
+    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else m, H), dtype=dh.dtype)  # dL/d(W_hh h) W_hh, by BLAS
     direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -149,39 +144,38 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
             continue
         for q in range(n):
             b = lo + q
+            gq = gates[t, b * G:(b + 1) * G]  # this row's r | z | n
+            hn_q = pre[t, b * P + 3 * H:(b + 1) * P]  # W_hn h_{t-1} + b_hn
+            gi = d_gi[t, b * G:(b + 1) * G]
+            gh = d_gh[t, b * G:(b + 1) * G]
+            dhq = dh[q]
+            dh_t = dh_all[t, b]
+            dh_above = dhs[t, b]
+            h_tm1 = h_prev[t, b]
+            dq = direct[q]
             for j in range(H):
-                d_h = dh[q, j] + dhs[t, b, j]
-                dh_all[t, b, j] = d_h
-                r = gates[t, b * G + j]
-                z = gates[t, b * G + H + j]
-                n_ = gates[t, b * G + 2 * H + j]
-                hn = pre[t, b * P + 3 * H + j]
+                d_h = dhq[j] + dh_above[j]
+                dh_t[j] = d_h
+                r = gq[j]
+                z = gq[H + j]
+                n_ = gq[2 * H + j]
                 # h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
                 d_n = d_h * (one - z)
-                d_z = d_h * (h_prev[t, b, j] - n_)
-                direct[q, j] = d_h * z
+                d_z = d_h * (h_tm1[j] - n_)
+                dq[j] = d_h * z
                 # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
                 d_an = d_n * (one - n_ * n_)
-                d_r = d_an * hn
+                d_r = d_an * hn_q[j]
                 # r, z = σ(a): σ' = σ(1 − σ)
                 d_ar = d_r * r * (one - r)
                 d_az = d_z * z * (one - z)
-                d_gi[t, b * G + j] = d_ar
-                d_gi[t, b * G + H + j] = d_az
-                d_gi[t, b * G + 2 * H + j] = d_an
-                d_gh[t, b * G + j] = d_ar
-                d_gh[t, b * G + H + j] = d_az
-                d_gh[t, b * G + 2 * H + j] = d_an * r
+                gi[j] = d_ar
+                gi[H + j] = d_az
+                gi[2 * H + j] = d_an
+                gh[j] = d_ar
+                gh[H + j] = d_az
+                gh[2 * H + j] = d_an * r
         # W_hh h_{t-1} + b_hh  ⇒  dL/dh_{t-1} = dL/d(W_hh h) W_hh + z ⊙ dL/dh_t
-        if in_loop and n < BACKWARD_LOOP_ROWS:
-            for q in range(n):
-                row = dh[q]
-                for j in range(H):
-                    row[j] = 0
-                add_row_product(row, d_gh[t, (lo + q) * G:(lo + q + 1) * G], w_hh)
-        else:
-            np.dot(d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
-        for q in range(n):
-            for j in range(H):
-                dh[q, j] += direct[q, j]
+        copy_rows(dh[:n], direct[:n])
+        add_times(dh[:n], d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)

@@ -68,8 +68,8 @@ def project_serial(x, w, b_ih, b_hh, fold):
 
 @njit(**JIT)
 def project_loop(x, w, b_ih, b_hh, fold):
-    """``project_serial`` for a small C-contiguous ``w`` (``recurrent_in_loop(w)``): each row by
-    ``add_row_product``/``add_rows_product`` (no BLAS call, and a lighter compile)."""
+    """``project_serial`` for a small C-contiguous ``w`` (``recurrent_in_loop(w)``): ``add_times``,
+    four rows per pass over ``w`` (no BLAS call)."""
     M = x.shape[0]
     out = np.empty((M, w.shape[1]), dtype=x.dtype)
     bias = folded_bias(b_ih, b_hh, fold)
@@ -77,13 +77,7 @@ def project_loop(x, w, b_ih, b_hh, fold):
         row = out[i]
         for j in range(row.shape[0]):
             row[j] = bias[j]
-    i = 0
-    while i + ROW_BLOCK <= M:  # four rows per pass over w
-        add_rows_product(out[i], out[i + 1], out[i + 2], out[i + 3], x[i], x[i + 1], x[i + 2], x[i + 3], w)
-        i += ROW_BLOCK
-    while i < M:
-        add_row_product(out[i], x[i], w)
-        i += 1
+    add_times(out, x, w, np.empty((0 if recurrent_in_loop(w) else M, w.shape[1]), dtype=x.dtype))
     return out
 
 
@@ -124,9 +118,6 @@ def copy_rows(dst, src):
 #: W_hhᵀ of at most this many elements is multiplied in the kernels' own loop (it stays in L1/L2),
 #: larger ones by one BLAS call per step and thread
 IN_LOOP_MAX = 64 * 256
-#: the backward's dL/da_t W_hh runs in that loop only for steps of fewer rows than this; from here
-#: on one BLAS product for the step's rows is faster (measured: B=64, H=32)
-BACKWARD_LOOP_ROWS = 8
 
 
 @njit(inline="always", **JIT)
@@ -195,6 +186,30 @@ def add_rows_product(a0, a1, a2, a3, v0, v1, v2, v3, w):
             a2[j] += r0 * x0
             a3[j] += s0 * x0
         k += 1
+
+
+@njit(**JIT)
+def add_times(out, v, w, scratch):
+    """out += v @ w for a block of rows: out (n, G), v (n, K), w (K, G); ``scratch`` (>= n, G).
+
+    Where ``w`` is small and C-contiguous (``recurrent_in_loop``) in this loop, four rows of ``v``
+    per pass over ``w`` (``add_rows_product``); else one BLAS product into ``scratch``, then added.
+    This is every kernel's recurrent product: h_{t-1} W_hhᵀ forward, dL/da_t W_hh backward.
+    """
+    n = v.shape[0]
+    if recurrent_in_loop(w):
+        q = 0
+        while q + ROW_BLOCK <= n:
+            add_rows_product(out[q], out[q + 1], out[q + 2], out[q + 3], v[q], v[q + 1], v[q + 2], v[q + 3], w)
+            q += ROW_BLOCK
+        while q < n:
+            add_row_product(out[q], v[q], w)
+            q += 1
+    else:
+        np.dot(v, w, scratch[:n])
+        for q in range(n):
+            for j in range(out.shape[1]):
+                out[q, j] += scratch[q, j]
 
 
 @njit(inline="always", **JIT)

@@ -10,8 +10,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, ROW_BLOCK, add_row_product, add_rows_product, chunk_bounds, copy_rows,
-                  folded_bias, project, recurrent_in_loop, rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+                  rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -45,86 +45,71 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     ``xp`` (T*N, 4H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
     arguments are ``lstm_forward``'s.
 
-    Each row's step runs start to end while its numbers are in L1: a = xp + h W_hh (a loop over
-    W_hh's rows where W_hh is small, else one BLAS product for the chunk), the gates, c_t, h_t.
+    Each step works on the chunk's rows as one block (row q of the block at q*4H), so that every
+    loop below runs over the whole block: a = xp + h W_hh (a loop over W_hh's rows, four batch rows
+    per pass, where W_hh is small, else one BLAS product), one ``exp`` for all gates, c_t, h_t.
     """
     _, w_hh, w_hr = weights
     h, c = state
     gates, pre, cells = rec
     T = active.shape[0]
     N, H = c.shape
-    P = h.shape[1]
     G = 4 * H
     one = typed_one(c)
     two = one + one
     project_h = w_hr.shape[0] > 0
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((0 if in_loop else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
-    hr = np.empty((m, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
-    e = np.empty(G, dtype=c.dtype)  # exponentials of one row's step
-    scratch = np.empty(G, dtype=c.dtype)
+    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
+    hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
+    e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
+    scratch = np.empty(m * G, dtype=c.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if gates.shape[0] == T else 0
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
-        if not in_loop:
-            np.dot(h[lo:lo + n], w_hh, hh[:n])
+        a = pre[r, lo * G:(lo + n) * G]  # the block's pre-activations, row q at q*G
+        gt = gates[r, lo * G:(lo + n) * G]
+        cr = cells[r, lo * H:(lo + n) * H]
+        # a_t = W_i· x_t + b_i· + b_h· + W_h· h_{t-1}   (all four gates)
         for q in range(n):
-            b = lo + q
-            a = pre[r, b * G:(b + 1) * G]
-            xrow = xp[t * N + b]
-            # a_t = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·   (all four gates)
-            if in_loop:
-                if q % ROW_BLOCK == 0:
-                    # the product for this row and the next three (while they last) in one pass
-                    # over W_hh; each row reads only its own h_{t-1}, so the block can run first
-                    nb = min(ROW_BLOCK, n - q)
-                    for u in range(nb):
-                        au = pre[r, (b + u) * G:(b + u + 1) * G]
-                        xu = xp[t * N + b + u]
-                        for j in range(G):
-                            au[j] = xu[j]
-                    if nb == ROW_BLOCK:
-                        add_rows_product(a, pre[r, (b + 1) * G:(b + 2) * G], pre[r, (b + 2) * G:(b + 3) * G],
-                                         pre[r, (b + 3) * G:(b + 4) * G], h[b], h[b + 1], h[b + 2], h[b + 3], w_hh)
-                    else:
-                        for u in range(nb):
-                            add_row_product(pre[r, (b + u) * G:(b + u + 1) * G], h[b + u], w_hh)
-            else:
-                for j in range(G):
-                    a[j] = xrow[j] + hh[q, j]
+            xrow = xp[t * N + lo + q]
             for j in range(G):
-                e[j] = -a[j]
-            for j in range(2 * H, 3 * H):
-                e[j] = -two * a[j]
-            exp_inplace(e, scratch)
-            gt = gates[r, b * G:(b + 1) * G]
-            # i, f, o = σ(a) = 1 / (1 + e^{-a});   g = tanh(a) = 2 / (1 + e^{-2a}) − 1
+                a[q * G + j] = xrow[j]
+        add_times(a.reshape(n, G), h[lo:lo + n], w_hh, hh)
+        # e^{-a} for i, f, o and e^{-2a} for g
+        for q in range(n):
             for j in range(G):
-                gt[j] = one / (one + e[j])
+                e[q * G + j] = -a[q * G + j]
             for j in range(2 * H, 3 * H):
-                gt[j] = two / (one + e[j]) - one
-            cr = cells[r, b * H:(b + 1) * H]
+                e[q * G + j] += e[q * G + j]
+        exp_inplace(e[:n * G], scratch)
+        # i, f, o = σ(a) = 1 / (1 + e^{-a})
+        for k in range(n * G):
+            gt[k] = one / (one + e[k])
+        for q in range(n):
+            # g = tanh(a) = 2 / (1 + e^{-2a}) − 1
+            for j in range(2 * H, 3 * H):
+                gt[q * G + j] = two / (one + e[q * G + j]) - one
+            # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
             for j in range(H):
-                # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                c_t = gt[H + j] * c[b, j] + gt[j] * gt[2 * H + j]
-                c[b, j] = c_t
-                cr[j] = c_t
-                e[j] = -two * c_t
-            exp_inplace(e[:H], scratch)
+                c_t = gt[q * G + H + j] * c[lo + q, j] + gt[q * G + j] * gt[q * G + 2 * H + j]
+                c[lo + q, j] = c_t
+                cr[q * H + j] = c_t
+                e[q * H + j] = -two * c_t
+        exp_inplace(e[:n * H], scratch)
+        for q in range(n):
             if project_h:
                 for j in range(H):
                     # m_t = o_t ⊙ tanh(c_t)
-                    hr[q, j] = gt[3 * H + j] * (two / (one + e[j]) - one)
+                    hr[q, j] = gt[q * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
             else:
                 for j in range(H):
                     # h_t = o_t ⊙ tanh(c_t)
-                    v = gt[3 * H + j] * (two / (one + e[j]) - one)
-                    h[b, j] = v
-                    hs[t, b, j] = v
+                    v = gt[q * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
+                    h[lo + q, j] = v
+                    hs[t, lo + q, j] = v
         if project_h:
             # h_t = W_hr m_t
             np.dot(hr[:n], w_hr, h[lo:lo + n])
@@ -162,13 +147,13 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
     G = 4 * H
     one = typed_one(dh_n)
     project_h = w_hr.shape[0] > 0
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
     dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
     tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
     scratch = np.empty(m * H, dtype=dh.dtype)
+    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else m, dh.shape[1]), dtype=dh.dtype)  # dL/da W_hh, by BLAS
     two = one + one
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -190,34 +175,37 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
         exp_inplace(tc[:n * H], scratch)
         for q in range(n):
             b = lo + q
+            gq = gates[t, b * G:(b + 1) * G]  # this row's i | f | g | o
+            daq = da[t, b * G:(b + 1) * G]
+            tq = tc[q * H:(q + 1) * H]
+            dmq = dm[q]
+            dcq = dc[q]
+            dc_t = dc_all[t, b]
+            c_tm1 = c_prev[t, b]
             for j in range(H):
-                i = gates[t, b * G + j]
-                f = gates[t, b * G + H + j]
-                g = gates[t, b * G + 2 * H + j]
-                o = gates[t, b * G + 3 * H + j]
-                th = two / (one + tc[q * H + j]) - one  # tanh(c_t), as the forward computed it
+                i = gq[j]
+                f = gq[H + j]
+                g = gq[2 * H + j]
+                o = gq[3 * H + j]
+                th = two / (one + tq[j]) - one  # tanh(c_t), as the forward computed it
                 # h_t = o ⊙ tanh(c_t):  dL/do = dL/dh ⊙ tanh(c_t);  dL/dc_t += dL/dh ⊙ o ⊙ (1 − tanh²c_t)
-                d_o = dm[q, j] * th
-                d_c = dc[q, j] + dm[q, j] * o * (one - th * th)
-                dc_all[t, b, j] = d_c
+                d_o = dmq[j] * th
+                d_c = dcq[j] + dmq[j] * o * (one - th * th)
+                dc_t[j] = d_c
                 # c_t = f ⊙ c_{t-1} + i ⊙ g
                 d_i = d_c * g
                 d_g = d_c * i
-                d_f = d_c * c_prev[t, b, j]
-                dc[q, j] = d_c * f
+                d_f = d_c * c_tm1[j]
+                dcq[j] = d_c * f
                 # σ' = σ(1 − σ), tanh' = 1 − tanh²
-                da[t, b * G + j] = d_i * i * (one - i)
-                da[t, b * G + H + j] = d_f * f * (one - f)
-                da[t, b * G + 2 * H + j] = d_g * (one - g * g)
-                da[t, b * G + 3 * H + j] = d_o * o * (one - o)
+                daq[j] = d_i * i * (one - i)
+                daq[H + j] = d_f * f * (one - f)
+                daq[2 * H + j] = d_g * (one - g * g)
+                daq[3 * H + j] = d_o * o * (one - o)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        if in_loop and n < BACKWARD_LOOP_ROWS:
-            for q in range(n):
-                row = dh[q]
-                for j in range(row.shape[0]):
-                    row[j] = 0
-                add_row_product(row, da[t, (lo + q) * G:(lo + q + 1) * G], w_hh)
-        else:
-            np.dot(da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh[:n])
+        for q in range(n):
+            for j in range(dh.shape[1]):
+                dh[q, j] = 0
+        add_times(dh[:n], da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)
     copy_rows(dc0[lo:hi], dc)

@@ -5,8 +5,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (BACKWARD_LOOP_ROWS, JIT, add_row_product, chunk_bounds, copy_rows, folded_bias, project,
-                  recurrent_in_loop, rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+                  rows_active, typed_one)
 from .vexp import exp_inplace
 
 
@@ -37,8 +37,9 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
     ``xp`` (T*N, H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
-    arguments are ``rnn_forward``'s. Each row's step runs start to end: a = xp + h W_hh (a loop over W_hh's
-    rows where W_hh is small, else one BLAS product for the chunk), then h_t.
+    arguments are ``rnn_forward``'s. Each step works on the chunk's rows as one block: a = xp + h W_hh
+    (a loop over W_hh's rows, four batch rows per pass, where W_hh is small, else one BLAS product),
+    then h_t with one ``exp`` for the block.
     """
     w_hh = weights[1]
     h = state[0]
@@ -48,46 +49,40 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     one = typed_one(h)
     two = one + one
     zero = one - one
-    in_loop = recurrent_in_loop(w_hh)
     m = hi - lo
-    hh = np.empty((0 if in_loop else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
-    e = np.empty(H, dtype=h.dtype)
-    scratch = np.empty(H, dtype=h.dtype)
+    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    e = np.empty(m * H, dtype=h.dtype)
+    scratch = np.empty(m * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if pre.shape[0] == T else 0
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
-        if not in_loop:
-            np.dot(h[lo:lo + n], w_hh, hh[:n])
+        a = pre[r, lo * H:(lo + n) * H]  # the block's pre-activations, row q at q*H
+        # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
         for q in range(n):
-            b = lo + q
-            a = pre[r, b * H:(b + 1) * H]
-            xrow = xp[t * N + b]
-            # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
-            if in_loop:
-                for j in range(H):
-                    a[j] = xrow[j]
-                add_row_product(a, h[b], w_hh)
-            else:
-                for j in range(H):
-                    a[j] = xrow[j] + hh[q, j]
-            if use_relu:
+            xrow = xp[t * N + lo + q]
+            for j in range(H):
+                a[q * H + j] = xrow[j]
+        add_times(a.reshape(n, H), h[lo:lo + n], w_hh, hh)
+        if use_relu:
+            for q in range(n):
                 for j in range(H):
                     # h_t = max(a_t, 0)   (NaN stays NaN)
-                    h_t = zero if a[j] < zero else a[j]
-                    h[b, j] = h_t
-                    hs[t, b, j] = h_t
-            else:
-                for j in range(H):
-                    e[j] = -two * a[j]
-                exp_inplace(e, scratch)
+                    h_t = zero if a[q * H + j] < zero else a[q * H + j]
+                    h[lo + q, j] = h_t
+                    hs[t, lo + q, j] = h_t
+        else:
+            for k in range(n * H):
+                e[k] = -two * a[k]
+            exp_inplace(e[:n * H], scratch)
+            for q in range(n):
                 for j in range(H):
                     # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1
-                    h_t = two / (one + e[j]) - one
-                    h[b, j] = h_t
-                    hs[t, b, j] = h_t
+                    h_t = two / (one + e[q * H + j]) - one
+                    h[lo + q, j] = h_t
+                    hs[t, lo + q, j] = h_t
 
 
 @njit(parallel=True, **JIT)
@@ -116,8 +111,8 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
     H = dh_n.shape[1]
     one = typed_one(dh_n)
     zero = one - one
-    in_loop = recurrent_in_loop(w_hh)
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
+    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else hi - lo, H), dtype=dh.dtype)  # dL/da W_hh, by BLAS
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
         n = rows_active(active[t], lo, hi)
@@ -136,12 +131,8 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
                     h = hs[t, b, j]
                     da[t, b * H + j] = d_h * (one - h * h)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
-        if in_loop and n < BACKWARD_LOOP_ROWS:
-            for q in range(n):
-                row = dh[q]
-                for j in range(H):
-                    row[j] = 0
-                add_row_product(row, da[t, (lo + q) * H:(lo + q + 1) * H], w_hh)
-        else:
-            np.dot(da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh[:n])
+        for q in range(n):
+            for j in range(H):
+                dh[q, j] = 0
+        add_times(dh[:n], da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)
