@@ -135,3 +135,138 @@ def test_limits_still_refuse_small_traces(cls):
     finally:
         set_memory_limit(None)
     sr.trace(layer, x)
+
+
+# -- issue 14, overhead2: what the cheaper forward, backward and trace must still do ----------------
+
+from helpers import twin_layers  # noqa: E402
+
+from steprnn import _dispatch  # noqa: E402
+
+
+@st.composite
+def _grad_cases(draw):
+    kind = draw(st.sampled_from(["rnn", "lstm", "gru"]))
+    return dict(kind=kind, I=draw(st.integers(1, 4)), H=draw(st.integers(1, 5)), layers=draw(st.integers(1, 2)),
+                bidirectional=draw(st.booleans()), bias=draw(st.booleans()), packed=draw(st.booleans()),
+                with_hx=draw(st.booleans()), T=draw(st.integers(1, 5)), N=draw(st.integers(1, 4)),
+                joint=draw(st.sampled_from([0, 1 << 30])), seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(_grad_cases())
+def test_backward_without_copies_or_zero_fills_matches_torch(cfg):
+    """h_{t-1}/c_{t-1} as views beside hs, buffers left unfilled where every row takes every step,
+    weight and bias gradients as one product or apart (``JOINT_PRODUCT_MAX`` both ways): float64
+    gradients equal torch's, packed (unsorted, uneven lengths) and reverse directions included."""
+    old = _dispatch.JOINT_PRODUCT_MAX
+    _dispatch.JOINT_PRODUCT_MAX = cfg["joint"]
+    try:
+        t_layer, s_layer = twin_layers(cfg["kind"], cfg["I"], cfg["H"], np.float64, seed=cfg["seed"] % 1000,
+                                       num_layers=cfg["layers"], bidirectional=cfg["bidirectional"], bias=cfg["bias"])
+        rng = np.random.default_rng(cfg["seed"])
+        T, N, D = cfg["T"], cfg["N"], 2 if cfg["bidirectional"] else 1
+        x = rng.standard_normal((T, N, cfg["I"]))
+        xs, xt = sr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        s_in, t_in = xs, xt
+        if cfg["packed"]:
+            lengths = rng.integers(1, T + 1, size=N).tolist()
+            s_in = sr.nn.utils.rnn.pack_padded_sequence(xs, lengths, enforce_sorted=False)
+            t_in = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False)
+        hx_np = [rng.standard_normal((cfg["layers"] * D, N, cfg["H"])) for _ in range(2 if cfg["kind"] == "lstm" else 1)]
+        s_h = [sr.tensor(a, requires_grad=True) for a in hx_np]
+        t_h = [torch.tensor(a, requires_grad=True) for a in hx_np]
+        s_hx = t_hx = None
+        if cfg["with_hx"]:
+            s_hx = tuple(s_h) if cfg["kind"] == "lstm" else s_h[0]
+            t_hx = tuple(t_h) if cfg["kind"] == "lstm" else t_h[0]
+        s_out, _ = s_layer(s_in, s_hx)
+        t_out, _ = t_layer(t_in, t_hx)
+        s_o = s_out.data if cfg["packed"] else s_out
+        t_o = t_out.data if cfg["packed"] else t_out
+        w = rng.standard_normal(tuple(t_o.shape))
+        (s_o * sr.tensor(w)).sum().backward()
+        (t_o * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), rtol=0, atol=1e-8, err_msg="input")
+        if cfg["with_hx"]:
+            for i, (a, b) in enumerate(zip(s_h, t_h)):
+                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=0, atol=1e-8, err_msg=f"hx[{i}]")
+        for (name, p), (_, q) in zip(s_layer.named_parameters(), t_layer.named_parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=0, atol=1e-8, err_msg=name)
+    finally:
+        _dispatch.JOINT_PRODUCT_MAX = old
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_recorded_run_keeps_the_initial_state_beside_its_states(kind, reverse):
+    """h_prev[t] is the state step t read, a view of the buffer that holds hs (no copy in backward)."""
+    layer = getattr(nn, kind.upper())(3, 4)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    h0 = rng.standard_normal((2, 4)).astype(np.float32)
+    c0 = rng.standard_normal((2, 4)).astype(np.float32) if kind == "lstm" else None
+    active = np.full(5, 2, dtype=np.int64)
+    run = _dispatch.run_direction(kind, x, layer._weights(0, 0), h0, c0, active, reverse, record=True)
+    expected = _dispatch.previous_states(run.hs, h0, active, reverse)
+    np.testing.assert_array_equal(run.h_prev, expected)
+    assert np.shares_memory(run.h_prev, run.hs)
+    if kind == "lstm":
+        np.testing.assert_array_equal(run.c_prev, _dispatch.previous_states(run.cells, c0, active, reverse))
+        assert np.shares_memory(run.c_prev, run.cells)
+    untraced = _dispatch.run_direction(kind, x, layer._weights(0, 0), h0, c0, active, reverse, record=True,
+                                       keep_prev=False)
+    assert untraced.h_prev is None and untraced.c_prev is None
+    np.testing.assert_array_equal(untraced.hs, run.hs)
+
+
+def test_cached_facts_follow_a_reconfigured_layer():
+    """A layer's cached facts are rebuilt when batch_first, dtype... change; copies work them out anew."""
+    import copy
+    import pickle
+
+    layer = nn.LSTM(3, 4)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    with sr.no_grad():
+        out_tm = layer(x)[0].numpy().copy()
+        assert sr.trace(layer, x).meta["batch_first"] is False
+        layer.batch_first = True
+        out_bf = layer(x.transpose(1, 0, 2))[0].numpy()
+        np.testing.assert_array_equal(out_bf.transpose(1, 0, 2), out_tm)
+        assert sr.trace(layer, x.transpose(1, 0, 2)).meta["batch_first"] is True
+        layer.to(sr.float64)
+        assert sr.trace(layer, x.transpose(1, 0, 2).astype(np.float64)).meta["dtype"] == "float64"
+        for twin in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+            np.testing.assert_array_equal(twin(x.transpose(1, 0, 2).astype(np.float64))[0].numpy(),
+                                          layer(x.transpose(1, 0, 2).astype(np.float64))[0].numpy())
+    cell = nn.RNNCell(3, 4)
+    with sr.no_grad():
+        a = cell(x[0])
+        cell.nonlinearity = "relu"
+        assert sr.trace(cell, x[0]).meta["nonlinearity"] == "relu"
+        b = cell(x[0])
+    assert np.all(b.numpy() >= 0) and np.any(a.numpy() < 0)  # relu now, tanh before (this input has negatives)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_a_trace_owns_the_weights_it_keeps(kind, grad):
+    """The weights a trace keeps are the forward's, in arrays no parameter shares: changing the
+    parameters afterwards (in place, through .numpy()) leaves the trace as the forward saw it."""
+    layer = getattr(nn, kind)(3, 4, num_layers=2)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    before = {k: v.copy() for k, v in layer.state_dict().items()}
+    if grad:
+        tr = sr.trace(layer, x)
+    else:
+        with sr.no_grad():
+            tr = sr.trace(layer, x)
+    for p in layer.parameters():
+        p.detach().numpy()[...] += 1.0
+    for layer_i in range(2):
+        for short, full in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")):
+            kept = tr.array(short, layer_i)
+            np.testing.assert_array_equal(kept, before[f"{full}_l{layer_i}"])
+            assert kept.shape == before[f"{full}_l{layer_i}"].shape
+            for p in layer.parameters():
+                assert not np.shares_memory(kept, p.detach().numpy())
