@@ -23,6 +23,7 @@ from ..trace.build import trace_config, trace_from_run
 from .rnn_graph import attach_graph, needs_graph
 from ..trace.hooks import active_recording
 from ..trace.spec import RecordSpec
+from ..grad_mode import is_grad_enabled
 from ..random import default_generator
 from ..tensor import Tensor
 from . import init
@@ -272,7 +273,8 @@ class RNNBase(Module):
         if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
             from .rnn_cuda import layer_traced
             return layer_traced(self, input, hx, spec)
-        gradients = StateGradients()  # what a backward through this forward will leave for the trace
+        # what a backward through this forward will leave for the trace (none without grad mode)
+        gradients = StateGradients() if is_grad_enabled() else None
         result, run = self._run(input, hx, record=spec, gradients=gradients)
         return result, trace_from_run(self, run, result, gradients=gradients, config=self._facts().config)
 
