@@ -253,6 +253,19 @@ def _gru_backward(backend, xp, fill, run, w, h_prev, c_prev, active, reverse, us
 
 _BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward, "gru": _gru_backward}
 
+#: a factor of a weight gradient's product this narrow (columns) gets a column of ones appended
+#: on the CPU, so that the same product gives the bias gradient (no separate pass over dL/da)
+FOLD_WIDTH_MAX = 64
+
+
+def _with_ones(a: np.ndarray) -> np.ndarray:
+    """(M, K) → (M, K + 1): ``a`` with a last column of ones."""
+    out = np.empty((a.shape[0], a.shape[1] + 1), dtype=a.dtype)
+    out[:, :-1] = a
+    out[:, -1] = 1
+    return out
+
+
 #: up to this many elements in [x | h_{t-1} | 1] (T*N rows), an RNN's or LSTM's weight and bias
 #: gradients are one product dL/daᵀ [x | h_{t-1} | 1] on the CPU: one kernel launch instead of two
 #: products and two column sums (a launch costs more than copying that much)
@@ -312,12 +325,27 @@ def backward_direction(
         if bias:
             grads["b_ih"] = joint[:, I + P]
             grads["b_hh"] = joint[:, I + P].copy()
+    elif device == "cpu":
+        # a bias gradient is a column sum of dL/da: folded into the product that reads dL/da anyway,
+        # as its column of ones, where the other factor is narrow enough to copy cheaply
+        fold_ih = bias and I <= FOLD_WIDTH_MAX
+        fold_hh = bias and d_gi is not d_gh and P <= FOLD_WIDTH_MAX
+        w_ih_g = backend.matmul_tn(d_gi, _with_ones(x2) if fold_ih else x2)  # (G, I (+ 1))
+        w_hh_g = backend.matmul_tn(d_gh, _with_ones(h2) if fold_hh else h2)  # (G, H_out (+ 1))
+        grads["w_ih"] = w_ih_g[:, :I] if fold_ih else w_ih_g
+        grads["w_hh"] = w_hh_g[:, :P] if fold_hh else w_hh_g
+        if bias:
+            grads["b_ih"] = w_ih_g[:, I] if fold_ih else d_gi.sum(axis=0)
+            if d_gi is d_gh:
+                grads["b_hh"] = grads["b_ih"].copy()
+            else:
+                grads["b_hh"] = w_hh_g[:, P] if fold_hh else d_gh.sum(axis=0)
     else:
         grads["w_ih"] = backend.matmul_tn(d_gi, x2)  # (G, I)
         grads["w_hh"] = backend.matmul_tn(d_gh, h2)  # (G, H_out)
         if bias:
             grads["b_ih"] = xp.column_sums(d_gi)
-            grads["b_hh"] = grads["b_ih"].copy() if d_gi is d_gh and device == "cpu" else xp.column_sums(d_gh)
+            grads["b_hh"] = xp.column_sums(d_gh)
     w_ih = xp.contiguous(weights.params["w_ih"])
     dx = backend.matmul(d_gi, w_ih).reshape(T, N, I)  # dL/dx_t = dL/da_t W_ih
     return DirectionGrads(dx, dh0, dc0, grads, dh_all, dc_all)

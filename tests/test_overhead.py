@@ -150,17 +150,19 @@ def _grad_cases(draw):
     return dict(kind=kind, I=draw(st.integers(1, 4)), H=draw(st.integers(1, 5)), layers=draw(st.integers(1, 2)),
                 bidirectional=draw(st.booleans()), bias=draw(st.booleans()), packed=draw(st.booleans()),
                 with_hx=draw(st.booleans()), T=draw(st.integers(1, 5)), N=draw(st.integers(1, 4)),
-                joint=draw(st.sampled_from([0, 1 << 30])), seed=draw(st.integers(0, 2**16)))
+                joint=draw(st.sampled_from([0, 1 << 30])), fold=draw(st.sampled_from([0, 64])),
+                seed=draw(st.integers(0, 2**16)))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(_grad_cases())
 def test_backward_without_copies_or_zero_fills_matches_torch(cfg):
     """h_{t-1}/c_{t-1} as views beside hs, buffers left unfilled where every row takes every step,
-    weight and bias gradients as one product or apart (``JOINT_PRODUCT_MAX`` both ways): float64
-    gradients equal torch's, packed (unsorted, uneven lengths) and reverse directions included."""
-    old = _dispatch.JOINT_PRODUCT_MAX
-    _dispatch.JOINT_PRODUCT_MAX = cfg["joint"]
+    weight and bias gradients as one product or apart (``JOINT_PRODUCT_MAX`` both ways), bias
+    gradients folded into those products or summed apart (``FOLD_WIDTH_MAX``): float64 gradients
+    equal torch's, packed (unsorted, uneven lengths) and reverse directions included."""
+    old = _dispatch.JOINT_PRODUCT_MAX, _dispatch.FOLD_WIDTH_MAX
+    _dispatch.JOINT_PRODUCT_MAX, _dispatch.FOLD_WIDTH_MAX = cfg["joint"], cfg["fold"]
     try:
         t_layer, s_layer = twin_layers(cfg["kind"], cfg["I"], cfg["H"], np.float64, seed=cfg["seed"] % 1000,
                                        num_layers=cfg["layers"], bidirectional=cfg["bidirectional"], bias=cfg["bias"])
@@ -194,7 +196,7 @@ def test_backward_without_copies_or_zero_fills_matches_torch(cfg):
         for (name, p), (_, q) in zip(s_layer.named_parameters(), t_layer.named_parameters()):
             np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=0, atol=1e-8, err_msg=name)
     finally:
-        _dispatch.JOINT_PRODUCT_MAX = old
+        _dispatch.JOINT_PRODUCT_MAX, _dispatch.FOLD_WIDTH_MAX = old
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
