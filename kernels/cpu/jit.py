@@ -216,34 +216,3 @@ def add_times(out, v, w, scratch):
 def rows_active(active_t, lo, hi):
     """How many of the chunk's rows lo..hi-1 take part in a step where rows 0..active_t-1 do."""
     return min(max(active_t - lo, 0), hi - lo)
-
-
-@njit(parallel=True, **JIT)
-def matmul(parts, a, b):
-    """a @ b: (M, K) @ (K, N) → (M, N), row blocks in parallel on single-threaded BLAS."""
-    M = a.shape[0]
-    out = np.empty((M, b.shape[1]), dtype=a.dtype)
-    bounds = chunk_bounds(M, parts)
-    for k in prange(bounds.shape[0] - 1):
-        lo, hi = bounds[k], bounds[k + 1]
-        np.dot(a[lo:hi], b, out[lo:hi])
-    return out
-
-
-@njit(parallel=True, **JIT)
-def matmul_tn(parts, a, b):
-    """aᵀ @ b: (M, G)ᵀ @ (M, K) → (G, K), summed over row blocks computed in parallel.
-
-    This is how weight gradients add up over all steps: Σ_t dL/da_t x_tᵀ with the T*N rows split.
-    """
-    M = a.shape[0]
-    bounds = chunk_bounds(M, parts)
-    n = bounds.shape[0] - 1
-    partial = np.empty((n, a.shape[1], b.shape[1]), dtype=a.dtype)
-    for k in prange(n):
-        lo, hi = bounds[k], bounds[k + 1]
-        np.dot(a[lo:hi].T, b[lo:hi], partial[k])
-    out = partial[0].copy()
-    for k in range(1, n):
-        out += partial[k]
-    return out
