@@ -121,10 +121,11 @@ class RNNCellBase(Module):
         return cache.get(0, self._direction_params(), self._cell)
 
     def _step(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, result_of,
-              rows: np.ndarray | None = None, own_states: bool = False) -> tuple[Any, LayerRun]:
+              rows: np.ndarray | None = None, own_states: bool = False,
+              graph: bool = True) -> tuple[Any, LayerRun]:
         """Run the kernel for one step (T = 1, which records it); ``result_of(run)`` is what forward
         returns; ``rows`` the batch rows a trace keeps (None: all); ``own_states``: h0/c0 are zeros
-        made here (no hx given)."""
+        made here (no hx given); ``graph``: a backward may follow (lay out h_0/c_0 for it)."""
         x2 = x if x.ndim == 2 else x[None, :]
         N = x2.shape[0]
         facts = self._facts()
@@ -133,7 +134,7 @@ class RNNCellBase(Module):
             check_allocation(run_nbytes(self, 1, N, True), f"this {type(self).__name__} step (N={N})")
         weights = self._weights()
         run = run_direction(self.kind, x2[None], weights, h0, c0, layout.active, reverse=False,
-                            record=True, nonlinearity=self.nonlinearity, device=self.device)
+                            record=True, nonlinearity=self.nonlinearity, device=self.device, keep_prev=graph)
         layer_run = LayerRun(run.hs, run.h_n[None], None if run.c_n is None else run.c_n[None], h0[None],
                              None if c0 is None else c0[None], layout, (run,), (x2[None],), (weights,), (None,),
                              Kept((True,), rows), own_states)
@@ -173,8 +174,9 @@ class RNNCellBase(Module):
         if hx is not None and type(hx) is not Tensor and hidden_on_cuda(hx):
             raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
                                "cuda:0 and cpu!")
-        result, run = self._forward(input, hx, rows)
-        if needs_graph(self, input, hx):
+        graph = needs_graph(self, input, hx)
+        result, run = self._forward(input, hx, rows, graph)
+        if graph:
             result = attach_cell_graph(self, run, input, hx, result)
         return result, run
 
@@ -193,11 +195,13 @@ class RNNCellBase(Module):
         result, run = self._run(input, hx, rows)
         return result, trace_from_run(self, run, result, cell=True, config=facts.config)
 
-    def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None):
-        """The step's result and the kernel's buffers (as a one-step ``LayerRun``), one-state cells."""
+    def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None, graph: bool = True):
+        """The step's result and the kernel's buffers (as a one-step ``LayerRun``), one-state cells;
+        ``graph``: a backward may follow."""
         x = self._input(input)
         h0 = self._state(hx, x, "hidden", "hidden")
-        return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x), rows, own_states=hx is None)
+        return self._step(x, h0, None, lambda run: self._shape_like(run.h_n, x), rows, own_states=hx is None,
+                          graph=graph)
 
 
 class _CellFacts:
@@ -327,14 +331,14 @@ class LSTMCell(RNNCellBase):
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
-    def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None):
+    def _forward(self, input: Any, hx: Any, rows: np.ndarray | None = None, graph: bool = True):
         x = self._input(input)
         own = hx is None
         hx = (None, None) if hx is None else check_pair(hx, "LSTMCell expects hx as a tuple (h, c)")
         h0 = self._state(hx[0], x, "hx[0]", "hx[0]")
         c0 = self._state(hx[1], x, "hx[1]", "hx[1]")
         return self._step(x, h0, c0, lambda run: (self._shape_like(run.h_n, x), self._shape_like(run.c_n, x)), rows,
-                          own_states=own)
+                          own_states=own, graph=graph)
 
 
 class GRUCell(RNNCellBase):
