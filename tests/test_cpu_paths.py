@@ -106,3 +106,36 @@ def test_add_rows_product_is_four_row_products(K, G, dtype, seed):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(blocked, a + v.astype(np.float64) @ w.astype(np.float64), rtol=0, atol=tol * (K + 1))
     np.testing.assert_allclose(blocked, single, rtol=0, atol=tol * (K + 1))
+
+
+@pytest.mark.parametrize("n, K, G, order, in_loop", [
+    (20, 32, 128, "C", True),  # the forward's wide W_hhᵀ: the loop at any number of rows
+    (20, 128, 32, "C", False),  # the backward's narrow W_hh: BLAS from LOOP_ROWS rows on
+    (3, 128, 32, "C", True),  # ... and the loop below
+    (5, 32, 128, "F", False),  # not C-contiguous: BLAS
+    (2, 200, 200, "C", False),  # past IN_LOOP_MAX: BLAS
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_times_both_branches(n, K, G, order, in_loop, dtype):
+    """``add_times`` adds v @ w to ``out`` on either branch, and takes the branch its rule names."""
+    rng = np.random.default_rng(n * K + G)
+    w = np.asarray(rng.standard_normal((K, G)).astype(dtype), order=order)
+    v = rng.standard_normal((n, K)).astype(dtype)
+    out = rng.standard_normal((n, G)).astype(dtype)
+    expected = out.astype(np.float64) + v.astype(np.float64) @ w.astype(np.float64)
+    assert jit.product_in_loop(w, n) == in_loop
+    scratch = np.empty((0 if in_loop else n, G), dtype=dtype)
+    w_before, v_before = w.copy(), v.copy()
+    jit.add_times(out, v, w, scratch)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * K)
+    np.testing.assert_array_equal(w, w_before)
+    np.testing.assert_array_equal(v, v_before)
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSES))
+def test_many_rows_narrow_backward_product_by_blas(kind, policy):
+    # N = 20 rows: the backward's dL/da W_hh (narrow W_hh) goes to BLAS, the forward's stays in the loop
+    assert jit.LOOP_ROWS <= 20
+    _compare(kind, 3, 20, 2, 7, [3] * 12 + [2] * 5 + [1] * 3, seed=3)
+    _compare(kind, 2, 20, 3, 5, None, seed=4)

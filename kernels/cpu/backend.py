@@ -40,29 +40,25 @@ DEVICE = "cpu"
 PARALLEL_FROM = 2_000_000
 
 
+_POLICY_DOC = "``{}`` without ``parts`` (the CPU policy supplies it).\n\n{}"
+
+
 def _parallel(rows: int, work: int) -> int:
     """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial)."""
     parts = numba.get_num_threads()
     return parts if parts > 1 and rows > 1 and work >= PARALLEL_FROM else 1
 
 
-def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None = None,
-                     fold: Callable[[int], int] | None = None) -> Callable[..., Any]:
+def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any],
+                     fold: Callable[[int], int]) -> Callable[..., Any]:
     """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
     ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
     work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
-    call (``jit.project_serial``; a loop, ``jit.project_loop``, for a small W_ih) and the time loop
+    call (``jit.project_serial``) and the time loop
     ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
     on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
     a time, BLAS on one thread inside a parallel launch.
-
-    Without ``rows``, ``kernel(parts, *args)`` becomes ``f(*args)`` with every Numba thread.
     """
-
-    @functools.wraps(kernel, updated=())
-    def run(*args: Any) -> Any:
-        with kernel_launch():
-            return kernel(numba.get_num_threads(), *args)
 
     @functools.wraps(kernel, updated=())
     def run_forward(x: Any, weights: Any, biases: Any, active: Any, reverse: Any, *rest: Any) -> Any:
@@ -72,14 +68,11 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any] | None
         with kernel_launch():
             if parts > 1:
                 return kernel(parts, x, weights, biases, active, reverse, *rest)
-            w_ih = weights[0]
-            small = w_ih.size <= jit.IN_LOOP_MAX and w_ih.flags.c_contiguous
-            xp = (jit.project_loop if small else jit.project_serial)(x, w_ih, biases[0], biases[1], fold(w_hh.shape[1]))
+            xp = jit.project_serial(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]))
             return rows(0, n_rows, xp, weights, biases, active, reverse, *rest)
 
-    out = run if rows is None else run_forward
-    out.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
-    return out
+    run_forward.__doc__ = _POLICY_DOC.format(kernel.__name__, kernel.__doc__ or "")
+    return run_forward
 
 
 def _backward_policy(kernel: Callable[..., Any], rows: Callable[..., Any], n_rows: Callable[..., int],
@@ -96,11 +89,12 @@ def _backward_policy(kernel: Callable[..., Any], rows: Callable[..., Any], n_row
                 return kernel(parts, *args)
             return rows(0, n, *args)
 
-    run.__doc__ = f"``{kernel.__name__}`` without ``parts`` (the CPU policy supplies it).\n\n{kernel.__doc__ or ''}"
+    run.__doc__ = _POLICY_DOC.format(kernel.__name__, kernel.__doc__ or "")
     return run
 
 
-def _matmul_policy(serial: Callable[..., Any], threaded: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., Any]:
+def _matmul_policy(serial: Callable[..., Any],
+                   threaded: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., Any]:
     """``matmul``/``matmul_tn``: on this thread in Numba where the product is small, else NumPy's
     threaded BLAS (``threaded(a, b)``).
 

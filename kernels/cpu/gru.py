@@ -8,7 +8,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, product_in_loop,
                   rows_active, typed_one)
 from .vexp import exp_inplace
 
@@ -55,7 +55,7 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     one = typed_one(h)
     two = one + one
     m = hi - lo
-    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = np.empty((0 if product_in_loop(w_hh, m) else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
     e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
     scratch = np.empty(m * 2 * H, dtype=h.dtype)
@@ -135,7 +135,7 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
     one = typed_one(dh_n)
     m = hi - lo
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
-    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else m, H), dtype=dh.dtype)  # dL/d(W_hh h) W_hh, by BLAS
+    dh_blas = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=dh.dtype)  # dL/d(W_hh h) W_hh, by BLAS
     direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first

@@ -67,21 +67,6 @@ def project_serial(x, w, b_ih, b_hh, fold):
 
 
 @njit(**JIT)
-def project_loop(x, w, b_ih, b_hh, fold):
-    """``project_serial`` for a small C-contiguous ``w`` (``recurrent_in_loop(w)``): ``add_times``,
-    four rows per pass over ``w`` (no BLAS call)."""
-    M = x.shape[0]
-    out = np.empty((M, w.shape[1]), dtype=x.dtype)
-    bias = folded_bias(b_ih, b_hh, fold)
-    for i in range(M):
-        row = out[i]
-        for j in range(row.shape[0]):
-            row[j] = bias[j]
-    add_times(out, x, w, np.empty((0 if recurrent_in_loop(w) else M, w.shape[1]), dtype=x.dtype))
-    return out
-
-
-@njit(**JIT)
 def matmul_serial(a, b):
     """a @ b on the calling thread: (M, K) @ (K, N) → (M, N)."""
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
@@ -188,16 +173,34 @@ def add_rows_product(a0, a1, a2, a3, v0, v1, v2, v3, w):
         k += 1
 
 
+#: ``add_times`` runs in its own loop for blocks of fewer rows than this whatever ``w``'s width
+LOOP_ROWS = 16
+#: ... and for any number of rows where ``w`` has at least this many columns
+LOOP_COLUMNS = 128
+
+
+@njit(inline="always", **JIT)
+def product_in_loop(w, n):
+    """Whether ``add_times`` multiplies ``n`` rows by ``w`` (K, G) in its own loop rather than by BLAS.
+
+    The loop streams whole rows of ``w`` and wins where they are long (the forward's W_hhᵀ, G = 4H);
+    for narrow ``w`` (the backward's W_hh (4H, H), the RNN's) BLAS wins from about 16 rows on
+    (measured single-threaded, H = 32: 64 rows 2.3x faster by BLAS; 4-8 rows 1.4-2x faster in the loop).
+    """
+    return recurrent_in_loop(w) and (w.shape[1] >= LOOP_COLUMNS or n < LOOP_ROWS)
+
+
 @njit(**JIT)
 def add_times(out, v, w, scratch):
-    """out += v @ w for a block of rows: out (n, G), v (n, K), w (K, G); ``scratch`` (>= n, G).
+    """out += v @ w for a block of rows: out (n, G), v (n, K), w (K, G); ``scratch`` (>= n, G), or
+    (0, G) where ``product_in_loop(w, n)``.
 
-    Where ``w`` is small and C-contiguous (``recurrent_in_loop``) in this loop, four rows of ``v``
-    per pass over ``w`` (``add_rows_product``); else one BLAS product into ``scratch``, then added.
+    Where ``product_in_loop(w, n)``, in this loop, four rows of ``v`` per pass over ``w``
+    (``add_rows_product``); else one BLAS product into ``scratch``, then added.
     This is every kernel's recurrent product: h_{t-1} W_hhᵀ forward, dL/da_t W_hh backward.
     """
     n = v.shape[0]
-    if recurrent_in_loop(w):
+    if product_in_loop(w, n):
         q = 0
         while q + ROW_BLOCK <= n:
             add_rows_product(out[q], out[q + 1], out[q + 2], out[q + 3], v[q], v[q + 1], v[q + 2], v[q + 3], w)

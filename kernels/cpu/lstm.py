@@ -10,7 +10,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, product_in_loop,
                   rows_active, typed_one)
 from .vexp import exp_inplace
 
@@ -59,7 +59,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     two = one + one
     project_h = w_hr.shape[0] > 0
     m = hi - lo
-    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = np.empty((0 if product_in_loop(w_hh, m) else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
     hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
     e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
     scratch = np.empty(m * G, dtype=c.dtype)
@@ -153,7 +153,7 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
     dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
     tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
     scratch = np.empty(m * H, dtype=dh.dtype)
-    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else m, dh.shape[1]), dtype=dh.dtype)  # dL/da W_hh, by BLAS
+    dh_blas = np.empty((0 if product_in_loop(w_hh, m) else m, dh.shape[1]), dtype=dh.dtype)  # dL/da W_hh, by BLAS
     two = one + one
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first

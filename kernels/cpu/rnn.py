@@ -5,7 +5,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, recurrent_in_loop,
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, product_in_loop,
                   rows_active, typed_one)
 from .vexp import exp_inplace
 
@@ -50,7 +50,7 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     two = one + one
     zero = one - one
     m = hi - lo
-    hh = np.empty((0 if recurrent_in_loop(w_hh) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     e = np.empty(m * H, dtype=h.dtype)
     scratch = np.empty(m * H, dtype=h.dtype)
     for s in range(T):
@@ -112,7 +112,7 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
     one = typed_one(dh_n)
     zero = one - one
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
-    dh_blas = np.empty((0 if recurrent_in_loop(w_hh) else hi - lo, H), dtype=dh.dtype)  # dL/da W_hh, by BLAS
+    dh_blas = np.empty((0 if product_in_loop(w_hh, hi - lo) else hi - lo, H), dtype=dh.dtype)  # dL/da W_hh, by BLAS
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
         n = rows_active(active[t], lo, hi)
