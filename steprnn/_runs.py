@@ -1,6 +1,7 @@
 """Run records: what one forward of a recurrent layer or cell leaves behind, as arrays.
 
-Each record is built once, by the code that allocated its buffers, and never changed after:
+Each record is built once, by the code that allocated its buffers, and never changed after (they are
+named tuples: immutable, and a tenth of a frozen dataclass's cost to build, on every call):
 
 * ``DirectionRun`` — the buffers one layer and direction's kernel filled (``_dispatch.run_direction``);
 * ``BatchLayout`` — how the caller's arrays map to the kernels' time-major rows;
@@ -13,15 +14,14 @@ it and handed to the trace of that forward.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from ._weights import WeightLayout
+from ._weights import WeightLayout, frozen_setattr
 
 
-@dataclass(frozen=True, slots=True)
-class DirectionRun:
+class DirectionRun(NamedTuple):
     """What one layer/direction produced. Shapes: ``hs`` (T, N, H_out); ``h_n`` (N, H_out);
     ``c_n`` (N, H) for LSTM else None; ``gates`` (R, N, G*H) or None (RNN); ``pre`` (R, N, G'*H);
     ``cells`` (R, N, H) for LSTM else None; R = T when recorded, else 1 (scratch).
@@ -31,6 +31,8 @@ class DirectionRun:
     in reverse), as views of the buffer that holds ``hs`` / ``cells`` beside the initial state (the
     forward wrote h_0 into the row before the first step), so that backward copies nothing; None
     where the forward did not lay them out so (``_dispatch.previous_states`` makes them then)."""
+
+    __setattr__ = frozen_setattr
 
     hs: np.ndarray
     h_n: np.ndarray
@@ -50,12 +52,13 @@ class DirectionRun:
                             pick(self.gates), pick(self.pre), pick(self.cells))
 
 
-@dataclass(frozen=True, slots=True)
-class DirectionGrads:
+class DirectionGrads(NamedTuple):
     """Gradients of one layer/direction. ``dx`` (T, N, I), ``dh0`` (N, H_out), ``dc0`` (N, H) or None,
     parameter gradients by their short names (``cell_kinds.PARAMETERS``: ``w_ih``, ``w_hh``, ``b_ih``,
     ``b_hh``, ``w_hr``), ``dh_all`` (T, N, H_out) / ``dc_all`` (T, N, H) the total dL/dh_t, dL/dc_t
     of every step."""
+
+    __setattr__ = frozen_setattr
 
     dx: np.ndarray
     dh0: np.ndarray
@@ -65,8 +68,7 @@ class DirectionGrads:
     dc_all: np.ndarray | None
 
 
-@dataclass(frozen=True, slots=True)
-class BatchLayout:
+class BatchLayout(NamedTuple):
     """How the caller's arrays map to the kernels' time-major (T, N, ·) rows.
 
     ``form``: ``'time_major'`` (L, N, ·), ``'batch_first'`` (N, L, ·), ``'unbatched'`` (L, ·) or
@@ -74,6 +76,8 @@ class BatchLayout:
     ``t_idx``/``b_idx`` (sum(lengths),) the (step, kernel row) of each data row, and PyTorch's
     ``sorted_indices``/``unsorted_indices`` (None when the sequence was packed sorted).
     """
+
+    __setattr__ = frozen_setattr
 
     form: str
     active: np.ndarray
@@ -83,20 +87,20 @@ class BatchLayout:
     unsorted_indices: np.ndarray | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Kept:
+class Kept(NamedTuple):
     """What a trace of a forward keeps: ``layers[l]`` whether layer l was asked for; ``rows`` the
     kernel batch rows, in the order asked for (None: all, in kernel order); ``selected`` whether
     the ``DirectionRun`` of those layers already hold only ``rows`` (a traced forward without a
     graph selects as it goes; one kept whole for backward is selected when the trace is read)."""
+
+    __setattr__ = frozen_setattr
 
     layers: tuple[bool, ...]
     rows: np.ndarray | None = None
     selected: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class LayerRun:
+class LayerRun(NamedTuple):
     """One forward of a recurrent layer (or of a cell, as one layer of one step), as arrays.
 
     ``output`` (T, N, D*H_out) time-major in the kernels' batch order; ``h_n`` (L*D, N, H_out),
@@ -107,6 +111,8 @@ class LayerRun:
     ``masks[l]`` the dropout multiplier after layer l, or None. ``own_states``: ``h0``/``c0`` were
     made by the forward (zeros, no ``hx`` given), so nobody else holds or changes them.
     """
+
+    __setattr__ = frozen_setattr
 
     output: np.ndarray
     h_n: np.ndarray

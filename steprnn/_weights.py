@@ -18,16 +18,20 @@ The kernels multiply row vectors by transposed weights (``x_t W_ihᵀ``, ``h W_h
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import FrozenInstanceError
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
 from .cell_kinds import PARAMETERS, CellKind
 
 
-@dataclass(frozen=True, slots=True)
-class WeightLayout:
+def frozen_setattr(self: Any, name: str, value: Any) -> None:
+    """The ``__setattr__`` of the run records (named tuples): refused as a frozen dataclass refuses it."""
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+class WeightLayout(NamedTuple):
     """One layer and direction's weights.
 
     ``params``   short name → the array as PyTorch stores it, or None where the layer has none:
@@ -42,6 +46,8 @@ class WeightLayout:
                  back, copied biases, which ``biases`` then holds too), so that a trace keeps them
                  without copying again; else None
     """
+
+    __setattr__ = frozen_setattr
 
     params: Mapping[str, np.ndarray | None]
     forward: tuple[np.ndarray, ...]
