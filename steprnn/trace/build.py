@@ -81,14 +81,21 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
     a backward through this forward will put there (None: the forward has no autograd node).
     ``config``: ``trace_config(module, cell)`` where the caller has it already.
     """
-    D = 1 if cell else module.num_directions
+    config = trace_config(module, cell) if config is None else config
+    D = config["num_directions"]
     kept = run.kept
-    recorded = [layer for layer, r in enumerate(kept.layers) if r]
-    weights = {}  # the parameters the kernels used, copied (training may change them later)
-    for layer in recorded:
-        for d in range(D):
-            w = run.weights[layer * D + d]
-            weights[layer, d] = w.owned if w.owned is not None else _weight_copies(w)
+    # the parameters the kernels used, copied (training may change them later)
+    if D == 1 and kept.layers == (True,):  # one layer and direction, or a cell: the common case
+        recorded = [0]
+        w = run.weights[0]
+        weights = {(0, 0): w.owned if w.owned is not None else _weight_copies(w)}
+    else:
+        recorded = [layer for layer, r in enumerate(kept.layers) if r]
+        weights = {}
+        for layer in recorded:
+            for d in range(D):
+                w = run.weights[layer * D + d]
+                weights[layer, d] = w.owned if w.owned is not None else _weight_copies(w)
     x0 = None  # layer 0 read the caller's array: copy what the trace keeps of it now
     if kept.layers[0]:
         x0 = np.array(run.inputs[0]) if kept.rows is None else run.inputs[0][:, kept.rows]
@@ -96,8 +103,7 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
         states = (run.h0, run.c0)
     else:  # h0 may be the caller's hx
         states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))
-    config = trace_config(module, cell) if config is None else config
-    output, h_n, c_n = _split_result(module.kind, result, cell)
+    output, h_n, c_n = _split_result(config["kind"], result, cell)
     tr = Trace(None, None, output, h_n, c_n, build=lambda: _build(run, config, recorded, weights, x0, states))
     if gradients is not None:
         tr._gradients = lambda layer, d, which: _gradient(run, gradients, D, layer, d, which)
