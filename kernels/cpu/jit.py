@@ -100,14 +100,14 @@ def copy_rows(dst, src):
             dst[i, j] = src[i, j]
 
 
-#: W_hhᵀ of at most this many elements is multiplied in the kernels' own loop (it stays in L1/L2),
-#: larger ones by one BLAS call per step and thread
+#: a W of at most this many elements can be multiplied in the kernels' own loop (it stays in L1/L2),
+#: larger ones by one BLAS call per step and thread (``product_in_loop``)
 IN_LOOP_MAX = 64 * 256
 
 
 @njit(inline="always", **JIT)
 def recurrent_in_loop(w):
-    """Whether the recurrent product with ``w`` (K, G) runs in ``add_row_product`` (small, C-contiguous)."""
+    """Whether ``w`` (K, G) is small and C-contiguous: what ``add_times``'s own loop needs (``product_in_loop``)."""
     return w.shape[0] * w.shape[1] <= IN_LOOP_MAX and (w.shape[0] <= 1 or w.strides[0] == w.shape[1] * w.itemsize)
 
 
