@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Iterator
 
 import numba
 from numba.core import config
@@ -73,16 +72,35 @@ def _after_fork_in_child() -> None:
         )
 
 
-@contextlib.contextmanager
-def kernel_launch() -> Iterator[None]:
+class _KernelLaunch:
+    """The context manager ``kernel_launch()`` returns: the launch lock, then one-threaded BLAS."""
+
+    __slots__ = ("_blas",)
+
+    def __enter__(self) -> None:
+        if _FORK_ERROR is not None:
+            raise RuntimeError(_FORK_ERROR)
+        _LOCK.acquire()
+        self._blas = single_threaded_blas()
+        try:
+            self._blas.__enter__()
+        except BaseException:
+            _LOCK.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._blas.__exit__(*exc)
+        finally:
+            _LOCK.release()
+
+
+def kernel_launch() -> contextlib.AbstractContextManager[None]:
     """Wrap each kernel call: one launch at a time per process, on a single-threaded BLAS.
 
     Raises RuntimeError where the threading layer cannot run in this process (see the module doc).
     """
-    if _FORK_ERROR is not None:
-        raise RuntimeError(_FORK_ERROR)
-    with _LOCK, single_threaded_blas():
-        yield
+    return _KernelLaunch()
 
 
 _prefer_fork_safe_layer()
