@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numba
 import numpy as np
 
-from . import gru, jit, lstm, rnn
+from . import gru, jit, lstm, rnn, split_products
 from .threads import kernel_launch
 
 DEVICE = "cpu"
@@ -93,33 +93,23 @@ def _backward_policy(kernel: Callable[..., Any], rows: Callable[..., Any], n_row
     return run
 
 
-def _matmul_policy(serial: Callable[..., Any],
-                   threaded: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., Any]:
-    """``matmul``/``matmul_tn``: on this thread in Numba where the product is small, else NumPy's
-    threaded BLAS (``threaded(a, b)``).
+def _matmul_policy(serial: Callable[..., Any], split: Callable[..., np.ndarray]) -> Callable[..., Any]:
+    """``matmul``/``matmul_tn``: on this thread in Numba where the product is small, else on NumPy's
+    BLAS in row chunks over the Numba thread count (``split_products``).
 
     Small products stay off NumPy's ``@``: its OpenBLAS wakes every core for them and, on a busy
-    machine, takes milliseconds over what one thread does in microseconds. Large ones go to it: for
-    the weight gradients' aᵀ b over T*N rows it ran 2-5x faster than per-thread products in Numba
-    (measured: (6400, 128)ᵀ (6400, 32) 0.64 ms against 3.3 ms, two threads)."""
+    machine, takes milliseconds over what one thread does in microseconds."""
 
     @functools.wraps(serial, updated=())
     def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if _parallel(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]) == 1:
+        parts = _parallel(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1])
+        if parts == 1:
             with kernel_launch():
                 return serial(a, b)
-        return threaded(a, b)
+        return split(a, b, parts)
 
-    run.__doc__ = f"{serial.__doc__ or ''} Small products on this thread, large ones on NumPy's threaded BLAS."
+    run.__doc__ = f"{serial.__doc__ or ''} Small products on this thread, large ones on NumPy's BLAS, split by rows."
     return run
-
-
-def _matmul_threaded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.matmul(a, b)
-
-
-def _matmul_tn_threaded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.matmul(a.T, b)
 
 
 def _all_columns(g: int) -> int:
@@ -145,8 +135,8 @@ gru_backward = _backward_policy(
     gru.gru_backward, gru.gru_rows_backward,
     lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: h_prev.shape[1],
     lambda w_hh, active, reverse, rec, h_prev, grads_in, grads_out: rec[0].size * (w_hh.shape[1] + 8))
-matmul = _matmul_policy(jit.matmul_serial, _matmul_threaded)
-matmul_tn = _matmul_policy(jit.matmul_tn_serial, _matmul_tn_threaded)
+matmul = _matmul_policy(jit.matmul_serial, split_products.matmul)
+matmul_tn = _matmul_policy(jit.matmul_tn_serial, split_products.matmul_tn)
 
 __all__ = ["DEVICE", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "matmul", "matmul_tn"]
