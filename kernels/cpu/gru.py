@@ -57,6 +57,7 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     m = hi - lo
     hh = np.empty((0 if product_in_loop(w_hh, m) else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
+    acc_rows = acc.reshape(m, G)  # the same buffer by rows, for the product
     e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
     scratch = np.empty(m * 2 * H, dtype=h.dtype)
     for s in range(T):
@@ -74,7 +75,7 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
                 acc[q * G + j] = xrow[j]
             for j in range(2 * H, G):
                 acc[q * G + j] = b_hh[j]
-        add_times(acc.reshape(m, G)[:n_rows], h[lo:lo + n_rows], w_hh, hh)
+        add_times(acc_rows[:n_rows], h[lo:lo + n_rows], w_hh, hh)
         for q in range(n_rows):
             for j in range(2 * H):
                 pr[q * P + j] = acc[q * G + j]
@@ -136,6 +137,7 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
     m = hi - lo
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     dh_blas = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=dh.dtype)  # dL/d(W_hh h) W_hh, by BLAS
+    d_gh_rows = d_gh.reshape(T, d_gh.shape[1] // G, G)  # by rows, for the product
     direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -177,5 +179,5 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
                 gh[2 * H + j] = d_an * r
         # W_hh h_{t-1} + b_hh  ⇒  dL/dh_{t-1} = dL/d(W_hh h) W_hh + z ⊙ dL/dh_t
         copy_rows(dh[:n], direct[:n])
-        add_times(dh[:n], d_gh[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh_blas)
+        add_times(dh[:n], d_gh_rows[t, lo:lo + n], w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)

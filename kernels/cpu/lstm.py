@@ -62,6 +62,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     hh = np.empty((0 if product_in_loop(w_hh, m) else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
     hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
     e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
+    pre_rows = pre.reshape(pre.shape[0], N, G)  # the same buffer by rows, for the product
     scratch = np.empty(m * G, dtype=c.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -77,7 +78,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
             xrow = xp[t * N + lo + q]
             for j in range(G):
                 a[q * G + j] = xrow[j]
-        add_times(a.reshape(n, G), h[lo:lo + n], w_hh, hh)
+        add_times(pre_rows[r, lo:lo + n], h[lo:lo + n], w_hh, hh)
         # e^{-a} for i, f, o and e^{-2a} for g
         for q in range(n):
             for j in range(G):
@@ -154,6 +155,7 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
     tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
     scratch = np.empty(m * H, dtype=dh.dtype)
     dh_blas = np.empty((0 if product_in_loop(w_hh, m) else m, dh.shape[1]), dtype=dh.dtype)  # dL/da W_hh, by BLAS
+    da_rows = da.reshape(T, da.shape[1] // G, G)  # dL/da by rows, for the product
     two = one + one
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -206,6 +208,6 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
         for q in range(n):
             for j in range(dh.shape[1]):
                 dh[q, j] = 0
-        add_times(dh[:n], da[t, lo * G:(lo + n) * G].reshape(n, G), w_hh, dh_blas)
+        add_times(dh[:n], da_rows[t, lo:lo + n], w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)
     copy_rows(dc0[lo:hi], dc)

@@ -52,6 +52,7 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     m = hi - lo
     hh = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     e = np.empty(m * H, dtype=h.dtype)
+    pre_rows = pre.reshape(pre.shape[0], N, H)  # the same buffer by rows, for the product
     scratch = np.empty(m * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -65,7 +66,7 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
             xrow = xp[t * N + lo + q]
             for j in range(H):
                 a[q * H + j] = xrow[j]
-        add_times(a.reshape(n, H), h[lo:lo + n], w_hh, hh)
+        add_times(pre_rows[r, lo:lo + n], h[lo:lo + n], w_hh, hh)
         if use_relu:
             for q in range(n):
                 for j in range(H):
@@ -113,6 +114,7 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
     zero = one - one
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     dh_blas = np.empty((0 if product_in_loop(w_hh, hi - lo) else hi - lo, H), dtype=dh.dtype)  # dL/da W_hh, by BLAS
+    da_rows = da.reshape(T, da.shape[1] // H, H)  # dL/da by rows, for the product
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
         n = rows_active(active[t], lo, hi)
@@ -134,5 +136,5 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
         for q in range(n):
             for j in range(H):
                 dh[q, j] = 0
-        add_times(dh[:n], da[t, lo * H:(lo + n) * H].reshape(n, H), w_hh, dh_blas)
+        add_times(dh[:n], da_rows[t, lo:lo + n], w_hh, dh_blas)
     copy_rows(dh0[lo:hi], dh)
