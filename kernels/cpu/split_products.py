@@ -43,6 +43,7 @@ def _numpy_local_thread_setter() -> Callable[[int], int] | None:
 
 _SET_LOCAL = _numpy_local_thread_setter()
 _POOL: ThreadPoolExecutor | None = None
+_POOL_WORKERS = 0
 _POOL_LOCK = threading.Lock()
 
 
@@ -52,18 +53,19 @@ def _one_blas_thread() -> None:
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    global _POOL
+    global _POOL, _POOL_WORKERS
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers != workers:
+        if _POOL is None or _POOL_WORKERS != workers:
             if _POOL is not None:
                 _POOL.shutdown(wait=False)
             _POOL = ThreadPoolExecutor(workers, thread_name_prefix="steprnn-blas", initializer=_one_blas_thread)
+            _POOL_WORKERS = workers
         return _POOL
 
 
 def _forget_pool_in_child() -> None:
-    global _POOL, _POOL_LOCK
-    _POOL, _POOL_LOCK = None, threading.Lock()  # the parent's workers do not exist in a forked child
+    global _POOL, _POOL_WORKERS, _POOL_LOCK
+    _POOL, _POOL_WORKERS, _POOL_LOCK = None, 0, threading.Lock()  # the parent's workers are gone in a child
 
 
 if hasattr(os, "register_at_fork"):

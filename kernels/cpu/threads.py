@@ -75,24 +75,25 @@ def _after_fork_in_child() -> None:
 class _KernelLaunch:
     """The context manager ``kernel_launch()`` returns: the launch lock, then one-threaded BLAS."""
 
-    __slots__ = ("_blas",)
+    __slots__ = ("_lock", "_blas")
 
     def __enter__(self) -> None:
         if _FORK_ERROR is not None:
             raise RuntimeError(_FORK_ERROR)
-        _LOCK.acquire()
+        self._lock = _LOCK  # the lock taken is the one released, even if a fork rebinds _LOCK meanwhile
+        self._lock.acquire()
         self._blas = single_threaded_blas()
         try:
             self._blas.__enter__()
         except BaseException:
-            _LOCK.release()
+            self._lock.release()
             raise
 
     def __exit__(self, *exc: object) -> None:
         try:
             self._blas.__exit__(*exc)
         finally:
-            _LOCK.release()
+            self._lock.release()
 
 
 def kernel_launch() -> contextlib.AbstractContextManager[None]:
