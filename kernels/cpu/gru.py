@@ -59,7 +59,6 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
     acc_rows = acc.reshape(m, G)  # the same buffer by rows, for the product
     e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
-    scratch = np.empty(m * 2 * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r_ = t if gates.shape[0] == T else 0
@@ -83,7 +82,7 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
             for j in range(H):
                 # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
                 pr[q * P + 3 * H + j] = acc[q * G + 2 * H + j]
-        exp_inplace(e[:n_rows * 2 * H], scratch)
+        exp_inplace(e[:n_rows * 2 * H])
         for q in range(n_rows):
             for j in range(2 * H):
                 # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
@@ -94,7 +93,7 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
                 a_n = xrow[2 * H + j] + gt[q * G + j] * acc[q * G + 2 * H + j]
                 pr[q * P + 2 * H + j] = a_n
                 e[q * H + j] = -two * a_n
-        exp_inplace(e[:n_rows * H], scratch)
+        exp_inplace(e[:n_rows * H])
         for q in range(n_rows):
             for j in range(H):
                 n = two / (one + e[q * H + j]) - one

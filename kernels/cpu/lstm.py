@@ -63,7 +63,6 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
     e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
     pre_rows = pre.reshape(pre.shape[0], N, G)  # the same buffer by rows, for the product
-    scratch = np.empty(m * G, dtype=c.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if gates.shape[0] == T else 0
@@ -85,7 +84,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
                 e[q * G + j] = -a[q * G + j]
             for j in range(2 * H, 3 * H):
                 e[q * G + j] += e[q * G + j]
-        exp_inplace(e[:n * G], scratch)
+        exp_inplace(e[:n * G])
         # i, f, o = σ(a) = 1 / (1 + e^{-a})
         for k in range(n * G):
             gt[k] = one / (one + e[k])
@@ -99,7 +98,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
                 c[lo + q, j] = c_t
                 cr[q * H + j] = c_t
                 e[q * H + j] = -two * c_t
-        exp_inplace(e[:n * H], scratch)
+        exp_inplace(e[:n * H])
         for q in range(n):
             if project_h:
                 for j in range(H):
@@ -153,7 +152,6 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
     dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
     dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
     tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
-    scratch = np.empty(m * H, dtype=dh.dtype)
     dh_blas = np.empty((0 if product_in_loop(w_hh, m) else m, dh.shape[1]), dtype=dh.dtype)  # dL/da W_hh, by BLAS
     da_rows = da.reshape(T, da.shape[1] // G, G)  # dL/da by rows, for the product
     two = one + one
@@ -174,7 +172,7 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
         for q in range(n):
             for j in range(H):
                 tc[q * H + j] = -two * cells[t, (lo + q) * H + j]
-        exp_inplace(tc[:n * H], scratch)
+        exp_inplace(tc[:n * H])
         for q in range(n):
             b = lo + q
             gq = gates[t, b * G:(b + 1) * G]  # this row's i | f | g | o

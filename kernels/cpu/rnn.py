@@ -53,7 +53,6 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     hh = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     e = np.empty(m * H, dtype=h.dtype)
     pre_rows = pre.reshape(pre.shape[0], N, H)  # the same buffer by rows, for the product
-    scratch = np.empty(m * H, dtype=h.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if pre.shape[0] == T else 0
@@ -77,7 +76,7 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
         else:
             for k in range(n * H):
                 e[k] = -two * a[k]
-            exp_inplace(e[:n * H], scratch)
+            exp_inplace(e[:n * H])
             for q in range(n):
                 for j in range(H):
                     # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1

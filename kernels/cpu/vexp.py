@@ -12,7 +12,7 @@ product and lose the extra precision of the split constant.
 """
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from ..cache import ENABLED as CACHE
 
@@ -20,20 +20,31 @@ EXP_FLAGS = {"contract", "afn", "nsz", "arcp"}
 EXP_JIT = dict(cache=CACHE, nogil=True, error_model="numpy", fastmath=EXP_FLAGS)
 
 
-def _exp_parts(x, two_k):
-    """Interpreted fallback, run only under ``NUMBA_DISABLE_JIT=1`` (compiled code uses the overloads
-    below): ``x`` gets e^x itself and ``two_k`` gets 1, so that ``x * two_k`` is e^x as compiled."""
+@intrinsic
+def _as_float(typingctx, bits):
+    """The float whose bits are ``bits`` (int32 → float32, int64 → float64): LLVM's ``bitcast``,
+    which vectorises and types in microseconds (``ndarray.view`` costs a second of compile)."""
+    to = {types.int32: types.float32, types.int64: types.float64}.get(bits)
+    if to is None:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(to))
+
+    return to(bits), codegen
+
+
+def _exp_block(x):
+    """Interpreted fallback, run only under ``NUMBA_DISABLE_JIT=1`` (compiled code uses the overload below)."""
     with np.errstate(over="ignore", under="ignore"):
         np.exp(x, out=x)
-    two_k[:] = 1
 
 
-@overload(_exp_parts, inline="always", fastmath=EXP_FLAGS)
-def _exp_parts_impl(x, two_k):
+@overload(_exp_block, inline="always", fastmath=EXP_FLAGS)
+def _exp_block_impl(x):
     if x.dtype == types.float64:
-        def impl(x, two_k):
-            """e^x for a block: returns nothing; ``two_k`` gets 2^k (as bits), ``x`` gets e^r."""
-            bits = two_k.view(np.int64)
+        def impl(x):
+            """x ← e^x over a block: e^r by its polynomial, times 2^k assembled from exponent bits."""
             for i in range(x.shape[0]):
                 v = x[i]
                 v = -709.0 if v < -709.0 else v  # below: 2^k = 0, e^x flushes to 0
@@ -54,12 +65,10 @@ def _exp_parts_impl(x, two_k):
                 p = p * r + 0.5
                 p = p * r + 1.0
                 p = p * r + 1.0
-                x[i] = p
-                bits[i] = (np.int64(k) + 1023) << 52
+                x[i] = p * _as_float((np.int64(k) + 1023) << 52)
         return impl
     if x.dtype == types.float32:
-        def impl(x, two_k):
-            bits = two_k.view(np.int32)
+        def impl(x):
             for i in range(x.shape[0]):
                 v = x[i]
                 v = np.float32(-88.0) if v < np.float32(-88.0) else v  # below: 2^k = 0
@@ -75,17 +84,12 @@ def _exp_parts_impl(x, two_k):
                 p = p * r + np.float32(0.5)
                 p = p * r + np.float32(1.0)
                 p = p * r + np.float32(1.0)
-                x[i] = p
-                bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+                x[i] = p * _as_float(np.int32((np.int32(k) + np.int32(127)) << np.int32(23)))  # Numba widens int32 sums
         return impl
     return None
 
 
 @njit(**EXP_JIT)
-def exp_inplace(x, scratch):
-    """x ← e^x over a contiguous 1-D float block; ``scratch`` is a float block at least as long."""
-    n = x.shape[0]
-    two_k = scratch[:n]
-    _exp_parts(x, two_k)
-    for i in range(n):
-        x[i] = x[i] * two_k[i]
+def exp_inplace(x):
+    """x ← e^x over a contiguous 1-D float block (float32 or float64)."""
+    _exp_block(x)
