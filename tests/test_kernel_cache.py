@@ -155,8 +155,8 @@ def test_an_edited_helper_reaches_the_cached_kernel(tmp_path):
 
     helper = pkg / "kernels" / "cpu" / "vexp.py"
     text = helper.read_text()
-    assert text.count("x[i] = x[i] * two_k[i]") == 1
-    helper.write_text(text.replace("x[i] = x[i] * two_k[i]", "x[i] = x[i] * two_k[i] * 3"))  # e^x → 3 e^x
+    assert text.count("x[i] = p * _as_float(") == 2  # the float64 and the float32 body
+    helper.write_text(text.replace("x[i] = p * _as_float(", "x[i] = 3 * p * _as_float("))  # e^x → 3 e^x
     edited = _probe(pkg, env)
     assert edited["misses"] >= 1 and edited["hits"] == 0, "the edit must not load the old machine code"
     # tanh(a) = 2 / (1 + e^{-2a}) − 1 becomes 2 / (1 + 3 e^{-2a}) − 1
