@@ -26,6 +26,10 @@ from .cell_kinds import KINDS
 _BACKENDS: dict[str, ModuleType] = {}
 
 
+#: kinds whose CPU forward keeps only a one-step scratch of the pre-activations, recorded or not
+PRE_RECOMPUTED = frozenset({"lstm"})
+
+
 def previous_states(hs: np.ndarray, h0: np.ndarray, active: np.ndarray, reverse: bool) -> np.ndarray:
     """(T, N, W): the state each step read (h_{t-1}, or h_{t+1} in reverse; h_0 where a row starts)."""
     if not reverse:
@@ -175,7 +179,9 @@ def run_direction(
         else:
             cells = np.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
         gates = np.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
-        pre = np.empty((R, N, spec.pre_width * H), dtype=dtype)
+        # the LSTM's backward reads no pre-activations, and a trace recomputes them from the
+        # recorded states (``trace.build``): a one-step scratch saves writing T*N*4H values
+        pre = np.empty((1 if kind in PRE_RECOMPUTED else R, N, spec.pre_width * H), dtype=dtype)
     else:
         xp = arrays_for(device)
         x2 = xp.contiguous(x).reshape(T * N, I)

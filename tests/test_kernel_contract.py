@@ -57,9 +57,9 @@ def call(backend: str, kernel, *args) -> None:
 
 
 @st.composite
-def problems(draw, dtypes=(np.float32, np.float64)):
+def problems(draw, dtypes=(np.float32, np.float64), kinds=("rnn", "lstm", "gru")):
     """A kernel call's sizes and raw arrays: kind, sizes, weights, states, lengths (sorted decreasing)."""
-    kind = draw(st.sampled_from(["rnn", "lstm", "gru"]))
+    kind = draw(st.sampled_from(kinds))
     T, N, I, H = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
     P = draw(st.integers(1, H - 1)) if kind == "lstm" and H > 1 and draw(st.booleans()) else None
     lengths = sorted(draw(st.lists(st.integers(1, T), min_size=N, max_size=N)), reverse=True)
@@ -114,8 +114,9 @@ def oracle_steps(c: dict) -> dict:
     return out
 
 
-def run_forward(backend: str, c: dict, record: bool) -> dict:
-    """Call ``<kind>_forward`` with raw arrays; return what it wrote, as (T or 1, N, ·) arrays."""
+def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = None) -> dict:
+    """Call ``<kind>_forward`` with raw arrays; return what it wrote, as (T or 1, N, ·) arrays.
+    ``record_pre``: the pre-activations' own R (T or 1) where it differs from the others'."""
     kind, T, N, H, dt = c["kind"], c["T"], c["N"], c["H"], c["dtype"]
     spec = KINDS[kind]
     p = {k: None if v is None else v.astype(dt) for k, v in c["p"].items()}
@@ -130,12 +131,14 @@ def run_forward(backend: str, c: dict, record: bool) -> dict:
     state = (c["h0"].astype(dt),) + (() if c["c0"] is None else (c["c0"].astype(dt),))
     widths = {"gates": spec.gate_width * H, "pre": spec.pre_width * H, "c": H}
     rec = {name: np.full((R, N * widths[name]), -7.0, dt) for name in spec.record_names}
+    if record_pre is not None:
+        rec["pre"] = np.full((T if record_pre else 1, N * widths["pre"]), -7.0, dt)
     x = np.ascontiguousarray(c["x"].astype(dt).reshape(T * N, -1))
     active = active_rows(c["lengths"], T)
     fwd = getattr(kernel_module(backend, kind), f"{kind}_forward")
     flags = (c["relu"],) if kind == "rnn" else ()
     call(backend, fwd, c["parts"], x, weights, biases, active, c["reverse"], *flags, hs, state, tuple(rec.values()))
-    got = {name: a.reshape(R, N, -1) for name, a in rec.items()}
+    got = {name: a.reshape(a.shape[0], N, -1) for name, a in rec.items()}
     got.update(hs=hs, h_n=state[0], c_n=state[1] if len(state) > 1 else None)
     return got
 
@@ -165,6 +168,26 @@ def test_forward_kernels_equal_the_oracle(backend, c, record):
             last = [0 if c["reverse"] else n - 1 for n in c["lengths"]]
             np.testing.assert_allclose(rec[0], want[name][last, np.arange(N)], rtol=0, atol=tol,
                                        err_msg=f"{name} (scratch)")
+
+
+@settings(max_examples=40)
+@given(c=problems(kinds=("lstm",)), record=st.booleans())
+def test_cpu_lstm_records_pre_activations_on_their_own(c, record):
+    """The CPU LSTM kernel takes R for the pre-activations apart from the gates' and c_t's (the
+    layers keep one step of them; a trace recomputes the rest): the records are the oracle's."""
+    got = run_forward("cpu", c, record, record_pre=not record)
+    want = oracle_steps(c)
+    tol = 1e-5 if c["dtype"] == np.float32 else 1e-10
+    T, N = c["T"], c["N"]
+    valid = np.arange(T)[:, None] < np.asarray(c["lengths"])[None, :]
+    last = [0 if c["reverse"] else n - 1 for n in c["lengths"]]
+    np.testing.assert_allclose(got["hs"][valid], want["h"][valid], rtol=0, atol=tol)
+    for name in ("gates", "c", "pre"):
+        rec = got[name].astype(np.float64)
+        if rec.shape[0] == T:
+            np.testing.assert_allclose(rec[valid], want[name][valid], rtol=0, atol=tol, err_msg=name)
+        else:
+            np.testing.assert_allclose(rec[0], want[name][last, np.arange(N)], rtol=0, atol=tol, err_msg=name)
 
 
 # -- backward -------------------------------------------------------------------------------------

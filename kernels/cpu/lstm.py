@@ -27,9 +27,10 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
     reverse  run t = T-1 .. 0
     hs       (T, N, P)  out: h_t of every step (rows past a sequence's end stay untouched)
     state    (h (N, P), c (N, H)): in: h_0, c_0; out: h_n, c_n (each row's last valid step)
-    rec      (gates (R, N*4H), pre (R, N*4H), cells (R, N*H)): activated gates i|f|g|o,
+    rec      (gates (R, N*4H), pre (R', N*4H), cells (R, N*H)): activated gates i|f|g|o,
              pre-activations and c_t, row b at columns b*4H..; R = T records every step,
-             R = 1 is a scratch area that each step overwrites.
+             R = 1 is a scratch area that each step overwrites; R' likewise, on its own (the
+             backward reads no pre-activations: only a trace wants them, and it can recompute them).
     """
     # (T*N, 4H): W_ih x_t + b_ih + b_hh of every step in one product
     xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], biases[1].shape[0]))
@@ -66,10 +67,11 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if gates.shape[0] == T else 0
+        rp = t if pre.shape[0] == T else 0
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
-        a = pre[r, lo * G:(lo + n) * G]  # the block's pre-activations, row q at q*G
+        a = pre[rp, lo * G:(lo + n) * G]  # the block's pre-activations, row q at q*G
         gt = gates[r, lo * G:(lo + n) * G]
         cr = cells[r, lo * H:(lo + n) * H]
         # a_t = W_i· x_t + b_i· + b_h· + W_h· h_{t-1}   (all four gates)
@@ -77,7 +79,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
             xrow = xp[t * N + lo + q]
             for j in range(G):
                 a[q * G + j] = xrow[j]
-        add_times(pre_rows[r, lo:lo + n], h[lo:lo + n], w_hh, hh)
+        add_times(pre_rows[rp, lo:lo + n], h[lo:lo + n], w_hh, hh)
         # e^{-a} for i, f, o and e^{-2a} for g
         for q in range(n):
             for j in range(G):

@@ -1,4 +1,6 @@
-"""Turn the buffers a forward filled (a ``LayerRun``) into a ``Trace``: no recomputation."""
+"""Turn the buffers a forward filled (a ``LayerRun``) into a ``Trace``: no recomputation, except
+the LSTM's pre-activations on the CPU (two products over all steps, when the trace is first read),
+which its forward does not keep (``_dispatch.PRE_RECOMPUTED``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -154,7 +156,10 @@ def _build(run: LayerRun, config: dict, recorded: list[int], weights: dict, x0: 
             # the graph's backward may still read these buffers: _masked copies, never writes
             if dr.gates is not None:
                 arrays[key + "gates"] = _masked(dr.gates, invalid)
-            arrays[key + "pre"] = _masked(dr.pre, invalid)
+            pre = dr.pre
+            if pre.shape[0] != T:  # a one-step scratch: recompute every step's
+                pre = _preactivations(x, dr.hs, states[0][k][rows], valid, d == 1, weights[(layer, d)])
+            arrays[key + "pre"] = _masked(pre, invalid)
             if dr.cells is not None:
                 arrays[key + "c"] = _masked(dr.cells, invalid)
             arrays[key + "h"] = _masked(dr.hs, invalid)
@@ -167,6 +172,25 @@ def _build(run: LayerRun, config: dict, recorded: list[int], weights: dict, x0: 
     meta = {"format": "steprnn-trace", "version": FORMAT_VERSION, **config, "seq_len": int(T),
             "layers": recorded, "batch": [int(b) for b in batch], "lengths": [int(n) for n in lengths]}
     return meta, arrays
+
+
+def _preactivations(x: np.ndarray, hs: np.ndarray, h0: np.ndarray, valid: np.ndarray, reverse: bool,
+                    weights: dict[str, np.ndarray]) -> np.ndarray:
+    """(T, n, G*H): a_t = W_ih x_t + b_ih + b_hh + W_hh h_{t-1} of every step, as the kernel summed
+    them, from the layer's input x (T, n, I), the states it wrote hs (T, n, P) and h_0 (n, P);
+    ``valid`` (T, n) which rows take each step (in reverse, a row starts where its next step is
+    not valid). Rows past a sequence's end hold no meaning (the caller masks them)."""
+    if reverse:
+        h_prev = np.concatenate([hs[1:], h0[None]], axis=0)
+        starts = ~np.concatenate([valid[1:], np.zeros_like(valid[:1])], axis=0)
+        h_prev[starts] = np.broadcast_to(h0, h_prev.shape)[starts]
+    else:
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+    pre = x @ weights["w_ih"].T
+    if "b_ih" in weights:
+        pre += weights["b_ih"] + weights["b_hh"]
+    pre += h_prev @ weights["w_hh"].T
+    return pre
 
 
 def _split_result(kind: str, result: Any, cell: bool) -> tuple[Any, Any, Any]:
