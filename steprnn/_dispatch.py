@@ -26,7 +26,7 @@ from .cell_kinds import KINDS
 _BACKENDS: dict[str, ModuleType] = {}
 
 
-#: kinds whose CPU forward keeps only a one-step scratch of the pre-activations, recorded or not
+#: kinds whose forward keeps only a one-step scratch of the pre-activations, recorded or not
 PRE_RECOMPUTED = frozenset({"lstm"})
 
 
@@ -158,6 +158,9 @@ def run_direction(
     dtype = x.dtype
     H = weights.hidden_size
     R = T if record else 1
+    # the LSTM's backward reads no pre-activations, and a trace recomputes them from the recorded
+    # states (``trace.build``): a one-step scratch saves writing T*N*4H values
+    R_pre = 1 if kind in PRE_RECOMPUTED else R
     W = h0.shape[1]
     h_prev = c_prev = None
     if device == "cpu":
@@ -179,9 +182,7 @@ def run_direction(
         else:
             cells = np.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
         gates = np.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
-        # the LSTM's backward reads no pre-activations, and a trace recomputes them from the
-        # recorded states (``trace.build``): a one-step scratch saves writing T*N*4H values
-        pre = np.empty((1 if kind in PRE_RECOMPUTED else R, N, spec.pre_width * H), dtype=dtype)
+        pre = np.empty((R_pre, N, spec.pre_width * H), dtype=dtype)
     else:
         xp = arrays_for(device)
         x2 = xp.contiguous(x).reshape(T * N, I)
@@ -190,7 +191,7 @@ def run_direction(
         h = xp.copy(h0, dtype)
         c = None if c0 is None else xp.copy(c0, dtype)
         gates = xp.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
-        pre = xp.empty((R, N, spec.pre_width * H), dtype=dtype)
+        pre = xp.empty((R_pre, N, spec.pre_width * H), dtype=dtype)
         cells = xp.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
     state = (h,) if c is None else (h, c)
     rec = tuple(_flat(a) for a in (gates, pre, cells) if a is not None)  # the order of spec.record_names

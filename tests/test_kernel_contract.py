@@ -170,12 +170,13 @@ def test_forward_kernels_equal_the_oracle(backend, c, record):
                                        err_msg=f"{name} (scratch)")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=40)
 @given(c=problems(kinds=("lstm",)), record=st.booleans())
-def test_cpu_lstm_records_pre_activations_on_their_own(c, record):
-    """The CPU LSTM kernel takes R for the pre-activations apart from the gates' and c_t's (the
+def test_lstm_records_pre_activations_on_their_own(backend, c, record):
+    """The LSTM kernel takes R for the pre-activations apart from the gates' and c_t's (the
     layers keep one step of them; a trace recomputes the rest): the records are the oracle's."""
-    got = run_forward("cpu", c, record, record_pre=not record)
+    got = run_forward(backend, c, record, record_pre=not record)
     want = oracle_steps(c)
     tol = 1e-5 if c["dtype"] == np.float32 else 1e-10
     T, N = c["T"], c["N"]

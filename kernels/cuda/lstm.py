@@ -44,6 +44,7 @@ def forward_kernel(dt):
         one = one_
         project_h = w_hr.shape[0] > 0
         every_step = gates.shape[0] == T
+        pre_every_step = pre.shape[0] == T
         dyn = cuda.shared.array(0, dt)
         h_s = dyn[:P]  # h_{t-1}
         c_s = dyn[P:P + H]  # c_{t-1}
@@ -62,10 +63,11 @@ def forward_kernel(dt):
             if b >= active[t]:
                 continue  # the whole block skips: row b takes no part in step t
             r = t if every_step else 0
+            rp = t if pre_every_step else 0
             for j in range(tid, G, nt):
                 # a_t = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·   (all four gates)
                 a = xp[t * N + b, j] + col_dot(w_s, w_hh, w_shared, h_s, 0, j) + b_hh[j]
-                pre[r, b * G + j] = a
+                pre[rp, b * G + j] = a
                 # i, f, o = σ(a);   g = tanh(a)
                 v = math.tanh(a) if 2 * H <= j < 3 * H else sigmoid(a, one)
                 gates[r, b * G + j] = v
@@ -111,9 +113,10 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec, str
     reverse  run t = T-1 .. 0
     hs       (T, N, P)  out: h_t of every step (rows past a sequence's end stay untouched)
     state    (h (N, P), c (N, H)): in: h_0, c_0; out: h_n, c_n (each row's last valid step)
-    rec      (gates (R, N*4H), pre (R, N*4H), cells (R, N*H)): activated gates i|f|g|o,
+    rec      (gates (R, N*4H), pre (R', N*4H), cells (R, N*H)): activated gates i|f|g|o,
              pre-activations and c_t, row b at columns b*4H..; R = T records every step,
-             R = 1 is a scratch area that each step overwrites.
+             R = 1 is a scratch area that each step overwrites; R' likewise, on its own (the
+             backward reads no pre-activations: only a trace wants them, and it can recompute them).
     Two launches on ``stream``: the input projection, then the whole recurrence.
     """
     w_ih, w_hh, w_hr = weights
