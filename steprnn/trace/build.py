@@ -1,6 +1,6 @@
 """Turn the buffers a forward filled (a ``LayerRun``) into a ``Trace``: no recomputation, except
-the LSTM's pre-activations on the CPU (two products over all steps, when the trace is first read),
-which its forward does not keep (``_dispatch.PRE_RECOMPUTED``)."""
+the LSTM's pre-activations (two products over all steps, when the trace is first read), which its
+forward does not keep (``_dispatch.PRE_RECOMPUTED``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -179,7 +179,10 @@ def _preactivations(x: np.ndarray, hs: np.ndarray, h0: np.ndarray, valid: np.nda
     """(T, n, G*H): a_t = W_ih x_t + b_ih + b_hh + W_hh h_{t-1} of every step, as the kernel summed
     them, from the layer's input x (T, n, I), the states it wrote hs (T, n, P) and h_0 (n, P);
     ``valid`` (T, n) which rows take each step (in reverse, a row starts where its next step is
-    not valid). Rows past a sequence's end hold no meaning (the caller masks them)."""
+    not valid). Rows past a sequence's end hold no meaning (the caller masks them).
+
+    ``_dispatch.previous_states`` does the same from counts of active rows; a trace may keep rows
+    in input order, which such counts cannot describe, hence the mask."""
     if reverse:
         h_prev = np.concatenate([hs[1:], h0[None]], axis=0)
         starts = ~np.concatenate([valid[1:], np.zeros_like(valid[:1])], axis=0)

@@ -1,5 +1,5 @@
 """``Trace``: every gate, pre-activation and state of one forward, as the kernels recorded them
-(an LSTM's pre-activations on the CPU: recomputed from the recorded states, ``trace.build``)."""
+(an LSTM's pre-activations: recomputed from the recorded states, ``trace.build``)."""
 from __future__ import annotations
 
 from typing import Any
