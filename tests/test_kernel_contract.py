@@ -160,12 +160,20 @@ def test_forward_kernels_equal_the_oracle(backend, c, record):
     np.testing.assert_allclose(got["h_n"], ref_h, rtol=0, atol=tol, err_msg="h_n")
     if c["kind"] == "lstm":
         np.testing.assert_allclose(got["c_n"], ref_c, rtol=0, atol=tol, err_msg="c_n")
-    for name in KINDS[c["kind"]].record_names:
+    check_records(got, want, c, KINDS[c["kind"]].record_names, tol)
+
+
+def check_records(got: dict, want: dict, c: dict, names, tol: float) -> None:
+    """Each record in ``names`` against the oracle: every step where it has T rows, else (a one-step
+    scratch) each batch row's last step (forward: its length - 1; reverse: t = 0)."""
+    T, N = c["T"], c["N"]
+    valid = np.arange(T)[:, None] < np.asarray(c["lengths"])[None, :]  # (T, N)
+    last = [0 if c["reverse"] else n - 1 for n in c["lengths"]]
+    for name in names:
         rec = got[name].astype(np.float64)
-        if record:
+        if rec.shape[0] == T:
             np.testing.assert_allclose(rec[valid], want[name][valid], rtol=0, atol=tol, err_msg=name)
-        else:  # scratch: each row holds its last step (forward: its length - 1; reverse: t = 0)
-            last = [0 if c["reverse"] else n - 1 for n in c["lengths"]]
+        else:
             np.testing.assert_allclose(rec[0], want[name][last, np.arange(N)], rtol=0, atol=tol,
                                        err_msg=f"{name} (scratch)")
 
@@ -179,16 +187,9 @@ def test_lstm_records_pre_activations_on_their_own(backend, c, record):
     got = run_forward(backend, c, record, record_pre=not record)
     want = oracle_steps(c)
     tol = 1e-5 if c["dtype"] == np.float32 else 1e-10
-    T, N = c["T"], c["N"]
-    valid = np.arange(T)[:, None] < np.asarray(c["lengths"])[None, :]
-    last = [0 if c["reverse"] else n - 1 for n in c["lengths"]]
+    valid = np.arange(c["T"])[:, None] < np.asarray(c["lengths"])[None, :]
     np.testing.assert_allclose(got["hs"][valid], want["h"][valid], rtol=0, atol=tol)
-    for name in ("gates", "c", "pre"):
-        rec = got[name].astype(np.float64)
-        if rec.shape[0] == T:
-            np.testing.assert_allclose(rec[valid], want[name][valid], rtol=0, atol=tol, err_msg=name)
-        else:
-            np.testing.assert_allclose(rec[0], want[name][last, np.arange(N)], rtol=0, atol=tol, err_msg=name)
+    check_records(got, want, c, ("gates", "c", "pre"), tol)
 
 
 # -- backward -------------------------------------------------------------------------------------
