@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ._dispatch import PRE_RECOMPUTED
 from .cell_kinds import KINDS
 
-__all__ = ["OutOfMemoryError", "available_memory", "check_allocation", "format_bytes", "run_nbytes",
+__all__ = ["OutOfMemoryError", "available_memory", "check_allocation", "format_bytes", "kept_for_backward", "run_nbytes",
            "trace_nbytes"]
 
 #: below this, an allocation is not worth a look at /proc
@@ -158,14 +159,25 @@ def _record_width(kind: str, H: int, P: int) -> int:
     return KINDS[kind].record_width(H, P)
 
 
+def kept_for_backward(kind: str, I_l: int, H: int, P: int, D: int, rows: int) -> int:
+    """Elements one layer's forward keeps for backward over ``rows`` = T*N: its input and each
+    direction's records of every step (gates, pre-activations, c_t, h_t), less the
+    pre-activations where the forward keeps one step of them (``_dispatch.PRE_RECOMPUTED``: that
+    kind's backward does not read them)."""
+    width = _record_width(kind, H, P)
+    if kind in PRE_RECOMPUTED:
+        width -= KINDS[kind].pre_width * H
+    return rows * I_l + D * rows * width
+
+
 def run_nbytes(module: Any, T: int, N: int, graph: bool) -> int:
     """Peak bytes a (T, N) forward of ``module`` allocates (with ``graph``: plus what it keeps for
     backward and the backward's own working set).
 
     Untraced, each layer holds its input's contiguous copy, each direction's states ``hs``, the
     concatenated output and the dropout mask, while the kernels write into one-step scratch
-    buffers. Kept for backward: every layer's input and every direction's recorded buffers; the
-    backward then needs the previous states, dL/dh (and dL/dc), dL/d(pre-activation) and dL/dx.
+    buffers. Kept for backward: every layer's input and every direction's recorded buffers
+    (``kept_for_backward``); the backward then needs the previous states, dL/dh (and dL/dc), dL/d(pre-activation) and dL/dx.
     """
     kind, I, H, P, L, D, item, bias = _sizes(module)
     rows = T * N
@@ -176,7 +188,7 @@ def run_nbytes(module: Any, T: int, N: int, graph: bool) -> int:
         working = rows * I_l + D * rows * P + rows * D * P + 2 * rows * D * P  # x copy, hs, concat, dropout
         working += D * (N * (gate + pre + 1) * H + _weights(kind, I_l, H, P, bias, P != H))  # scratch, W^T
         if graph:
-            kept += rows * I_l + D * rows * _record_width(kind, H, P)
+            kept += kept_for_backward(kind, I_l, H, P, D, rows)
             backward = rows * (3 * P + 2 * I_l + (2 if kind == "gru" else 1) * gate * H
                                + (3 * H if kind == "lstm" else 0)) + rows * D * P
             working = max(working, backward)

@@ -339,6 +339,13 @@ def test_the_estimate_covers_what_a_forward_keeps_for_backward(kind):
     kept = sum(a.nbytes for dr in run.runs for a in (dr.hs, dr.gates, dr.pre, dr.cells) if a is not None)
     kept += sum(a.nbytes for a in run.inputs if a is not None) + run.output.nbytes
     assert memory.run_nbytes(s, 6, 5, graph=True) >= kept
+    # what it counts as kept is exactly the inputs and the buffers recorded for every step (an
+    # LSTM's one-step scratch of pre-activations is not kept for backward)
+    recorded = sum(a.nbytes for dr in run.runs for a in (dr.hs, dr.gates, dr.pre, dr.cells)
+                   if a is not None and a.shape[0] == 6)
+    recorded += sum(a.nbytes for a in run.inputs if a is not None)
+    counted = sum(memory.kept_for_backward(kind, 7 if layer == 0 else 18, 9, 9, 2, 6 * 5) for layer in range(2))
+    assert counted * 8 == recorded
 
 
 # -- 9. small ones ------------------------------------------------------------------------------
