@@ -139,3 +139,21 @@ def test_many_rows_narrow_backward_product_by_blas(kind, policy):
     assert jit.LOOP_ROWS <= 20
     _compare(kind, 3, 20, 2, 7, [3] * 12 + [2] * 5 + [1] * 3, seed=3)
     _compare(kind, 2, 20, 3, 5, None, seed=4)
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSES))
+def test_input_projection_in_the_loop_or_before_it(kind, policy):
+    """W_ih x_t is multiplied in the time loop where W_ih is small (``jit.input_in_loop``), else for
+    all steps before it; both give PyTorch's numbers, forward and backward."""
+    H = 5
+    G = CLASSES[kind][1] * H
+    wide = jit.IN_LOOP_MAX // G + 1  # the smallest I whose W_ihᵀ (I, G) is past the in-loop limit
+    bounds = jit.chunk_bounds(4, 2)
+    assert jit.input_in_loop(np.zeros((3, G)), bounds)
+    assert not jit.input_in_loop(np.zeros((wide, G)), bounds)
+    x = np.ones((6, 3))
+    assert jit.project_serial(x, np.zeros((3, G)), np.zeros(G), np.zeros(G), G, 4).shape == (0, G)
+    assert jit.project_serial(x, np.asfortranarray(np.zeros((3, G))), np.zeros(G), np.zeros(G), G, 4).shape == (6, G)
+    _compare(kind, 3, 4, 3, H, None, seed=5)
+    _compare(kind, 3, 4, 3, H, [3, 2, 2, 1], seed=6)
+    _compare(kind, 3, 4, wide, H, [3, 2, 2, 1], seed=7)

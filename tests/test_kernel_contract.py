@@ -114,16 +114,21 @@ def oracle_steps(c: dict) -> dict:
     return out
 
 
-def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = None) -> dict:
+def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = None,
+                copies: bool = False) -> dict:
     """Call ``<kind>_forward`` with raw arrays; return what it wrote, as (T or 1, N, ·) arrays.
-    ``record_pre``: the pre-activations' own R (T or 1) where it differs from the others'."""
+    ``record_pre``: the pre-activations' own R (T or 1) where it differs from the others'.
+    Weights go in as transposed views (as the layers pass large ones), or with ``copies`` as
+    C-contiguous transposed copies (as they pass small ones: the CPU kernels then multiply
+    W_ih x_t in their time loop, where with views they project all steps first)."""
     kind, T, N, H, dt = c["kind"], c["T"], c["N"], c["H"], c["dtype"]
     spec = KINDS[kind]
     p = {k: None if v is None else v.astype(dt) for k, v in c["p"].items()}
     G = spec.rows_per_unit * H
-    weights = (p["w_ih"].T, p["w_hh"].T)  # transposed views, as the layers pass them
+    transposed = (lambda w: np.ascontiguousarray(w.T)) if copies else (lambda w: w.T)
+    weights = (transposed(p["w_ih"]), transposed(p["w_hh"]))
     if kind == "lstm":
-        weights += (np.zeros((0, 0), dt).T if p["w_hr"] is None else p["w_hr"].T,)
+        weights += (np.zeros((0, 0), dt).T if p["w_hr"] is None else transposed(p["w_hr"]),)
     zeros = np.zeros(G, dt)
     biases = (zeros if p["b_ih"] is None else p["b_ih"], zeros if p["b_hh"] is None else p["b_hh"])
     R = T if record else 1
@@ -145,9 +150,9 @@ def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = N
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=60)
-@given(c=problems(), record=st.booleans())
-def test_forward_kernels_equal_the_oracle(backend, c, record):
-    got = run_forward(backend, c, record)
+@given(c=problems(), record=st.booleans(), copies=st.booleans())
+def test_forward_kernels_equal_the_oracle(backend, c, record, copies):
+    got = run_forward(backend, c, record, copies=copies)
     want = oracle_steps(c)
     tol = 1e-5 if c["dtype"] == np.float32 else 1e-10
     T, N = c["T"], c["N"]

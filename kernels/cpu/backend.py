@@ -54,8 +54,8 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any],
     """A forward ``kernel(parts, x, weights, biases, active, reverse, ..., state, rec)`` as
     ``f(x, weights, ...)``: split over the Numba threads where the batch has rows to share and the
     work pays for a parallel launch (``PARALLEL_FROM``); else the input projection as one BLAS
-    call (``jit.project_serial``) and the time loop
-    ``rows(0, N, xp, weights, biases, active, reverse, ..., state, rec)``
+    call where the time loop does not make it itself (``jit.project_serial``), and that loop
+    ``rows(0, N, (x, xp), weights, biases, active, reverse, ..., state, rec)``
     on this thread (``fold(G)``: the columns of b_hh folded into the projection). One launch at
     a time, BLAS on one thread inside a parallel launch.
     """
@@ -68,8 +68,8 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any],
         with kernel_launch():
             if parts > 1:
                 return kernel(parts, x, weights, biases, active, reverse, *rest)
-            xp = jit.project_serial(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]))
-            return rows(0, n_rows, xp, weights, biases, active, reverse, *rest)
+            xp = jit.project_serial(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]), n_rows)
+            return rows(0, n_rows, (x, xp), weights, biases, active, reverse, *rest)
 
     run_forward.__doc__ = _POLICY_DOC.format(kernel.__name__, kernel.__doc__ or "")
     return run_forward

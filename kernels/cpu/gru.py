@@ -8,8 +8,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, product_in_loop,
-                  rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, product_in_loop, projected_inputs,
+                  rows_active, step_inputs, typed_one)
 from .vexp import exp_inplace
 
 
@@ -29,23 +29,26 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
              r|z|n|(W_hn h_{t-1} + b_hn), row b at columns b*3H.. / b*4H..;
              R = T records every step, R = 1 is a scratch area.
     """
-    # (T*N, 3H): W_ih x_t + b_ih of every step, plus b_hr, b_hz (b_hn stays apart: r_t multiplies it)
-    xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], 2 * (biases[1].shape[0] // 3)))
     bounds = chunk_bounds(state[0].shape[0], parts)
+    # (T*N, 3H): W_ih x_t + b_ih of every step, plus b_hr, b_hz (b_hn stays apart: r_t multiplies
+    # it); or (0, 3H): in the time loop
+    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], 2 * (biases[1].shape[0] // 3), bounds)
     for k in prange(bounds.shape[0] - 1):
-        gru_rows(bounds[k], bounds[k + 1], xp, weights, biases, active, reverse, hs, state, rec)
+        gru_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, hs, state, rec)
 
 
 @njit(**JIT)
-def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
+def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
-    ``xp`` (T*N, 3H) is W_ih x_t + b_ih of every step with b_hr, b_hz added (not b_hn); the other
-    arguments are ``gru_forward``'s. Each step works on the chunk's rows as one block, so that every
+    ``inputs`` is (x (T*N, I), xp): xp (T*N, 3H) is W_ih x_t + b_ih of every step with b_hr, b_hz
+    added (not b_hn), or (0, 3H) where this loop multiplies W_ih x_t itself
+    (``jit.projected_inputs``); the other arguments are ``gru_forward``'s. Each step works on the chunk's rows as one block, so that every
     loop below runs over the whole block: h W_hh + b_hh (a loop over W_hh's rows, four batch rows per
     pass, where W_hh is small, else one BLAS product), one ``exp`` for r and z, one for n, h_t.
     """
-    w_hh = weights[1]
+    w_ih, w_hh = weights
+    x, xp = inputs
     b_hh = biases[1]
     h = state[0]
     gates, pre = rec
@@ -59,6 +62,9 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
     acc_rows = acc.reshape(m, G)  # the same buffer by rows, for the product
     e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
+    in_loop = xp.shape[0] == 0
+    xi = np.empty((m if in_loop else 0, G), dtype=h.dtype)  # the block's W_ih x_t + bias, made here
+    bias = folded_bias(biases[0], b_hh, 2 * H)
     for s in range(T):
         t = T - 1 - s if reverse else s
         r_ = t if gates.shape[0] == T else 0
@@ -67,9 +73,13 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
             continue
         pr = pre[r_, lo * P:(lo + n_rows) * P]  # row q at q*4H
         gt = gates[r_, lo * G:(lo + n_rows) * G]  # row q at q*3H
+        # W_i· x_t + b_i· (+ b_hr, b_hz), row q of the block at xs[x0 + q]
+        if in_loop:
+            step_inputs(xi[:n_rows], x, xp, t * N + lo, w_ih, bias, hh)
+        xs, x0 = (xi, 0) if in_loop else (xp, t * N + lo)
         # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·;  and W_hn h_{t-1} + b_hn
         for q in range(n_rows):
-            xrow = xp[t * N + lo + q]
+            xrow = xs[x0 + q]
             for j in range(2 * H):
                 acc[q * G + j] = xrow[j]
             for j in range(2 * H, G):
@@ -87,7 +97,7 @@ def gru_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
             for j in range(2 * H):
                 # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
                 gt[q * G + j] = one / (one + e[q * 2 * H + j])
-            xrow = xp[t * N + lo + q]
+            xrow = xs[x0 + q]
             for j in range(H):
                 # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
                 a_n = xrow[2 * H + j] + gt[q * G + j] * acc[q * G + 2 * H + j]

@@ -72,9 +72,12 @@ def project(parts, x, w, b):
 
 
 @njit(**JIT)
-def project_serial(x, w, b_ih, b_hh, fold):
-    """``project`` on the calling thread, with ``folded_bias``: x W + b_ih (+ b_hh in columns
-    0..fold-1), (M, I) @ (I, G) → (M, G), one BLAS call (SciPy's, held to one thread)."""
+def project_serial(x, w, b_ih, b_hh, fold, rows):
+    """``projected_inputs`` for a time loop over ``rows`` batch rows on the calling thread: (0, G)
+    where that loop multiplies W_ih x_t itself, else x W + b_ih (+ b_hh in columns 0..fold-1),
+    (M, I) @ (I, G) → (M, G), one BLAS call (SciPy's, held to one thread)."""
+    if product_in_loop(w, rows):
+        return np.empty((0, w.shape[1]), dtype=x.dtype)
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
     np.dot(x, w, out)
     bias = folded_bias(b_ih, b_hh, fold)
@@ -232,6 +235,43 @@ def add_times(out, v, w, scratch):
         for q in range(n):
             for j in range(out.shape[1]):
                 out[q, j] += scratch[q, j]
+
+
+@njit(inline="always", **JIT)
+def input_in_loop(w_ih, bounds):
+    """Whether the time loops multiply W_ih x_t themselves, step by step, for chunks of rows with
+    these ``bounds`` (``chunk_bounds``), rather than for all steps at once before the loop: where
+    ``add_times`` keeps W_ih (I, G) in its own loop for the largest chunk. There it costs no more than
+    the one product, and the forward skips that product's parallel launch and its (T*N, G) buffer
+    (measured: LSTM 100 steps, B = 64, I = 10, H = 32, 13-15 % faster)."""
+    m = 0
+    for k in range(bounds.shape[0] - 1):
+        m = max(m, bounds[k + 1] - bounds[k])
+    return product_in_loop(w_ih, m)
+
+
+@njit(**JIT)
+def projected_inputs(parts, x, w_ih, b_ih, b_hh, fold, bounds):
+    """What the time loops read as W_ih x_t + bias: (T*N, G) for every step where they do not
+    multiply it themselves (``project``, bias b_ih, plus b_hh in columns 0..fold-1), else (0, G)."""
+    if input_in_loop(w_ih, bounds):
+        return np.empty((0, w_ih.shape[1]), dtype=x.dtype)
+    return project(parts, x, w_ih, folded_bias(b_ih, b_hh, fold))
+
+
+@njit(**JIT)
+def step_inputs(out, x, xp, r0, w_ih, bias, scratch):
+    """out (n, G) ← W_ih x_t + bias for n rows of one step, starting at row r0 = t*N + lo of
+    x (T*N, I) and xp: xp's rows where the projection ran before the loop, else the product here
+    (xp (0, G); ``scratch`` as ``add_times`` wants it for W_ih)."""
+    n = out.shape[0]
+    if xp.shape[0] == 0:
+        for q in range(n):
+            for j in range(out.shape[1]):
+                out[q, j] = bias[j]
+        add_times(out, x[r0:r0 + n], w_ih, scratch)
+    else:
+        copy_rows(out, xp[r0:r0 + n])
 
 
 @njit(inline="always", **JIT)

@@ -10,8 +10,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, product_in_loop,
-                  rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, product_in_loop, projected_inputs,
+                  rows_active, step_inputs, typed_one)
 from .vexp import exp_inplace
 
 
@@ -32,25 +32,27 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
              R = 1 is a scratch area that each step overwrites; R' likewise, on its own (the
              backward reads no pre-activations: only a trace wants them, and it can recompute them).
     """
-    # (T*N, 4H): W_ih x_t + b_ih + b_hh of every step in one product
-    xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], biases[1].shape[0]))
     bounds = chunk_bounds(state[1].shape[0], parts)
+    # (T*N, 4H): W_ih x_t + b_ih + b_hh of every step in one product, or (0, 4H): in the time loop
+    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], biases[1].shape[0], bounds)
     for k in prange(bounds.shape[0] - 1):
-        lstm_rows(bounds[k], bounds[k + 1], xp, weights, biases, active, reverse, hs, state, rec)
+        lstm_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, hs, state, rec)
 
 
 @njit(**JIT)
-def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
+def lstm_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
-    ``xp`` (T*N, 4H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
+    ``inputs`` is (x (T*N, I), xp): xp (T*N, 4H) is W_ih x_t + b_ih + b_hh of every step, or
+    (0, 4H) where this loop multiplies W_ih x_t itself (``jit.projected_inputs``); the other
     arguments are ``lstm_forward``'s.
 
     Each step works on the chunk's rows as one block (row q of the block at q*4H), so that every
     loop below runs over the whole block: a = xp + h W_hh (a loop over W_hh's rows, four batch rows
     per pass, where W_hh is small, else one BLAS product), one ``exp`` for all gates, c_t, h_t.
     """
-    _, w_hh, w_hr = weights
+    w_ih, w_hh, w_hr = weights
+    x, xp = inputs
     h, c = state
     gates, pre, cells = rec
     T = active.shape[0]
@@ -64,6 +66,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
     hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
     e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
     pre_rows = pre.reshape(pre.shape[0], N, G)  # the same buffer by rows, for the product
+    bias = folded_bias(biases[0], biases[1], G)  # b_ih + b_hh, where W_ih x_t is multiplied here
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if gates.shape[0] == T else 0
@@ -75,10 +78,7 @@ def lstm_rows(lo, hi, xp, weights, biases, active, reverse, hs, state, rec):
         gt = gates[r, lo * G:(lo + n) * G]
         cr = cells[r, lo * H:(lo + n) * H]
         # a_t = W_i· x_t + b_i· + b_h· + W_h· h_{t-1}   (all four gates)
-        for q in range(n):
-            xrow = xp[t * N + lo + q]
-            for j in range(G):
-                a[q * G + j] = xrow[j]
+        step_inputs(pre_rows[rp, lo:lo + n], x, xp, t * N + lo, w_ih, bias, hh)
         add_times(pre_rows[rp, lo:lo + n], h[lo:lo + n], w_hh, hh)
         # e^{-a} for i, f, o and e^{-2a} for g
         for q in range(n):

@@ -5,8 +5,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, project, product_in_loop,
-                  rows_active, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, product_in_loop, projected_inputs,
+                  rows_active, step_inputs, typed_one)
 from .vexp import exp_inplace
 
 
@@ -25,23 +25,25 @@ def rnn_forward(parts, x, weights, biases, active, reverse, use_relu, hs, state,
     state    (h (N, H),): in: h_0; out: h_n
     rec      (pre (R, N*H),): pre-activations a_t; R = T records every step, R = 1 is scratch.
     """
-    # (T*N, H): W_ih x_t + b_ih + b_hh of every step
-    xp = project(parts, x, weights[0], folded_bias(biases[0], biases[1], biases[1].shape[0]))
     bounds = chunk_bounds(state[0].shape[0], parts)
+    # (T*N, H): W_ih x_t + b_ih + b_hh of every step, or (0, H): in the time loop
+    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], biases[1].shape[0], bounds)
     for k in prange(bounds.shape[0] - 1):
-        rnn_rows(bounds[k], bounds[k + 1], xp, weights, biases, active, reverse, use_relu, hs, state, rec)
+        rnn_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, use_relu, hs, state, rec)
 
 
 @njit(**JIT)
-def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, rec):
+def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
-    ``xp`` (T*N, H) is W_ih x_t + b_ih + b_hh of every step (``biases`` is not read); the other
-    arguments are ``rnn_forward``'s. Each step works on the chunk's rows as one block: a = xp + h W_hh
+    ``inputs`` is (x (T*N, I), xp): xp (T*N, H) is W_ih x_t + b_ih + b_hh of every step, or (0, H)
+    where this loop multiplies W_ih x_t itself (``jit.projected_inputs``); the other arguments are
+    ``rnn_forward``'s. Each step works on the chunk's rows as one block: a = xp + h W_hh
     (a loop over W_hh's rows, four batch rows per pass, where W_hh is small, else one BLAS product),
     then h_t with one ``exp`` for the block.
     """
-    w_hh = weights[1]
+    w_ih, w_hh = weights
+    x, xp = inputs
     h = state[0]
     pre = rec[0]
     T = active.shape[0]
@@ -53,6 +55,7 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
     hh = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
     e = np.empty(m * H, dtype=h.dtype)
     pre_rows = pre.reshape(pre.shape[0], N, H)  # the same buffer by rows, for the product
+    bias = folded_bias(biases[0], biases[1], H)  # b_ih + b_hh, where W_ih x_t is multiplied here
     for s in range(T):
         t = T - 1 - s if reverse else s
         r = t if pre.shape[0] == T else 0
@@ -61,10 +64,7 @@ def rnn_rows(lo, hi, xp, weights, biases, active, reverse, use_relu, hs, state, 
             continue
         a = pre[r, lo * H:(lo + n) * H]  # the block's pre-activations, row q at q*H
         # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
-        for q in range(n):
-            xrow = xp[t * N + lo + q]
-            for j in range(H):
-                a[q * H + j] = xrow[j]
+        step_inputs(pre_rows[r, lo:lo + n], x, xp, t * N + lo, w_ih, bias, hh)
         add_times(pre_rows[r, lo:lo + n], h[lo:lo + n], w_hh, hh)
         if use_relu:
             for q in range(n):
