@@ -18,7 +18,8 @@ CLASSES = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
 
 
 def _hidden_for_blas(kind: str) -> int:
-    """The smallest H whose W_hhᵀ (H, G*H) is past the in-loop limit (BLAS branch)."""
+    """The smallest H whose W_hhᵀ (H, G*H) is past the small-W limit: multiplied in the loop for few
+    rows, by BLAS for more (``jit.product_in_loop``)."""
     g = CLASSES[kind][1]
     h = 1
     while g * h * h <= jit.IN_LOOP_MAX:
@@ -75,10 +76,14 @@ def test_small_hidden_in_loop(kind, policy, data):
 
 
 @pytest.mark.parametrize("kind", sorted(CLASSES))
-def test_large_hidden_by_blas(kind, policy):
+def test_large_hidden_in_loop_or_by_blas(kind, policy):
     H = _hidden_for_blas(kind)
+    w = np.zeros((H, CLASSES[kind][1] * H))  # float64, as _compare runs
+    assert jit.product_in_loop(w, 3)  # wide (G*H >= 128 columns): the loop for 3 rows
+    assert not jit.product_in_loop(w, 20) and not jit.product_in_loop(w, 10)
     _compare(kind, 3, 3, 2, H, [3, 2, 1], seed=1)
     _compare(kind, 2, 2, 2, H, None, seed=2)
+    _compare(kind, 2, 20, 2, H, [2] * 15 + [1] * 5, seed=8)
 
 
 def test_threshold_is_work_not_rows(monkeypatch):
@@ -113,7 +118,9 @@ def test_add_rows_product_is_four_row_products(K, G, dtype, seed):
     (20, 128, 32, "C", False),  # the backward's narrow W_hh: BLAS from LOOP_ROWS rows on
     (3, 128, 32, "C", True),  # ... and the loop below
     (5, 32, 128, "F", False),  # not C-contiguous: BLAS
-    (2, 200, 200, "C", False),  # past IN_LOOP_MAX: BLAS
+    (2, 200, 200, "C", True),  # past IN_LOOP_MAX, wide: the loop for few rows ...
+    (20, 200, 200, "C", False),  # ... BLAS for more (past LOOP_ROW_BYTES)
+    (2, 1100, 1000, "C", False),  # past LARGE_IN_LOOP_MAX: BLAS
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_add_times_both_branches(n, K, G, order, in_loop, dtype):

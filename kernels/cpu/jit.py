@@ -122,15 +122,21 @@ def copy_rows(dst, src):
             dst[i, j] = src[i, j]
 
 
-#: a W of at most this many elements can be multiplied in the kernels' own loop (it stays in L1/L2),
-#: larger ones by one BLAS call per step and thread (``product_in_loop``)
+#: a W of at most this many elements is small: multiplied in the kernels' own loop (it stays in
+#: L1/L2) where it is wide, whatever the number of rows (``product_in_loop``)
 IN_LOOP_MAX = 64 * 256
+#: a wide W of up to this many elements is multiplied in the loop too, for blocks of at most
+#: ``LOOP_ROW_BYTES`` bytes of rows per column (16 float32 rows, 8 float64); larger ones, or more
+#: rows, by one BLAS call per step and thread
+LARGE_IN_LOOP_MAX = 1 << 20
+LOOP_ROW_BYTES = 64
 
 
 @njit(inline="always", **JIT)
 def recurrent_in_loop(w):
-    """Whether ``w`` (K, G) is small and C-contiguous: what ``add_times``'s own loop needs (``product_in_loop``)."""
-    return w.shape[0] * w.shape[1] <= IN_LOOP_MAX and (w.shape[0] <= 1 or w.strides[0] == w.shape[1] * w.itemsize)
+    """Whether ``w`` (K, G) is C-contiguous and at most ``LARGE_IN_LOOP_MAX`` elements: what
+    ``add_times``'s own loop needs (``product_in_loop``)."""
+    return w.shape[0] * w.shape[1] <= LARGE_IN_LOOP_MAX and (w.shape[0] <= 1 or w.strides[0] == w.shape[1] * w.itemsize)
 
 
 @njit(**JIT)
@@ -206,10 +212,20 @@ def product_in_loop(w, n):
     """Whether ``add_times`` multiplies ``n`` rows by ``w`` (K, G) in its own loop rather than by BLAS.
 
     The loop streams whole rows of ``w`` and wins where they are long (the forward's W_hhᵀ, G = 4H);
-    for narrow ``w`` (the backward's W_hh (4H, H), the RNN's) BLAS wins from about 16 rows on
+    for narrow ``w`` (the backward's W_hh (4H, H) at small H, the RNN's) BLAS wins from about 16 rows on
     (measured single-threaded, H = 32: 64 rows 2.3x faster by BLAS; 4-8 rows 1.4-2x faster in the loop).
+    A large wide ``w`` goes to the loop for few rows, where OpenBLAS is slow on small blocks
+    (measured, float32, one thread, GMAC/s loop/BLAS: (16, 256) @ (256, 1024) 26/13,
+    (8, 512) @ (512, 2048) 20/9; float64 (8, ·) 10-14/6-8). From 32 float32 rows on, the two threads
+    streaming a large W through the shared L3 lose to BLAS (an LSTM forward at B = 64, H = 512 on two
+    threads: 1.3x slower in the loop; at B = 16, 2.1x faster there; at B = 32, H = 384, 1.45x).
     """
-    return recurrent_in_loop(w) and (w.shape[1] >= LOOP_COLUMNS or n < LOOP_ROWS)
+    if not recurrent_in_loop(w):
+        return False
+    small = w.shape[0] * w.shape[1] <= IN_LOOP_MAX
+    if w.shape[1] < LOOP_COLUMNS:
+        return small and n < LOOP_ROWS
+    return small or n * w.itemsize <= LOOP_ROW_BYTES
 
 
 @njit(**JIT)
