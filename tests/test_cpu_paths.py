@@ -80,7 +80,7 @@ def test_large_hidden_in_loop_or_by_blas(kind, policy):
     H = _hidden_for_blas(kind)
     w = np.zeros((H, CLASSES[kind][1] * H))  # float64, as _compare runs
     assert jit.product_in_loop(w, 3)  # wide (G*H >= 128 columns): the loop for 3 rows
-    assert not jit.product_in_loop(w, 20) and not jit.product_in_loop(w, 10)
+    assert jit.product_in_loop(w, 16) and not jit.product_in_loop(w, 17)  # 16 float64 rows: LOOP_ROW_BYTES
     _compare(kind, 3, 3, 2, H, [3, 2, 1], seed=1)
     _compare(kind, 2, 2, 2, H, None, seed=2)
     _compare(kind, 2, 20, 2, H, [2] * 15 + [1] * 5, seed=8)
@@ -119,7 +119,7 @@ def test_add_rows_product_is_four_row_products(K, G, dtype, seed):
     (3, 128, 32, "C", True),  # ... and the loop below
     (5, 32, 128, "F", False),  # not C-contiguous: BLAS
     (2, 200, 200, "C", True),  # past IN_LOOP_MAX, wide: the loop for few rows ...
-    (20, 200, 200, "C", False),  # ... BLAS for more (past LOOP_ROW_BYTES)
+    (40, 200, 200, "C", False),  # ... BLAS for more (past LOOP_ROW_BYTES)
     (2, 1100, 1000, "C", False),  # past LARGE_IN_LOOP_MAX: BLAS
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -155,9 +155,12 @@ def test_input_projection_in_the_loop_or_before_it(kind, policy):
     H = 5
     G = CLASSES[kind][1] * H
     wide = jit.IN_LOOP_MAX // G + 1  # the smallest I whose W_ihᵀ (I, G) is past the in-loop limit
-    bounds = jit.chunk_bounds(4, 2)
-    assert jit.input_in_loop(np.zeros((3, G)), bounds)
-    assert not jit.input_in_loop(np.zeros((wide, G)), bounds)
+    assert jit.input_in_loop(np.zeros((3, G)), 2)
+    assert not jit.input_in_loop(np.zeros((wide, G)), 2)  # narrow and past the small-W limit
+    big = np.zeros((300, 300), np.float32)  # wide, past the small-W limit: the loop for few rows only
+    assert jit.input_in_loop(big, 16) and not jit.input_in_loop(big, 17) and jit.product_in_loop(big, 32)
+    assert jit.projected_inputs(2, np.ones((8, 300), np.float32), big, np.zeros(300, np.float32),
+                                np.zeros(300, np.float32), 300, jit.chunk_bounds(40, 2)).shape == (8, 300)
     x = np.ones((6, 3))
     assert jit.project_serial(x, np.zeros((3, G)), np.zeros(G), np.zeros(G), G, 4).shape == (0, G)
     assert jit.project_serial(x, np.asfortranarray(np.zeros((3, G))), np.zeros(G), np.zeros(G), G, 4).shape == (6, G)

@@ -76,7 +76,7 @@ def project_serial(x, w, b_ih, b_hh, fold, rows):
     """``projected_inputs`` for a time loop over ``rows`` batch rows on the calling thread: (0, G)
     where that loop multiplies W_ih x_t itself, else x W + b_ih (+ b_hh in columns 0..fold-1),
     (M, I) @ (I, G) → (M, G), one BLAS call (SciPy's, held to one thread)."""
-    if product_in_loop(w, rows):
+    if input_in_loop(w, rows):
         return np.empty((0, w.shape[1]), dtype=x.dtype)
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
     np.dot(x, w, out)
@@ -126,10 +126,13 @@ def copy_rows(dst, src):
 #: L1/L2) where it is wide, whatever the number of rows (``product_in_loop``)
 IN_LOOP_MAX = 64 * 256
 #: a wide W of up to this many elements is multiplied in the loop too, for blocks of at most
-#: ``LOOP_ROW_BYTES`` bytes of rows per column (16 float32 rows, 8 float64); larger ones, or more
+#: ``LOOP_ROW_BYTES`` bytes of rows per column (32 float32 rows, 16 float64); larger ones, or more
 #: rows, by one BLAS call per step and thread
 LARGE_IN_LOOP_MAX = 1 << 20
-LOOP_ROW_BYTES = 64
+LOOP_ROW_BYTES = 128
+#: a large W_ih goes to the time loop for chunks of at most this many bytes of rows (16 float32);
+#: for more, the one product of all steps before the loop is the faster (``input_in_loop``)
+INPUT_ROW_BYTES = 64
 
 
 @njit(inline="always", **JIT)
@@ -216,9 +219,10 @@ def product_in_loop(w, n):
     (measured single-threaded, H = 32: 64 rows 2.3x faster by BLAS; 4-8 rows 1.4-2x faster in the loop).
     A large wide ``w`` goes to the loop for few rows, where OpenBLAS is slow on small blocks
     (measured, float32, one thread, GMAC/s loop/BLAS: (16, 256) @ (256, 1024) 26/13,
-    (8, 512) @ (512, 2048) 20/9; float64 (8, ·) 10-14/6-8). From 32 float32 rows on, the two threads
-    streaming a large W through the shared L3 lose to BLAS (an LSTM forward at B = 64, H = 512 on two
-    threads: 1.3x slower in the loop; at B = 16, 2.1x faster there; at B = 32, H = 384, 1.45x).
+    (8, 512) @ (512, 2048) 20/9; float64 (8, ·) 10-14/6-8). In the kernels on two threads (LSTM,
+    float32, time per call, loop/BLAS): forward B = 16, H = 512 0.47; B = 32, H = 256 0.60;
+    B = 64, H = 256 0.81 (backward 0.88); B = 64, H = 512 0.99 (backward 0.80); from B = 128
+    (64 rows a thread) BLAS is ahead (forward 1.10, backward 1.08).
     """
     if not recurrent_in_loop(w):
         return False
@@ -254,23 +258,26 @@ def add_times(out, v, w, scratch):
 
 
 @njit(inline="always", **JIT)
-def input_in_loop(w_ih, bounds):
-    """Whether the time loops multiply W_ih x_t themselves, step by step, for chunks of rows with
-    these ``bounds`` (``chunk_bounds``), rather than for all steps at once before the loop: where
-    ``add_times`` keeps W_ih (I, G) in its own loop for the largest chunk. There it costs no more than
-    the one product, and the forward skips that product's parallel launch and its (T*N, G) buffer
-    (measured: LSTM 100 steps, B = 64, I = 10, H = 32, 13-15 % faster)."""
-    m = 0
-    for k in range(bounds.shape[0] - 1):
-        m = max(m, bounds[k + 1] - bounds[k])
-    return product_in_loop(w_ih, m)
+def input_in_loop(w_ih, rows):
+    """Whether the time loops multiply W_ih x_t themselves, step by step, for chunks of up to
+    ``rows`` rows, rather than for all steps at once before the loop: where
+    ``add_times`` keeps W_ih (I, G) in its own loop for such a chunk (a large W_ih only up to
+    ``INPUT_ROW_BYTES`` of rows). There it costs no more than the one product, and the forward
+    skips that product's parallel launch and its (T*N, G) buffer (measured: LSTM 100 steps,
+    B = 64, I = 10, H = 32, 13-15 % faster; B = 32, I = 128, H = 256, 18 %)."""
+    small = w_ih.shape[0] * w_ih.shape[1] <= IN_LOOP_MAX
+    return product_in_loop(w_ih, rows) and (small or rows * w_ih.itemsize <= INPUT_ROW_BYTES)
 
 
 @njit(**JIT)
 def projected_inputs(parts, x, w_ih, b_ih, b_hh, fold, bounds):
     """What the time loops read as W_ih x_t + bias: (T*N, G) for every step where they do not
-    multiply it themselves (``project``, bias b_ih, plus b_hh in columns 0..fold-1), else (0, G)."""
-    if input_in_loop(w_ih, bounds):
+    multiply it themselves (``project``, bias b_ih, plus b_hh in columns 0..fold-1), else (0, G).
+    ``bounds``: the threads' chunks of rows (``chunk_bounds``)."""
+    m = 0
+    for k in range(bounds.shape[0] - 1):
+        m = max(m, bounds[k + 1] - bounds[k])
+    if input_in_loop(w_ih, m):
         return np.empty((0, w_ih.shape[1]), dtype=x.dtype)
     return project(parts, x, w_ih, folded_bias(b_ih, b_hh, fold))
 
