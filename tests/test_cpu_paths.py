@@ -167,3 +167,28 @@ def test_input_projection_in_the_loop_or_before_it(kind, policy):
     _compare(kind, 3, 4, 3, H, None, seed=5)
     _compare(kind, 3, 4, 3, H, [3, 2, 2, 1], seed=6)
     _compare(kind, 3, 4, wide, H, [3, 2, 2, 1], seed=7)
+
+
+def test_a_large_transposed_view_is_copied_where_the_loop_takes_it():
+    """``backend._loop_layout``: W_ihᵀ and W_hhᵀ as C copies where W_hhᵀ is a view that the time loop
+    would take, for calls long enough to pay for the copy; else the weights as they came."""
+    w_ih = np.zeros((1024, 128), np.float32).T  # views, as steprnn._weights passes large parameters
+    w_hh = np.zeros((1024, 256), np.float32).T
+    w_hr = np.zeros((0, 0), np.float32)
+    copied = backend._loop_layout((w_ih, w_hh, w_hr), 100, 16)
+    assert all(w.flags.c_contiguous for w in copied[:2]) and copied[2] is w_hr
+    np.testing.assert_array_equal(copied[1], w_hh)
+    for steps, rows in ((1, 16), (100, 40)):  # too short to pay; too many rows for the loop
+        same = backend._loop_layout((w_ih, w_hh, w_hr), steps, rows)
+        assert same[0] is w_ih and same[1] is w_hh
+    big = np.zeros((2048, 512), np.float32).T  # past COPY_LARGEST_FROM: only for up to 16 rows
+    assert backend._loop_layout((w_ih, big), 100, 32)[1] is big
+    assert backend._loop_layout((w_ih, big), 100, 16)[1].flags.c_contiguous
+
+
+@pytest.mark.parametrize("kind, H", [("lstm", 128), ("gru", 148), ("rnn", 256)])
+def test_large_layers_whose_weights_are_copied_for_the_loop(kind, H, policy):
+    # W_hh past _weights.VIEW_FROM (a view), 26 steps of 10-20 rows: copied for the loop
+    from steprnn import _weights
+    assert CLASSES[kind][1] * H * H >= _weights.VIEW_FROM
+    _compare(kind, 26, 20, 3, H, None, seed=9)

@@ -12,7 +12,7 @@ each kernel call in ``threads.kernel_launch()`` (one launch at a time, fork-safe
 """
 import numpy as np
 from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 from ..cache import ENABLED as CACHE
 from . import threads  # noqa: F401  (chooses a fork-safe threading layer before any launch)
@@ -136,10 +136,10 @@ INPUT_ROW_BYTES = 64
 
 
 @njit(inline="always", **JIT)
-def recurrent_in_loop(w):
-    """Whether ``w`` (K, G) is C-contiguous and at most ``LARGE_IN_LOOP_MAX`` elements: what
-    ``add_times``'s own loop needs (``product_in_loop``)."""
-    return w.shape[0] * w.shape[1] <= LARGE_IN_LOOP_MAX and (w.shape[0] <= 1 or w.strides[0] == w.shape[1] * w.itemsize)
+def c_rows(w):
+    """Whether the rows of ``w`` (K, G) are contiguous, one after the other: what ``add_times``'s
+    own loop needs (``product_in_loop``)."""
+    return w.shape[0] <= 1 or w.strides[0] == w.shape[1] * w.itemsize
 
 
 @njit(**JIT)
@@ -210,6 +210,25 @@ LOOP_ROWS = 16
 LOOP_COLUMNS = 128
 
 
+@register_jitable
+def loop_takes(K, G, itemsize, n):
+    """``product_in_loop``'s rule on sizes alone, for a C-contiguous W (K, G) of this itemsize
+    (plain Python too: the CPU backend asks it before a call)."""
+    size = K * G
+    if size > LARGE_IN_LOOP_MAX:
+        return False
+    small = size <= IN_LOOP_MAX
+    if G < LOOP_COLUMNS:
+        return small and n < LOOP_ROWS
+    return small or n * itemsize <= LOOP_ROW_BYTES
+
+
+@register_jitable
+def input_loop_takes(I, G, itemsize, n):
+    """``input_in_loop``'s rule on sizes alone, for a C-contiguous W_ihᵀ (I, G) (plain Python too)."""
+    return loop_takes(I, G, itemsize, n) and (I * G <= IN_LOOP_MAX or n * itemsize <= INPUT_ROW_BYTES)
+
+
 @njit(inline="always", **JIT)
 def product_in_loop(w, n):
     """Whether ``add_times`` multiplies ``n`` rows by ``w`` (K, G) in its own loop rather than by BLAS.
@@ -224,12 +243,7 @@ def product_in_loop(w, n):
     B = 64, H = 256 0.81 (backward 0.88); B = 64, H = 512 0.99 (backward 0.80); from B = 128
     (64 rows a thread) BLAS is ahead (forward 1.10, backward 1.08).
     """
-    if not recurrent_in_loop(w):
-        return False
-    small = w.shape[0] * w.shape[1] <= IN_LOOP_MAX
-    if w.shape[1] < LOOP_COLUMNS:
-        return small and n < LOOP_ROWS
-    return small or n * w.itemsize <= LOOP_ROW_BYTES
+    return c_rows(w) and loop_takes(w.shape[0], w.shape[1], w.itemsize, n)
 
 
 @njit(**JIT)
@@ -265,8 +279,7 @@ def input_in_loop(w_ih, rows):
     ``INPUT_ROW_BYTES`` of rows). There it costs no more than the one product, and the forward
     skips that product's parallel launch and its (T*N, G) buffer (measured: LSTM 100 steps,
     B = 64, I = 10, H = 32, 13-15 % faster; B = 32, I = 128, H = 256, 18 %)."""
-    small = w_ih.shape[0] * w_ih.shape[1] <= IN_LOOP_MAX
-    return product_in_loop(w_ih, rows) and (small or rows * w_ih.itemsize <= INPUT_ROW_BYTES)
+    return c_rows(w_ih) and input_loop_takes(w_ih.shape[0], w_ih.shape[1], w_ih.itemsize, rows)
 
 
 @njit(**JIT)
