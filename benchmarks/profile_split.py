@@ -3,7 +3,8 @@
     python benchmarks/profile_split.py [--repeats 7] [--sizes 0,2]
 
 Columns (median ms): ``total`` a layer call under no_grad; ``kernel`` the backend's forward kernel
-called directly on prepared arrays; ``proj`` the input projection alone (the kernels' ``project``);
+called directly on prepared arrays; ``proj`` the input projection alone (the kernels' ``project``;
+where the time loop makes W_ih x_t itself, ``jit.input_in_loop``, what that product would cost apart);
 ``recur`` the T recurrent products alone (the same products the kernel does, one per step per
 thread, nothing else); ``pointwise`` = kernel − proj − recur (bias, activations, state update,
 recording); ``alloc`` the arrays ``run_direction`` allocates; ``python`` = total − kernel − alloc.
