@@ -18,8 +18,8 @@ from typing import Any
 from ._dispatch import PRE_RECOMPUTED
 from .cell_kinds import KINDS
 
-__all__ = ["OutOfMemoryError", "available_memory", "check_allocation", "format_bytes", "kept_for_backward", "run_nbytes",
-           "trace_nbytes"]
+__all__ = ["OutOfMemoryError", "available_memory", "check_allocation", "format_bytes", "kept_for_backward",
+           "run_nbytes", "trace_nbytes"]
 
 #: below this, an allocation is not worth a look at /proc
 SMALL = 32 << 20
@@ -177,7 +177,8 @@ def run_nbytes(module: Any, T: int, N: int, graph: bool) -> int:
     Untraced, each layer holds its input's contiguous copy, each direction's states ``hs``, the
     concatenated output and the dropout mask, while the kernels write into one-step scratch
     buffers. Kept for backward: every layer's input and every direction's recorded buffers
-    (``kept_for_backward``); the backward then needs the previous states, dL/dh (and dL/dc), dL/d(pre-activation) and dL/dx.
+    (``kept_for_backward``); the backward then needs the previous states, dL/dh (and dL/dc),
+    dL/d(pre-activation) and dL/dx.
     """
     kind, I, H, P, L, D, item, bias = _sizes(module)
     rows = T * N

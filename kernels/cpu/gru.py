@@ -43,9 +43,10 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
 
     ``inputs`` is (x (T*N, I), xp): xp (T*N, 3H) is W_ih x_t + b_ih of every step with b_hr, b_hz
     added (not b_hn), or (0, 3H) where this loop multiplies W_ih x_t itself
-    (``jit.projected_inputs``); the other arguments are ``gru_forward``'s. Each step works on the chunk's rows as one block, so that every
-    loop below runs over the whole block: h W_hh + b_hh (a loop over W_hh's rows, four batch rows per
-    pass, where W_hh is small, else one BLAS product), one ``exp`` for r and z, one for n, h_t.
+    (``jit.projected_inputs``); the other arguments are ``gru_forward``'s. Each step works on the
+    chunk's rows as one block, so that every loop below runs over the whole block: h W_hh + b_hh
+    (a loop over W_hh's rows, four batch rows per pass, where ``jit.product_in_loop``, else one
+    BLAS product), one ``exp`` for r and z, one for n, h_t.
     """
     w_ih, w_hh = weights
     x, xp = inputs

@@ -48,8 +48,9 @@ def lstm_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     arguments are ``lstm_forward``'s.
 
     Each step works on the chunk's rows as one block (row q of the block at q*4H), so that every
-    loop below runs over the whole block: a = xp + h W_hh (a loop over W_hh's rows, four batch rows
-    per pass, where W_hh is small, else one BLAS product), one ``exp`` for all gates, c_t, h_t.
+    loop below runs over the whole block: a = W_ih x_t + b + h W_hh (the products in a loop over
+    W's rows, four batch rows per pass, where ``jit.product_in_loop``, else by BLAS), one ``exp``
+    for all gates, c_t, h_t.
     """
     w_ih, w_hh, w_hr = weights
     x, xp = inputs

@@ -38,9 +38,9 @@ def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, sta
 
     ``inputs`` is (x (T*N, I), xp): xp (T*N, H) is W_ih x_t + b_ih + b_hh of every step, or (0, H)
     where this loop multiplies W_ih x_t itself (``jit.projected_inputs``); the other arguments are
-    ``rnn_forward``'s. Each step works on the chunk's rows as one block: a = xp + h W_hh
-    (a loop over W_hh's rows, four batch rows per pass, where W_hh is small, else one BLAS product),
-    then h_t with one ``exp`` for the block.
+    ``rnn_forward``'s. Each step works on the chunk's rows as one block: a = W_ih x_t + b + h W_hh
+    (the products in a loop over W's rows, four batch rows per pass, where
+    ``jit.product_in_loop``, else by BLAS), then h_t with one ``exp`` for the block.
     """
     w_ih, w_hh = weights
     x, xp = inputs
