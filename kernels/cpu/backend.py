@@ -45,9 +45,11 @@ _POLICY_DOC = "``{}`` without ``parts`` (the CPU policy supplies it).\n\n{}"
 #: a call with at least this many row-steps (T x the rows of one thread) pays for copying a large
 #: W_hhᵀ that arrives as a transposed view, so that the time loop can take it (``_loop_layout``)
 COPY_FROM_ROW_STEPS = 256
-#: ... a W of more elements only where each thread has at most 16 float32 rows (the loop's gain
-#: there is 2x; with more rows it is even, and the copy of megabytes would not pay)
+#: ... a W of more elements only where each thread has at most ``COPY_LARGEST_ROW_BYTES`` of rows
+#: (16 float32: the loop's gain there is 2x; with more rows it is even, and the copy of megabytes
+#: would not pay)
 COPY_LARGEST_FROM = 1 << 18
+COPY_LARGEST_ROW_BYTES = 64
 
 
 def _loop_layout(weights: tuple, steps: int, rows: int) -> tuple:
@@ -63,7 +65,7 @@ def _loop_layout(weights: tuple, steps: int, rows: int) -> tuple:
     K, G = w_hh.shape
     if not jit.loop_takes(K, G, w_hh.itemsize, rows):
         return weights
-    if K * G > COPY_LARGEST_FROM and rows * w_hh.itemsize > jit.INPUT_ROW_BYTES:
+    if K * G > COPY_LARGEST_FROM and rows * w_hh.itemsize > COPY_LARGEST_ROW_BYTES:
         return weights
     return (np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), *weights[2:])
 
