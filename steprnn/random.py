@@ -20,10 +20,12 @@ reproduces ATen's transformations (``aten/src/ATen/core/TransformationHelper.h``
 ``permutation``        the Fisher–Yates swaps of ``randperm_cpu`` (``random() % (n - i)``).
 =====================  =========================================================================
 
-``normal_`` on float32 (16 values or more) follows the ATen build PyTorch picks on this CPU: the AVX2 one
-on x86 CPUs without AVX-512 (``torch.backends.cpu.get_cpu_capability() == 'AVX2'``; verified bit for
-bit), the generic one (C ``logf``/``cosf``/``sinf``) on AVX-512 CPUs and ARM (written from ATen's source,
-not verified against torch). ``STEPRNN_NORMAL_KERNEL=avx2|scalar`` chooses explicitly.
+``normal_`` on float32 (16 values or more) follows the ATen kernel PyTorch runs on this CPU: the AVX2 one
+on x86 CPUs with AVX2 and FMA, AVX-512 ones included (PyTorch's AVX512 build runs that kernel too:
+``torch.backends.cpu.get_cpu_capability()`` 'AVX2' or 'AVX512'; both verified bit for bit), the generic
+one (C ``logf``/``cosf``/``sinf``) elsewhere: older x86 CPUs, ARM, and PyTorch told
+``ATEN_CPU_CAPABILITY=default`` (verified bit for bit against that build on x86).
+``STEPRNN_NORMAL_KERNEL=avx2|scalar`` chooses explicitly.
 """
 from __future__ import annotations
 
@@ -341,15 +343,15 @@ def _swap_loop(perm: np.ndarray, z: np.ndarray) -> None:
 # --- Box–Muller blocks of 16 --------------------------------------------------------------------
 
 def _normal_kernel() -> str:
-    """Which of ATen's float32 normal kernels PyTorch runs on this CPU: ``'avx2'`` (its AVX2 build, the
-    one x86 CPUs without AVX-512 get) or ``'scalar'`` (the generic build: AVX-512 CPUs, ARM).
+    """Which of ATen's float32 normal kernels PyTorch runs on this CPU: ``'avx2'`` (its AVX2 and AVX512
+    builds: x86 CPUs with AVX2 and FMA) or ``'scalar'`` (the generic build: other CPUs, ARM).
     ``STEPRNN_NORMAL_KERNEL=avx2|scalar`` overrides; PyTorch's own ``ATEN_CPU_CAPABILITY`` is honoured."""
     env = os.environ.get("STEPRNN_NORMAL_KERNEL", "").lower()
     if env in ("avx2", "scalar"):
         return env
     aten = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
     if aten:
-        return "avx2" if aten == "avx2" else "scalar"
+        return "avx2" if aten in ("avx2", "avx512") else "scalar"
     return _cpu_default_kernel()
 
 
@@ -371,9 +373,7 @@ def _cpu_default_kernel() -> str:
                             break
             except OSError:
                 flags = {"avx2", "fma"}  # no cpuinfo (macOS, Windows): assume the common AVX2 machine
-            if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
-                kernel = "scalar"
-            elif {"avx2", "fma"} <= flags:
+            if {"avx2", "fma"} <= flags:  # AVX-512 CPUs too: torch's AVX512 build runs the AVX2 kernel
                 kernel = "avx2"
         _CPU_KERNEL.append(kernel)
     return _CPU_KERNEL[0]

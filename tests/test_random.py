@@ -7,6 +7,7 @@ are skipped where steprnn's choice of kernel differs from torch's.
 from __future__ import annotations
 
 import math
+import platform
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from steprnn.random import Generator
 
 from steprnn.random import _normal_kernel  # noqa: E402
 
-_TORCH_KERNEL = "avx2" if torch.backends.cpu.get_cpu_capability() == "AVX2" else "scalar"
+_TORCH_KERNEL = "avx2" if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") else "scalar"
 needs_avx2_normal = pytest.mark.skipif(
     _normal_kernel() != _TORCH_KERNEL,
     reason=f"torch runs its {_TORCH_KERNEL} float32 normal kernel here, steprnn chose {_normal_kernel()}")
@@ -404,7 +405,7 @@ def test_generator_argument_leaves_the_global_stream_alone():
 
 @given(seed=seeds, n=st.integers(16, 500))
 def test_generic_float32_normal_kernel_is_the_same_distribution_draw(seed, n):
-    """The generic build's kernel (AVX-512 CPUs, ARM) uses the same uniforms as the AVX2 one: only libm's
+    """The generic build's kernel (ARM, older x86) uses the same uniforms as the AVX2 one: only libm's
     rounding differs from the Cephes polynomials, so the two draws agree to float32 precision."""
     import os
 
@@ -474,3 +475,38 @@ def test_compiled_loops_are_cached_with_the_kernels_not_beside_steprnn():
     from steprnn import random as rnd
     assert all(rnd._jitted(name) is not None for name in ("swap_loop", "box_muller", "fma32_loop"))
     assert set(pkg.glob("__pycache__/*.nb?")) == before
+
+
+_NORMALS_IN_CHILD = """
+import sys, numpy as np, torch, steprnn as sr
+from steprnn.random import _normal_kernel
+bad = 0
+for seed in (0, 7, 2**40 + 3):
+    for n in (16, 37, 1000):
+        torch.manual_seed(seed)
+        sr.manual_seed(seed)
+        bad += int((torch.randn(n).numpy() != sr.randn(n).numpy()).sum())
+print(torch.backends.cpu.get_cpu_capability(), _normal_kernel(), bad)
+"""
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="ATen's x86 builds")
+@pytest.mark.parametrize("capability", ["default", "avx2", "avx512"])
+def test_float32_normals_follow_each_aten_build_torch_can_run_here(capability):
+    """With ``ATEN_CPU_CAPABILITY`` set, torch runs that build's kernel (where this CPU has it) and
+    steprnn follows: bit for bit, the generic kernel included (the one ARM runs)."""
+    import subprocess
+    import sys
+
+    from isolation import clean_env
+
+    env = clean_env(keep_cache=True, ATEN_CPU_CAPABILITY=capability)
+    env.pop("STEPRNN_NORMAL_KERNEL", None)
+    done = subprocess.run([sys.executable, "-c", _NORMALS_IN_CHILD], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    torch_build, kernel, bad = done.stdout.split()
+    if torch_build.lower() != capability:
+        pytest.skip(f"this CPU cannot run ATen's {capability} build (torch fell back to {torch_build})")
+    assert kernel == ("scalar" if capability == "default" else "avx2")
+    assert int(bad) == 0, f"{bad} of 3159 float32 normals differ from torch's {torch_build} build"
