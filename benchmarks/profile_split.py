@@ -38,14 +38,16 @@ _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 @njit(parallel=True, nogil=True)
 def _recurrent_only(parts, h, w_hh, T):
-    """T products (rows, H) @ (H, G) per thread chunk, as the kernels' time loop does them."""
+    """T products (rows, H) @ (H, G) per thread chunk, as the kernels' time loop does them
+    (``add_times``: register tiles or BLAS, by the kernels' own rule)."""
     N = h.shape[0]
     bounds = kjit.chunk_bounds(N, parts)
     for k in prange(bounds.shape[0] - 1):
         lo, hi = bounds[k], bounds[k + 1]
-        hh = np.empty((hi - lo, w_hh.shape[1]), dtype=h.dtype)
+        plan = kjit.product_plan(w_hh, hi - lo, T)
+        acc = np.zeros((hi - lo, w_hh.shape[1]), dtype=h.dtype)
         for _ in range(T):
-            np.dot(h[lo:hi], w_hh, hh)
+            kjit.add_times(acc, h[lo:hi], plan)
 
 
 def _median_ms(fn, repeats: int) -> float:

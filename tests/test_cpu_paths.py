@@ -1,6 +1,7 @@
 """The CPU backend's paths against PyTorch: serial or split over threads (``PARALLEL_FROM``), the
-recurrent product in the kernels' own loop (small W_hh) or by BLAS (large, and transposed views),
-forward and backward, packed input included. float64 within 1e-10 (gradients 1e-8)."""
+recurrent product in register tiles (small W_hh, and large W_hh for few rows over enough steps,
+transposed views included) or by BLAS, forward and backward, packed input included. float64
+within 1e-10 (gradients 1e-8). And the tiles themselves against NumPy, at any shape."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,15 +12,15 @@ from hypothesis import strategies as st
 
 import steprnn as sr
 import steprnn.nn as nn
-from steprnn.kernels.cpu import backend, jit
+from steprnn.kernels.cpu import backend, jit, simd, tiles
 from steprnn.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CLASSES = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
 
 
 def _hidden_for_blas(kind: str) -> int:
-    """The smallest H whose W_hhᵀ (H, G*H) is past the small-W limit: multiplied in the loop for few
-    rows, by BLAS for more (``jit.product_in_loop``)."""
+    """The smallest H whose W_hhᵀ (H, G*H) is past the small-W limit: multiplied in the tiles for few
+    rows over enough steps, else by BLAS (``jit.product_in_loop``)."""
     g = CLASSES[kind][1]
     h = 1
     while g * h * h <= jit.IN_LOOP_MAX:
@@ -66,7 +67,8 @@ def policy(request, monkeypatch):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_small_hidden_in_loop(kind, policy, data):
-    # N up to 11: blocks of jit.ROW_BLOCK rows and a remainder, in one chunk and split over threads
+    # N up to 11: tiles of tiles.TILE_ROWS rows and a remainder, in one chunk and split over threads;
+    # H up to 9: G = 9..36 columns, a narrow last panel on every path
     T, N, I, H = (data.draw(st.integers(1, 6)), data.draw(st.integers(1, 11)), data.draw(st.integers(1, 4)),
                   data.draw(st.integers(1, 9)))
     lengths = None
@@ -79,11 +81,11 @@ def test_small_hidden_in_loop(kind, policy, data):
 def test_large_hidden_in_loop_or_by_blas(kind, policy):
     H = _hidden_for_blas(kind)
     w = np.zeros((H, CLASSES[kind][1] * H))  # float64, as _compare runs
-    assert jit.product_in_loop(w, 3)  # wide (G*H >= 128 columns): the loop for 3 rows
-    assert jit.product_in_loop(w, 16) and not jit.product_in_loop(w, 17)  # 16 float64 rows: LOOP_ROW_BYTES
-    _compare(kind, 3, 3, 2, H, [3, 2, 1], seed=1)
-    _compare(kind, 2, 2, 2, H, None, seed=2)
-    _compare(kind, 2, 20, 2, H, [2] * 15 + [1] * 5, seed=8)
+    assert jit.product_in_loop(w, 16, 16) and not jit.product_in_loop(w, 17, 100)  # 16 float64 rows: LOOP_ROW_BYTES
+    assert not jit.product_in_loop(w, 3, 2)  # 6 row-steps: packing W would not pay (PACK_FROM_ROW_STEPS)
+    _compare(kind, 3, 3, 2, H, [3, 2, 1], seed=1)  # BLAS
+    _compare(kind, 2, 20, 2, H, [2] * 15 + [1] * 5, seed=8)  # BLAS
+    _compare(kind, 60, 10, 2, H, None, seed=2)  # tiles: 10 (serial) or 5 (parallel) rows x 60 steps
 
 
 def test_threshold_is_work_not_rows(monkeypatch):
@@ -95,45 +97,81 @@ def test_threshold_is_work_not_rows(monkeypatch):
     assert backend._parallel(64, 100) == numba.get_num_threads()
 
 
-@settings(max_examples=20, deadline=None)
-@given(K=st.integers(1, 11), G=st.integers(1, 40), dtype=st.sampled_from([np.float32, np.float64]),
-       seed=st.integers(0, 2**16))
-def test_add_rows_product_is_four_row_products(K, G, dtype, seed):
-    """The register-blocked product of four rows equals four ``add_row_product`` and NumPy's v @ w."""
+def _weight(rng, K: int, G: int, dtype, layout: str) -> np.ndarray:
+    """W (K, G) in one of the layouts the kernels get: C, F, a transposed view, every other column."""
+    if layout == "C":
+        return rng.standard_normal((K, G)).astype(dtype)
+    if layout == "F":
+        return np.asfortranarray(rng.standard_normal((K, G)).astype(dtype))
+    if layout == "T":
+        return rng.standard_normal((G, K)).astype(dtype).T
+    return rng.standard_normal((K, 2 * G)).astype(dtype)[:, ::2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 11), K=st.integers(1, 40), G=st.integers(1, 100), dtype=st.sampled_from([np.float32, np.float64]),
+       layout=st.sampled_from("CFTS"), seed=st.integers(0, 2**16))
+def test_panel_product_is_v_times_w(n, K, G, dtype, layout, seed):
+    """``pack_panels`` lays w out panel by panel (zeros past G), aligned; ``panel_product`` adds
+    v @ w to ``out`` at any n (four-row tiles and rows left over), K and G (a narrow last panel),
+    from w of any strides; w and v untouched."""
     rng = np.random.default_rng(seed)
-    w = rng.standard_normal((K, G)).astype(dtype)
-    v = rng.standard_normal((4, K)).astype(dtype)
-    a = rng.standard_normal((4, G)).astype(dtype)
-    blocked, single = a.copy(), a.copy()
-    jit.add_rows_product(blocked[0], blocked[1], blocked[2], blocked[3], v[0], v[1], v[2], v[3], w)
-    for i in range(4):
-        jit.add_row_product(single[i], v[i], w)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(blocked, a + v.astype(np.float64) @ w.astype(np.float64), rtol=0, atol=tol * (K + 1))
-    np.testing.assert_allclose(blocked, single, rtol=0, atol=tol * (K + 1))
-
-
-@pytest.mark.parametrize("n, K, G, order, in_loop", [
-    (20, 32, 128, "C", True),  # the forward's wide W_hhᵀ: the loop at any number of rows
-    (20, 128, 32, "C", False),  # the backward's narrow W_hh: BLAS from LOOP_ROWS rows on
-    (3, 128, 32, "C", True),  # ... and the loop below
-    (5, 32, 128, "F", False),  # not C-contiguous: BLAS
-    (2, 200, 200, "C", True),  # past IN_LOOP_MAX, wide: the loop for few rows ...
-    (40, 200, 200, "C", False),  # ... BLAS for more (past LOOP_ROW_BYTES)
-    (2, 1100, 1000, "C", False),  # past LARGE_IN_LOOP_MAX: BLAS
-])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_add_times_both_branches(n, K, G, order, in_loop, dtype):
-    """``add_times`` adds v @ w to ``out`` on either branch, and takes the branch its rule names."""
-    rng = np.random.default_rng(n * K + G)
-    w = np.asarray(rng.standard_normal((K, G)).astype(dtype), order=order)
+    w = _weight(rng, K, G, dtype, layout)
     v = rng.standard_normal((n, K)).astype(dtype)
     out = rng.standard_normal((n, G)).astype(dtype)
     expected = out.astype(np.float64) + v.astype(np.float64) @ w.astype(np.float64)
-    assert jit.product_in_loop(w, n) == in_loop
-    scratch = np.empty((0 if in_loop else n, G), dtype=dtype)
+    wp = tiles.pack_panels(w)
+    P = 2 * simd.VEC_BYTES // np.dtype(dtype).itemsize
+    panels = -(-G // P)
+    assert wp.shape == (panels * K, P) and wp.ctypes.data % tiles.ALIGN == 0
+    padded = np.zeros((K, panels * P), dtype)
+    padded[:, :G] = w
+    np.testing.assert_array_equal(wp, padded.reshape(K, panels, P).transpose(1, 0, 2).reshape(panels * K, P))
     w_before, v_before = w.copy(), v.copy()
-    jit.add_times(out, v, w, scratch)
+    tiles.panel_product(out, v, wp, np.empty((tiles.TILE_ROWS, P), dtype))
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * (K + 1))
+    np.testing.assert_array_equal(w, w_before)
+    np.testing.assert_array_equal(v, v_before)
+
+
+def test_add_times_into_rows_that_are_not_contiguous():
+    """``add_times`` into an ``out`` whose rows are strided still adds v @ w (not by the tiles)."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((5, 40))
+    v = rng.standard_normal((3, 5))
+    base = rng.standard_normal((3, 80))
+    out = base[:, ::2]
+    expected = out + v @ w
+    jit.add_times(out, v, jit.product_plan(w, 3, 1))
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(base[:, ::2], expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, K, G, layout, steps, in_loop", [
+    (20, 32, 128, "C", 1, True),  # the forward's small W_hhᵀ: the tiles at any number of rows and steps
+    (3, 128, 32, "C", 1, True),  # the backward's narrow W_hh for few rows ...
+    (16, 128, 32, "C", 1, False),  # ... by BLAS from LOOP_ROWS rows on
+    (5, 32, 128, "T", 1, True),  # any strides: packing reads them
+    (2, 200, 200, "T", 200, True),  # past IN_LOOP_MAX: the tiles for few rows over enough steps ...
+    (2, 200, 200, "C", 100, False),  # ... not for a call too short to pay for packing
+    (40, 200, 200, "C", 100, False),  # ... BLAS for more rows (past LOOP_ROW_BYTES)
+    (2, 1100, 1000, "C", 1000, False),  # past LARGE_IN_LOOP_MAX: BLAS
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_times_both_branches(n, K, G, layout, steps, in_loop, dtype):
+    """``add_times`` adds v @ w to ``out`` on either branch, and takes the branch its rule names."""
+    rng = np.random.default_rng(n * K + G)
+    w = _weight(rng, K, G, dtype, layout)
+    v = rng.standard_normal((n, K)).astype(dtype)
+    out = rng.standard_normal((n, G)).astype(dtype)
+    expected = out.astype(np.float64) + v.astype(np.float64) @ w.astype(np.float64)
+    assert jit.product_in_loop(w, n, steps) == in_loop
+    assert jit.loop_takes(K, G, w.itemsize, n, steps) == in_loop  # the same rule, from Python
+    plan = jit.product_plan(w, n, steps)
+    assert (plan[1].shape[0] > 0) == in_loop and plan[2].shape == ((tiles.TILE_ROWS, plan[1].shape[1]) if in_loop else (n, G))
+    w_before, v_before = w.copy(), v.copy()
+    jit.add_times(out, v, plan)
     tol = 1e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * K)
     np.testing.assert_array_equal(w, w_before)
@@ -142,8 +180,8 @@ def test_add_times_both_branches(n, K, G, order, in_loop, dtype):
 
 @pytest.mark.parametrize("kind", sorted(CLASSES))
 def test_many_rows_narrow_backward_product_by_blas(kind, policy):
-    # N = 20 rows: the backward's dL/da W_hh (narrow W_hh) goes to BLAS, the forward's stays in the loop
-    assert jit.LOOP_ROWS <= 20
+    # N = 20 rows: the backward's dL/da W_hh (narrow W_hh) by BLAS, the forward's in the tiles
+    assert not jit.product_in_loop(np.zeros((4 * 7, 7)), 20, 3) and jit.LOOP_ROWS <= 20
     _compare(kind, 3, 20, 2, 7, [3] * 12 + [2] * 5 + [1] * 3, seed=3)
     _compare(kind, 2, 20, 3, 5, None, seed=4)
 
@@ -155,40 +193,28 @@ def test_input_projection_in_the_loop_or_before_it(kind, policy):
     H = 5
     G = CLASSES[kind][1] * H
     wide = jit.IN_LOOP_MAX // G + 1  # the smallest I whose W_ihᵀ (I, G) is past the in-loop limit
-    assert jit.input_in_loop(np.zeros((3, G)), 2)
-    assert not jit.input_in_loop(np.zeros((wide, G)), 2)  # narrow and past the small-W limit
-    big = np.zeros((300, 300), np.float32)  # wide, past the small-W limit: the loop for few rows only
-    assert jit.input_in_loop(big, 16) and not jit.input_in_loop(big, 17) and jit.product_in_loop(big, 32)
+    assert jit.input_in_loop(np.zeros((3, G)), 2, 1)
+    assert not jit.input_in_loop(np.zeros((wide, G)), 2, 1)  # past the small-W limit, a short call
+    big = np.zeros((300, 300), np.float32)  # past the small-W limit: the loop for few rows over enough steps
+    assert jit.input_in_loop(big, 16, 100) and not jit.input_in_loop(big, 17, 100)
+    assert not jit.input_in_loop(big, 16, 10) and jit.product_in_loop(big, 32, 100)
     assert jit.projected_inputs(2, np.ones((8, 300), np.float32), big, np.zeros(300, np.float32),
-                                np.zeros(300, np.float32), 300, jit.chunk_bounds(40, 2)).shape == (8, 300)
+                                np.zeros(300, np.float32), 300, jit.chunk_bounds(40, 2), 100).shape == (8, 300)
     x = np.ones((6, 3))
-    assert jit.project_serial(x, np.zeros((3, G)), np.zeros(G), np.zeros(G), G, 4).shape == (0, G)
-    assert jit.project_serial(x, np.asfortranarray(np.zeros((3, G))), np.zeros(G), np.zeros(G), G, 4).shape == (6, G)
+    assert jit.project_serial(x, np.zeros((3, G)), np.zeros(G), np.zeros(G), G, 4, 1).shape == (0, G)
+    assert jit.project_serial(x, np.asfortranarray(np.zeros((3, G))), np.zeros(G), np.zeros(G), G, 4, 1).shape == (0, G)
+    x = np.ones((6, wide))
+    assert jit.project_serial(x, np.zeros((wide, G)), np.zeros(G), np.zeros(G), G, 4, 1).shape == (6, G)
     _compare(kind, 3, 4, 3, H, None, seed=5)
     _compare(kind, 3, 4, 3, H, [3, 2, 2, 1], seed=6)
     _compare(kind, 3, 4, wide, H, [3, 2, 2, 1], seed=7)
 
 
-def test_a_large_transposed_view_is_copied_where_the_loop_takes_it():
-    """``backend._loop_layout``: W_ihᵀ and W_hhᵀ as C copies where W_hhᵀ is a view that the time loop
-    would take, for calls long enough to pay for the copy; else the weights as they came."""
-    w_ih = np.zeros((1024, 128), np.float32).T  # views, as steprnn._weights passes large parameters
-    w_hh = np.zeros((1024, 256), np.float32).T
-    w_hr = np.zeros((0, 0), np.float32)
-    copied = backend._loop_layout((w_ih, w_hh, w_hr), 100, 16)
-    assert all(w.flags.c_contiguous for w in copied[:2]) and copied[2] is w_hr
-    np.testing.assert_array_equal(copied[1], w_hh)
-    for steps, rows in ((1, 16), (100, 40)):  # too short to pay; too many rows for the loop
-        same = backend._loop_layout((w_ih, w_hh, w_hr), steps, rows)
-        assert same[0] is w_ih and same[1] is w_hh
-    big = np.zeros((2048, 512), np.float32).T  # past COPY_LARGEST_FROM: only for up to 16 rows
-    assert backend._loop_layout((w_ih, big), 100, 32)[1] is big
-    assert backend._loop_layout((w_ih, big), 100, 16)[1].flags.c_contiguous
-
-
 @pytest.mark.parametrize("kind, H", [("lstm", 128), ("gru", 148), ("rnn", 256)])
-def test_large_layers_whose_weights_are_copied_for_the_loop(kind, H, policy):
-    # W_hh past _weights.VIEW_FROM (a view), 26 steps of 10-20 rows: copied for the loop
+def test_large_layers_whose_weights_are_views_packed_for_the_tiles(kind, H, policy):
+    # W_hh past _weights.VIEW_FROM (it reaches the kernels as a transposed view), 40 steps of 8-16
+    # rows: packed into panels for the tiles, forward and backward
     from steprnn import _weights
     assert CLASSES[kind][1] * H * H >= _weights.VIEW_FROM
-    _compare(kind, 26, 20, 3, H, None, seed=9)
+    assert jit.loop_takes(H, CLASSES[kind][1] * H, 8, 16, 40) and jit.loop_takes(H, CLASSES[kind][1] * H, 8, 8, 40)
+    _compare(kind, 40, 16, 3, H, None, seed=9)

@@ -42,34 +42,6 @@ PARALLEL_FROM = 2_000_000
 
 _POLICY_DOC = "``{}`` without ``parts`` (the CPU policy supplies it).\n\n{}"
 
-#: a call with at least this many row-steps (T x the rows of one thread) pays for copying a large
-#: W_hhᵀ that arrives as a transposed view, so that the time loop can take it (``_loop_layout``)
-COPY_FROM_ROW_STEPS = 256
-#: ... a W of more elements only where each thread has at most ``COPY_LARGEST_ROW_BYTES`` of rows
-#: (16 float32: the loop's gain there is 2x; with more rows it is even, and the copy of megabytes
-#: would not pay)
-COPY_LARGEST_FROM = 1 << 18
-COPY_LARGEST_ROW_BYTES = 64
-
-
-def _loop_layout(weights: tuple, steps: int, rows: int) -> tuple:
-    """``weights`` with W_ihᵀ and W_hhᵀ as C-contiguous copies where W_hhᵀ is a transposed view
-    (``steprnn._weights``: large parameters reach the kernels as views of their memory) that the
-    time loop would take as a copy, over ``rows`` rows a thread, and the call is long enough to
-    pay for the copy (measured: an LSTM forward at T = 100, B = 32, H = 256 runs its products
-    1.7x faster in the loop than by OpenBLAS; the copy of W_hhᵀ costs 0.5 ms, of a 4 MB one 5.6 ms).
-    Both are copied, so that the kernels see one of the two layouts they are compiled for."""
-    w_ih, w_hh = weights[0], weights[1]
-    if w_hh.flags.c_contiguous or steps * rows < COPY_FROM_ROW_STEPS:
-        return weights
-    K, G = w_hh.shape
-    if not jit.loop_takes(K, G, w_hh.itemsize, rows):
-        return weights
-    if K * G > COPY_LARGEST_FROM and rows * w_hh.itemsize > COPY_LARGEST_ROW_BYTES:
-        return weights
-    return (np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), *weights[2:])
-
-
 def _parallel(rows: int, work: int) -> int:
     """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial)."""
     parts = numba.get_num_threads()
@@ -92,11 +64,14 @@ def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any],
         w_hh = weights[1]
         n_rows = rest[-2][0].shape[0]  # state[0]: (N, ·)
         parts = _parallel(n_rows, x.shape[0] * w_hh.shape[1] * (x.shape[1] + w_hh.shape[0]))
-        weights = _loop_layout(weights, active.shape[0], -(-n_rows // parts))
         with kernel_launch():
             if parts > 1:
                 return kernel(parts, x, weights, biases, active, reverse, *rest)
-            xp = jit.project_serial(x, weights[0], biases[0], biases[1], fold(w_hh.shape[1]), n_rows)
+            w_ih, steps = weights[0], active.shape[0]
+            if jit.input_loop_takes(w_ih.shape[0], w_ih.shape[1], w_ih.itemsize, n_rows, steps):
+                xp = np.empty((0, w_ih.shape[1]), dtype=x.dtype)  # the loop makes W_ih x_t: no call, no compile
+            else:
+                xp = jit.project_serial(x, w_ih, biases[0], biases[1], fold(w_hh.shape[1]), n_rows, steps)
             return rows(0, n_rows, (x, xp), weights, biases, active, reverse, *rest)
 
     run_forward.__doc__ = _POLICY_DOC.format(kernel.__name__, kernel.__doc__ or "")

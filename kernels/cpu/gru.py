@@ -8,8 +8,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, product_in_loop, projected_inputs,
-                  rows_active, step_inputs, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
+                  projected_inputs, rows_active, step_inputs, typed_one)
 from .vexp import exp_inplace
 
 
@@ -32,7 +32,8 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
     bounds = chunk_bounds(state[0].shape[0], parts)
     # (T*N, 3H): W_ih x_t + b_ih of every step, plus b_hr, b_hz (b_hn stays apart: r_t multiplies
     # it); or (0, 3H): in the time loop
-    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], 2 * (biases[1].shape[0] // 3), bounds)
+    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], 2 * (biases[1].shape[0] // 3), bounds,
+                          active.shape[0])
     for k in prange(bounds.shape[0] - 1):
         gru_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, hs, state, rec)
 
@@ -45,8 +46,8 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     added (not b_hn), or (0, 3H) where this loop multiplies W_ih x_t itself
     (``jit.projected_inputs``); the other arguments are ``gru_forward``'s. Each step works on the
     chunk's rows as one block, so that every loop below runs over the whole block: h W_hh + b_hh
-    (a loop over W_hh's rows, four batch rows per pass, where ``jit.product_in_loop``, else one
-    BLAS product), one ``exp`` for r and z, one for n, h_t.
+    (register tiles on W_hh packed into panels once per call, where ``jit.product_in_loop``,
+    else one BLAS product), one ``exp`` for r and z, one for n, h_t.
     """
     w_ih, w_hh = weights
     x, xp = inputs
@@ -59,12 +60,13 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     one = typed_one(h)
     two = one + one
     m = hi - lo
-    hh = np.empty((0 if product_in_loop(w_hh, m) else m, G), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = product_plan(w_hh, m, T)  # W_hh h_{t-1}: packed panels, or BLAS's scratch
     acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
     acc_rows = acc.reshape(m, G)  # the same buffer by rows, for the product
     e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
     in_loop = xp.shape[0] == 0
     xi = np.empty((m if in_loop else 0, G), dtype=h.dtype)  # the block's W_ih x_t + bias, made here
+    xw = input_plan(w_ih, xp, m, T)  # W_ih x_t, where made here
     bias = folded_bias(biases[0], b_hh, 2 * H)
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -76,7 +78,7 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
         gt = gates[r_, lo * G:(lo + n_rows) * G]  # row q at q*3H
         # W_i· x_t + b_i· (+ b_hr, b_hz), row q of the block at xs[x0 + q]
         if in_loop:
-            step_inputs(xi[:n_rows], x, xp, t * N + lo, w_ih, bias, hh)
+            step_inputs(xi[:n_rows], x, xp, t * N + lo, xw, bias)
         xs, x0 = (xi, 0) if in_loop else (xp, t * N + lo)
         # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·;  and W_hn h_{t-1} + b_hn
         for q in range(n_rows):
@@ -85,7 +87,7 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
                 acc[q * G + j] = xrow[j]
             for j in range(2 * H, G):
                 acc[q * G + j] = b_hh[j]
-        add_times(acc_rows[:n_rows], h[lo:lo + n_rows], w_hh, hh)
+        add_times(acc_rows[:n_rows], h[lo:lo + n_rows], hh)
         for q in range(n_rows):
             for j in range(2 * H):
                 pr[q * P + j] = acc[q * G + j]
@@ -146,7 +148,7 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
     one = typed_one(dh_n)
     m = hi - lo
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
-    dh_blas = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=dh.dtype)  # dL/d(W_hh h) W_hh, by BLAS
+    dh_plan = product_plan(w_hh, m, T)  # dL/d(W_hh h) W_hh: packed panels, or BLAS's scratch
     d_gh_rows = d_gh.reshape(T, d_gh.shape[1] // G, G)  # by rows, for the product
     direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
     for s in range(T):
@@ -189,5 +191,5 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
                 gh[2 * H + j] = d_an * r
         # W_hh h_{t-1} + b_hh  ⇒  dL/dh_{t-1} = dL/d(W_hh h) W_hh + z ⊙ dL/dh_t
         copy_rows(dh[:n], direct[:n])
-        add_times(dh[:n], d_gh_rows[t, lo:lo + n], w_hh, dh_blas)
+        add_times(dh[:n], d_gh_rows[t, lo:lo + n], dh_plan)
     copy_rows(dh0[lo:hi], dh)

@@ -1,7 +1,7 @@
-"""Compilation options and small helpers shared by every CPU kernel.
+"""Small helpers shared by every CPU kernel, and the rules on where their products run.
 
-``error_model='numpy'`` drops Python's division checks so LLVM can vectorise; the fastmath flag
-set leaves out ``nnan``/``ninf`` so NaN and inf propagate exactly as in PyTorch.
+Compilation options: ``options.JIT`` (re-exported here): ``error_model='numpy'``, and a fastmath
+flag set without ``nnan``/``ninf``, so NaN and inf propagate exactly as in PyTorch.
 
 Activations go through ``exp`` alone, so that one vectorised ``exp`` serves them all:
 σ(x) = 1 / (1 + e^{-x}) and tanh(x) = 2σ(2x) − 1 = 2 / (1 + e^{-2x}) − 1.
@@ -14,12 +14,9 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload, register_jitable
 
-from ..cache import ENABLED as CACHE
 from . import threads  # noqa: F401  (chooses a fork-safe threading layer before any launch)
-
-FASTMATH = {"contract", "afn", "reassoc", "nsz", "arcp"}
-#: ``cache``: compiled code is kept in a folder named by the hash of every kernel source (``kernels/cache.py``)
-JIT = dict(cache=CACHE, nogil=True, error_model="numpy", fastmath=FASTMATH)
+from .options import FASTMATH, JIT  # noqa: F401  (re-exported: the kernels import them from here)
+from .tiles import TILE_ROWS, pack_panels, panel_product, panel_width
 
 
 def typed_one(a):
@@ -72,11 +69,11 @@ def project(parts, x, w, b):
 
 
 @njit(**JIT)
-def project_serial(x, w, b_ih, b_hh, fold, rows):
-    """``projected_inputs`` for a time loop over ``rows`` batch rows on the calling thread: (0, G)
-    where that loop multiplies W_ih x_t itself, else x W + b_ih (+ b_hh in columns 0..fold-1),
-    (M, I) @ (I, G) → (M, G), one BLAS call (SciPy's, held to one thread)."""
-    if input_in_loop(w, rows):
+def project_serial(x, w, b_ih, b_hh, fold, rows, steps):
+    """``projected_inputs`` for a time loop over ``rows`` batch rows and ``steps`` steps on the
+    calling thread: (0, G) where that loop multiplies W_ih x_t itself, else x W + b_ih (+ b_hh in
+    columns 0..fold-1), (M, I) @ (I, G) → (M, G), one BLAS call (SciPy's, held to one thread)."""
+    if input_in_loop(w, rows, steps):
         return np.empty((0, w.shape[1]), dtype=x.dtype)
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
     np.dot(x, w, out)
@@ -122,148 +119,84 @@ def copy_rows(dst, src):
             dst[i, j] = src[i, j]
 
 
-#: a W of at most this many elements is small: multiplied in the kernels' own loop (it stays in
-#: L1/L2) where it is wide, whatever the number of rows (``product_in_loop``)
+#: a W of at most this many elements is small: packed into panels at every call and multiplied in
+#: register tiles (``tiles``) where it is wide, whatever the number of rows (measured, one thread,
+#: 1 to 128 rows, W (32, 128): the tiles 1.3-2.6x OpenBLAS with AVX-512, 1.0-1.4x with AVX2) ...
 IN_LOOP_MAX = 64 * 256
-#: a wide W of up to this many elements is multiplied in the loop too, for blocks of at most
-#: ``LOOP_ROW_BYTES`` bytes of rows per column (32 float32 rows, 16 float64); larger ones, or more
-#: rows, by one BLAS call per step and thread
+#: ... and where it is narrow (fewer columns than this: the backward's W_hh (4H, H) at small H), for
+#: fewer rows than ``LOOP_ROWS`` (W (128, 32), 32 rows, float32: tiles 88, OpenBLAS 88 GMAC/s
+#: with AVX-512; 50 against 89 with AVX2)
+LOOP_COLUMNS = 128
+LOOP_ROWS = 16
+#: a W of up to this many elements goes to the tiles too, for blocks of at most ``LOOP_ROW_BYTES``
+#: bytes of rows per column (32 float32 rows, 16 float64) in a call of at least
+#: ``PACK_FROM_ROW_STEPS`` row-steps (its packing, a copy of W, must pay); larger ones, or more
+#: rows, by one BLAS call per step and thread (float32 (64, 512) @ (512, 2048): tiles 51 GMAC/s,
+#: OpenBLAS 56; (32, ·): 40 / 39; (16, 256) @ (256, 1024): 90 / 30)
 LARGE_IN_LOOP_MAX = 1 << 20
 LOOP_ROW_BYTES = 128
+PACK_FROM_ROW_STEPS = 256
 #: a large W_ih goes to the time loop for chunks of at most this many bytes of rows (16 float32);
 #: for more, the one product of all steps before the loop is the faster (``input_in_loop``)
 INPUT_ROW_BYTES = 64
 
 
-@njit(inline="always", **JIT)
-def c_rows(w):
-    """Whether the rows of ``w`` (K, G) are contiguous, one after the other: what ``add_times``'s
-    own loop needs (``product_in_loop``)."""
-    return w.shape[0] <= 1 or w.strides[0] == w.shape[1] * w.itemsize
-
-
-@njit(**JIT)
-def add_row_product(a, v, w):
-    """a += v @ w for one row: a (G,), v (K,), w (K, G) C-contiguous; four rows of w per pass over a."""
-    K = w.shape[0]
-    G = a.shape[0]
-    k = 0
-    while k + 4 <= K:
-        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
-        w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-        for j in range(G):
-            a[j] += v0 * w0[j] + v1 * w1[j] + v2 * w2[j] + v3 * w3[j]
-        k += 4
-    while k < K:
-        vk = v[k]
-        wk = w[k]
-        for j in range(G):
-            a[j] += vk * wk[j]
-        k += 1
-
-
-#: batch rows whose recurrent products share one pass over W_hh (``add_rows_product``)
-ROW_BLOCK = 4
-
-
-@njit(**JIT)
-def add_rows_product(a0, a1, a2, a3, v0, v1, v2, v3, w):
-    """a_i += v_i @ w for four rows at once: each a_i (G,), v_i (K,), w (K, G) C-contiguous.
-
-    Register-blocked by 4 rows x 4 rows of w: each element of w is loaded once per block of rows
-    (``add_row_product`` loads it once per row), ~1.3-1.6x its multiply-adds per ns at K = 32-64.
-    """
-    K = w.shape[0]
-    G = a0.shape[0]
-    k = 0
-    while k + 4 <= K:
-        w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-        p0, p1, p2, p3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
-        q0, q1, q2, q3 = v1[k], v1[k + 1], v1[k + 2], v1[k + 3]
-        r0, r1, r2, r3 = v2[k], v2[k + 1], v2[k + 2], v2[k + 3]
-        s0, s1, s2, s3 = v3[k], v3[k + 1], v3[k + 2], v3[k + 3]
-        for j in range(G):
-            x0 = w0[j]
-            x1 = w1[j]
-            x2 = w2[j]
-            x3 = w3[j]
-            a0[j] += p0 * x0 + p1 * x1 + p2 * x2 + p3 * x3
-            a1[j] += q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3
-            a2[j] += r0 * x0 + r1 * x1 + r2 * x2 + r3 * x3
-            a3[j] += s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3
-        k += 4
-    while k < K:
-        wk = w[k]
-        p0, q0, r0, s0 = v0[k], v1[k], v2[k], v3[k]
-        for j in range(G):
-            x0 = wk[j]
-            a0[j] += p0 * x0
-            a1[j] += q0 * x0
-            a2[j] += r0 * x0
-            a3[j] += s0 * x0
-        k += 1
-
-
-#: ``add_times`` runs in its own loop for blocks of fewer rows than this whatever ``w``'s width
-LOOP_ROWS = 16
-#: ... and for any number of rows where ``w`` has at least this many columns
-LOOP_COLUMNS = 128
-
-
 @register_jitable
-def loop_takes(K, G, itemsize, n):
-    """``product_in_loop``'s rule on sizes alone, for a C-contiguous W (K, G) of this itemsize
-    (plain Python too: the CPU backend asks it before a call)."""
+def loop_takes(K, G, itemsize, n, steps):
+    """Whether the tiles multiply ``n`` rows by a W (K, G) of this itemsize at each of ``steps``
+    steps, rather than BLAS (plain Python too)."""
     size = K * G
+    if size <= IN_LOOP_MAX:
+        return G >= LOOP_COLUMNS or n < LOOP_ROWS
     if size > LARGE_IN_LOOP_MAX:
         return False
-    small = size <= IN_LOOP_MAX
-    if G < LOOP_COLUMNS:
-        return small and n < LOOP_ROWS
-    return small or n * itemsize <= LOOP_ROW_BYTES
+    return n * itemsize <= LOOP_ROW_BYTES and n * steps >= PACK_FROM_ROW_STEPS
 
 
 @register_jitable
-def input_loop_takes(I, G, itemsize, n):
-    """``input_in_loop``'s rule on sizes alone, for a C-contiguous W_ihᵀ (I, G) (plain Python too)."""
-    return loop_takes(I, G, itemsize, n) and (I * G <= IN_LOOP_MAX or n * itemsize <= INPUT_ROW_BYTES)
+def input_loop_takes(I, G, itemsize, n, steps):
+    """``input_in_loop``'s rule on sizes alone, for W_ihᵀ (I, G) (plain Python too)."""
+    return loop_takes(I, G, itemsize, n, steps) and (I * G <= IN_LOOP_MAX or n * itemsize <= INPUT_ROW_BYTES)
 
 
 @njit(inline="always", **JIT)
-def product_in_loop(w, n):
-    """Whether ``add_times`` multiplies ``n`` rows by ``w`` (K, G) in its own loop rather than by BLAS.
-
-    The loop streams whole rows of ``w`` and wins where they are long (the forward's W_hhᵀ, G = 4H);
-    for narrow ``w`` (the backward's W_hh (4H, H) at small H, the RNN's) BLAS wins from about 16 rows on
-    (measured single-threaded, H = 32: 64 rows 2.3x faster by BLAS; 4-8 rows 1.4-2x faster in the loop).
-    A large wide ``w`` goes to the loop for few rows, where OpenBLAS is slow on small blocks
-    (measured, float32, one thread, GMAC/s loop/BLAS: (16, 256) @ (256, 1024) 26/13,
-    (8, 512) @ (512, 2048) 20/9; float64 (8, ·) 10-14/6-8). In the kernels on two threads (LSTM,
-    float32, time per call, loop/BLAS): forward B = 16, H = 512 0.47; B = 32, H = 256 0.60;
-    B = 64, H = 256 0.81 (backward 0.88); B = 64, H = 512 0.99 (backward 0.80); from B = 128
-    (64 rows a thread) BLAS is ahead (forward 1.10, backward 1.08).
-    """
-    return c_rows(w) and loop_takes(w.shape[0], w.shape[1], w.itemsize, n)
+def product_in_loop(w, n, steps):
+    """Whether ``add_times`` multiplies ``n`` rows by ``w`` (K, G) in register tiles, at each of
+    ``steps`` steps, rather than by BLAS (``loop_takes``)."""
+    return loop_takes(w.shape[0], w.shape[1], w.itemsize, n, steps)
 
 
 @njit(**JIT)
-def add_times(out, v, w, scratch):
-    """out += v @ w for a block of rows: out (n, G), v (n, K), w (K, G); ``scratch`` (>= n, G), or
-    (0, G) where ``product_in_loop(w, n)``.
+def product_plan(w, n, steps):
+    """What ``add_times`` needs to multiply blocks of up to ``n`` rows by ``w`` (K, G), any strides,
+    at each of ``steps`` steps: (w, wp, scratch).
 
-    Where ``product_in_loop(w, n)``, in this loop, four rows of ``v`` per pass over ``w``
-    (``add_rows_product``); else one BLAS product into ``scratch``, then added.
-    This is every kernel's recurrent product: h_{t-1} W_hhᵀ forward, dL/da_t W_hh backward.
+    In the tiles (``product_in_loop``): wp = ``pack_panels(w)``, scratch (TILE_ROWS, P) for the
+    last panel's columns. By BLAS: wp (0, P), scratch (n, G) for the product. ``n`` = 0: neither
+    (the product is not needed)."""
+    P = panel_width(w)
+    if n > 0 and product_in_loop(w, n, steps):
+        return w, pack_panels(w), np.empty((TILE_ROWS, P), dtype=w.dtype)
+    return w, np.empty((0, P), dtype=w.dtype), np.empty((n, w.shape[1]), dtype=w.dtype)
+
+
+@njit(**JIT)
+def add_times(out, v, plan):
+    """out += v @ w for a block of rows: out (n, G), v (n, K), ``plan`` = ``product_plan(w, ≥ n, ·)``.
+
+    In register tiles where the plan packed w, else one BLAS product into its scratch, then added.
+    This is every kernel's recurrent product: h_{t-1} W_hhᵀ forward, dL/da_t W_hh backward; and
+    W_ih x_t where the time loop makes it (``step_inputs``).
     """
+    w, wp, scratch = plan
     n = v.shape[0]
-    if product_in_loop(w, n):
-        q = 0
-        while q + ROW_BLOCK <= n:
-            add_rows_product(out[q], out[q + 1], out[q + 2], out[q + 3], v[q], v[q + 1], v[q + 2], v[q + 3], w)
-            q += ROW_BLOCK
-        while q < n:
-            add_row_product(out[q], v[q], w)
-            q += 1
+    if wp.shape[0] > 0 and out.strides[1] == out.itemsize:
+        panel_product(out, v, wp, scratch)
+    elif wp.shape[0] > 0:  # rows of ``out`` not contiguous: not from any kernel, but still right
+        for q in range(n):
+            for k in range(v.shape[1]):
+                for j in range(out.shape[1]):
+                    out[q, j] += v[q, k] * w[k, j]
     else:
         np.dot(v, w, scratch[:n])
         for q in range(n):
@@ -272,40 +205,47 @@ def add_times(out, v, w, scratch):
 
 
 @njit(inline="always", **JIT)
-def input_in_loop(w_ih, rows):
+def input_in_loop(w_ih, rows, steps):
     """Whether the time loops multiply W_ih x_t themselves, step by step, for chunks of up to
-    ``rows`` rows, rather than for all steps at once before the loop: where
-    ``add_times`` keeps W_ih (I, G) in its own loop for such a chunk (a large W_ih only up to
-    ``INPUT_ROW_BYTES`` of rows). There it costs no more than the one product, and the forward
-    skips that product's parallel launch and its (T*N, G) buffer (measured: LSTM 100 steps,
-    B = 64, I = 10, H = 32, 13-15 % faster; B = 32, I = 128, H = 256, 18 %)."""
-    return c_rows(w_ih) and input_loop_takes(w_ih.shape[0], w_ih.shape[1], w_ih.itemsize, rows)
+    ``rows`` rows, rather than for all steps at once before the loop: where the tiles take W_ih
+    (I, G) for such a chunk (a large W_ih only up to ``INPUT_ROW_BYTES`` of rows). There it costs
+    no more than the one product, and the forward skips that product's parallel launch and its
+    (T*N, G) buffer (measured: LSTM 100 steps, B = 64, I = 10, H = 32, 13-15 % faster; B = 32,
+    I = 128, H = 256, 18 %)."""
+    return input_loop_takes(w_ih.shape[0], w_ih.shape[1], w_ih.itemsize, rows, steps)
 
 
 @njit(**JIT)
-def projected_inputs(parts, x, w_ih, b_ih, b_hh, fold, bounds):
-    """What the time loops read as W_ih x_t + bias: (T*N, G) for every step where they do not
-    multiply it themselves (``project``, bias b_ih, plus b_hh in columns 0..fold-1), else (0, G).
-    ``bounds``: the threads' chunks of rows (``chunk_bounds``)."""
+def projected_inputs(parts, x, w_ih, b_ih, b_hh, fold, bounds, steps):
+    """What the time loops read as W_ih x_t + bias over ``steps`` steps: (T*N, G) for every step
+    where they do not multiply it themselves (``project``, bias b_ih, plus b_hh in columns
+    0..fold-1), else (0, G). ``bounds``: the threads' chunks of rows (``chunk_bounds``)."""
     m = 0
     for k in range(bounds.shape[0] - 1):
         m = max(m, bounds[k + 1] - bounds[k])
-    if input_in_loop(w_ih, m):
+    if input_in_loop(w_ih, m, steps):
         return np.empty((0, w_ih.shape[1]), dtype=x.dtype)
     return project(parts, x, w_ih, folded_bias(b_ih, b_hh, fold))
 
 
 @njit(**JIT)
-def step_inputs(out, x, xp, r0, w_ih, bias, scratch):
+def input_plan(w_ih, xp, n, steps):
+    """``product_plan`` for W_ih x_t in a time loop over blocks of up to ``n`` rows: none where
+    ``xp`` holds the products already (``projected_inputs``)."""
+    return product_plan(w_ih, n if xp.shape[0] == 0 else 0, steps)
+
+
+@njit(**JIT)
+def step_inputs(out, x, xp, r0, plan, bias):
     """out (n, G) ← W_ih x_t + bias for n rows of one step, starting at row r0 = t*N + lo of
     x (T*N, I) and xp: xp's rows where the projection ran before the loop, else the product here
-    (xp (0, G); ``scratch`` as ``add_times`` wants it for W_ih)."""
+    (xp (0, G); ``plan`` = ``input_plan``)."""
     n = out.shape[0]
     if xp.shape[0] == 0:
         for q in range(n):
             for j in range(out.shape[1]):
                 out[q, j] = bias[j]
-        add_times(out, x[r0:r0 + n], w_ih, scratch)
+        add_times(out, x[r0:r0 + n], plan)
     else:
         copy_rows(out, xp[r0:r0 + n])
 

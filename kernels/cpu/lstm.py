@@ -10,8 +10,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, product_in_loop, projected_inputs,
-                  rows_active, step_inputs, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
+                  projected_inputs, rows_active, step_inputs, typed_one)
 from .vexp import exp_inplace
 
 
@@ -34,7 +34,7 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
     """
     bounds = chunk_bounds(state[1].shape[0], parts)
     # (T*N, 4H): W_ih x_t + b_ih + b_hh of every step in one product, or (0, 4H): in the time loop
-    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], biases[1].shape[0], bounds)
+    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], biases[1].shape[0], bounds, active.shape[0])
     for k in prange(bounds.shape[0] - 1):
         lstm_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, hs, state, rec)
 
@@ -48,8 +48,8 @@ def lstm_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     arguments are ``lstm_forward``'s.
 
     Each step works on the chunk's rows as one block (row q of the block at q*4H), so that every
-    loop below runs over the whole block: a = W_ih x_t + b + h W_hh (the products in a loop over
-    W's rows, four batch rows per pass, where ``jit.product_in_loop``, else by BLAS), one ``exp``
+    loop below runs over the whole block: a = W_ih x_t + b + h W_hh (the products in register
+    tiles on W packed into panels once per call, where ``jit.product_in_loop``, else by BLAS), one ``exp``
     for all gates, c_t, h_t.
     """
     w_ih, w_hh, w_hr = weights
@@ -63,7 +63,8 @@ def lstm_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     two = one + one
     project_h = w_hr.shape[0] > 0
     m = hi - lo
-    hh = np.empty((0 if product_in_loop(w_hh, m) else m, G), dtype=c.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = product_plan(w_hh, m, T)  # W_hh h_{t-1}: packed panels, or BLAS's scratch
+    xw = input_plan(w_ih, xp, m, T)  # W_ih x_t, where made here
     hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
     e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
     pre_rows = pre.reshape(pre.shape[0], N, G)  # the same buffer by rows, for the product
@@ -79,8 +80,8 @@ def lstm_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
         gt = gates[r, lo * G:(lo + n) * G]
         cr = cells[r, lo * H:(lo + n) * H]
         # a_t = W_i· x_t + b_i· + b_h· + W_h· h_{t-1}   (all four gates)
-        step_inputs(pre_rows[rp, lo:lo + n], x, xp, t * N + lo, w_ih, bias, hh)
-        add_times(pre_rows[rp, lo:lo + n], h[lo:lo + n], w_hh, hh)
+        step_inputs(pre_rows[rp, lo:lo + n], x, xp, t * N + lo, xw, bias)
+        add_times(pre_rows[rp, lo:lo + n], h[lo:lo + n], hh)
         # e^{-a} for i, f, o and e^{-2a} for g
         for q in range(n):
             for j in range(G):
@@ -155,7 +156,7 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
     dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
     dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
     tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
-    dh_blas = np.empty((0 if product_in_loop(w_hh, m) else m, dh.shape[1]), dtype=dh.dtype)  # dL/da W_hh, by BLAS
+    dh_plan = product_plan(w_hh, m, T)  # dL/da W_hh: packed panels, or BLAS's scratch
     da_rows = da.reshape(T, da.shape[1] // G, G)  # dL/da by rows, for the product
     two = one + one
     for s in range(T):
@@ -209,6 +210,6 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
         for q in range(n):
             for j in range(dh.shape[1]):
                 dh[q, j] = 0
-        add_times(dh[:n], da_rows[t, lo:lo + n], w_hh, dh_blas)
+        add_times(dh[:n], da_rows[t, lo:lo + n], dh_plan)
     copy_rows(dh0[lo:hi], dh)
     copy_rows(dc0[lo:hi], dc)

@@ -5,8 +5,8 @@
 import numpy as np
 from numba import njit, prange
 
-from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, product_in_loop, projected_inputs,
-                  rows_active, step_inputs, typed_one)
+from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
+                  projected_inputs, rows_active, step_inputs, typed_one)
 from .vexp import exp_inplace
 
 
@@ -27,7 +27,7 @@ def rnn_forward(parts, x, weights, biases, active, reverse, use_relu, hs, state,
     """
     bounds = chunk_bounds(state[0].shape[0], parts)
     # (T*N, H): W_ih x_t + b_ih + b_hh of every step, or (0, H): in the time loop
-    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], biases[1].shape[0], bounds)
+    xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], biases[1].shape[0], bounds, active.shape[0])
     for k in prange(bounds.shape[0] - 1):
         rnn_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, use_relu, hs, state, rec)
 
@@ -39,8 +39,8 @@ def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, sta
     ``inputs`` is (x (T*N, I), xp): xp (T*N, H) is W_ih x_t + b_ih + b_hh of every step, or (0, H)
     where this loop multiplies W_ih x_t itself (``jit.projected_inputs``); the other arguments are
     ``rnn_forward``'s. Each step works on the chunk's rows as one block: a = W_ih x_t + b + h W_hh
-    (the products in a loop over W's rows, four batch rows per pass, where
-    ``jit.product_in_loop``, else by BLAS), then h_t with one ``exp`` for the block.
+    (the products in register tiles on W packed into panels once per
+    call, where ``jit.product_in_loop``, else by BLAS), then h_t with one ``exp`` for the block.
     """
     w_ih, w_hh = weights
     x, xp = inputs
@@ -52,7 +52,8 @@ def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, sta
     two = one + one
     zero = one - one
     m = hi - lo
-    hh = np.empty((0 if product_in_loop(w_hh, m) else m, H), dtype=h.dtype)  # W_hh h_{t-1}, by BLAS
+    hh = product_plan(w_hh, m, T)  # W_hh h_{t-1}: packed panels, or BLAS's scratch
+    xw = input_plan(w_ih, xp, m, T)  # W_ih x_t, where made here
     e = np.empty(m * H, dtype=h.dtype)
     pre_rows = pre.reshape(pre.shape[0], N, H)  # the same buffer by rows, for the product
     bias = folded_bias(biases[0], biases[1], H)  # b_ih + b_hh, where W_ih x_t is multiplied here
@@ -64,8 +65,8 @@ def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, sta
             continue
         a = pre[r, lo * H:(lo + n) * H]  # the block's pre-activations, row q at q*H
         # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
-        step_inputs(pre_rows[r, lo:lo + n], x, xp, t * N + lo, w_ih, bias, hh)
-        add_times(pre_rows[r, lo:lo + n], h[lo:lo + n], w_hh, hh)
+        step_inputs(pre_rows[r, lo:lo + n], x, xp, t * N + lo, xw, bias)
+        add_times(pre_rows[r, lo:lo + n], h[lo:lo + n], hh)
         if use_relu:
             for q in range(n):
                 for j in range(H):
@@ -112,7 +113,7 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
     one = typed_one(dh_n)
     zero = one - one
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
-    dh_blas = np.empty((0 if product_in_loop(w_hh, hi - lo) else hi - lo, H), dtype=dh.dtype)  # dL/da W_hh, by BLAS
+    dh_plan = product_plan(w_hh, hi - lo, T)  # dL/da W_hh: packed panels, or BLAS's scratch
     da_rows = da.reshape(T, da.shape[1] // H, H)  # dL/da by rows, for the product
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
@@ -135,5 +136,5 @@ def rnn_rows_backward(lo, hi, w_hh, active, reverse, use_relu, rec, grads_in, gr
         for q in range(n):
             for j in range(H):
                 dh[q, j] = 0
-        add_times(dh[:n], da_rows[t, lo:lo + n], w_hh, dh_blas)
+        add_times(dh[:n], da_rows[t, lo:lo + n], dh_plan)
     copy_rows(dh0[lo:hi], dh)

@@ -1,0 +1,303 @@
+"""SIMD vectors in Numba, one register wide: 16 float32 or 8 float64 lanes with AVX-512, 8 or 4
+with AVX2, held in registers.
+
+LLVM's loop vectoriser targets 256-bit registers on these CPUs, even where they have AVX-512, and
+it cannot keep a sum in a register across a loop that stores to another array (Numba's arrays may
+alias). The register tiles of ``tiles.py`` therefore spell their vectors out: a ``Vec`` is an LLVM
+vector value (``<16 x float>`` with AVX-512), loaded from and stored to a row of a 2-D array, and a
+local ``Vec`` variable stays in a register for a whole loop. Its width is the CPU's register
+(``vector_bytes``, read once at import): the tiles hold eight sums, which fit in the 16 ymm
+registers of an AVX2 CPU only as eight single registers.
+
+    L = lanes(a)            lanes of a vector of a's dtype (AVX-512: 16 float32, 8 float64)
+    vload(a, i, j)          a[i, j:j+L] as a vector      (a 2-D, its rows contiguous: a.strides[1] == itemsize)
+    vstore(a, i, j, v)      a[i, j:j+L] = v
+    vsplat(x)               x in every lane (x float32 or float64)
+    vzero(a)                zeros of a's dtype
+    vfma(x, y, z)           x * y + z, lane by lane, fused (one rounding)
+    vadd(x, y)              x + y
+    aligned_rows(buf, r, c) a (r, c) view of the 1-D buf, its first element on a VEC_BYTES boundary
+
+Nothing checks bounds: callers keep j + L within the row. Each name is a plain function as well,
+on NumPy arrays of L elements, which runs under ``NUMBA_DISABLE_JIT=1``.
+"""
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, models, overload, register_model
+
+#: CPU names that LLVM compiles for with AVX-512 (where ``NUMBA_CPU_NAME`` names one and
+#: ``NUMBA_CPU_FEATURES`` is not set)
+_AVX512_CPUS = {"skylake-avx512", "cascadelake", "cooperlake", "cannonlake", "icelake-client", "icelake-server",
+                "tigerlake", "rocketlake", "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d",
+                "alderlake-avx512", "znver4", "znver5", "x86-64-v4"}
+
+
+def vector_bytes() -> int:
+    """Bytes in the widest vector register of the CPU Numba compiles for: 64 with AVX-512, 32 with
+    AVX (AVX2), else 16. ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` are honoured."""
+    from llvmlite import binding
+    from numba.core import config
+
+    if config.CPU_NAME is None or config.CPU_NAME == "host":
+        features = binding.get_host_cpu_features()
+        has = {name for name in ("avx512f", "avx") if features.get(name)}
+    elif config.CPU_FEATURES:
+        has = {name for name in ("avx512f", "avx") if f"+{name}" in config.CPU_FEATURES.split(",")}
+    else:
+        name = config.CPU_NAME.lower()
+        has = {"avx512f"} if name in _AVX512_CPUS else ({"avx"} if name not in ("generic", "x86-64", "x86-64-v2") else set())
+    if "avx512f" in has:
+        return 64
+    return 32 if "avx" in has else 16
+
+
+#: bytes in one vector: one register (a wider vector would take two registers for each of the
+#: tiles' sums, more than an AVX2 CPU has)
+VEC_BYTES = vector_bytes()
+
+
+class Vec(types.Type):
+    """A vector of ``VEC_BYTES`` bytes of one float dtype, in registers."""
+
+    def __init__(self, dtype: types.Float) -> None:
+        self.dtype = dtype
+        self.lanes = VEC_BYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"Vec({dtype} x {self.lanes})")
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+_FLOATS = (types.float32, types.float64)
+
+
+def _float_matrix(a) -> bool:
+    return isinstance(a, types.Array) and a.ndim == 2 and a.dtype in _FLOATS
+
+
+def _row_pointer(context, builder, aty, arr, i, j):
+    """Pointer to the vector at a[i, j]: data + i * strides[0] + j * itemsize, as a ``Vec`` pointer."""
+    a = context.make_array(aty)(context, builder, arr)
+    i64 = ir.IntType(64)
+    stride0 = builder.extract_value(a.strides, 0)
+    item = ir.Constant(i64, aty.dtype.bitwidth // 8)
+    offset = builder.add(builder.mul(i, stride0), builder.mul(j, item))
+    byte = builder.gep(builder.bitcast(a.data, ir.IntType(8).as_pointer()), [offset], inbounds=True)
+    return builder.bitcast(byte, context.get_value_type(Vec(aty.dtype)).as_pointer())
+
+
+def _index(context, builder, value, ty):
+    return context.cast(builder, value, ty, types.intp)
+
+
+@intrinsic
+def _vload(typingctx, a, i, j):
+    if not (_float_matrix(a) and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        p = _row_pointer(context, builder, a, args[0], _index(context, builder, args[1], sig.args[1]),
+                         _index(context, builder, args[2], sig.args[2]))
+        return builder.load(p, align=a.dtype.bitwidth // 8)
+
+    return Vec(a.dtype)(a, i, j), codegen
+
+
+@intrinsic
+def _vstore(typingctx, a, i, j, v):
+    if not (_float_matrix(a) and isinstance(i, types.Integer) and isinstance(j, types.Integer)
+            and v == Vec(a.dtype)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        p = _row_pointer(context, builder, a, args[0], _index(context, builder, args[1], sig.args[1]),
+                         _index(context, builder, args[2], sig.args[2]))
+        builder.store(args[3], p, align=a.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(a, i, j, v), codegen
+
+
+@intrinsic
+def _vsplat(typingctx, x):
+    if x not in _FLOATS:
+        return None
+    V = Vec(x)
+
+    def codegen(context, builder, sig, args):
+        vt = context.get_value_type(V)
+        undef = ir.Constant(vt, ir.Undefined)
+        first = builder.insert_element(undef, args[0], ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(first, undef, ir.Constant(ir.VectorType(ir.IntType(32), V.lanes), [0] * V.lanes))
+
+    return V(x), codegen
+
+
+@intrinsic
+def _vzero(typingctx, a):
+    if not (isinstance(a, types.Array) and a.dtype in _FLOATS):
+        return None
+    V = Vec(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(V), None)
+
+    return V(a), codegen
+
+
+@intrinsic
+def _vfma(typingctx, x, y, z):
+    if not (isinstance(x, Vec) and x == y == z):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vt = args[0].type
+        name = f"llvm.fma.v{x.lanes}f{x.dtype.bitwidth}"
+        fma = builder.module.declare_intrinsic(name, (), ir.FunctionType(vt, [vt, vt, vt]))
+        return builder.call(fma, args)
+
+    return x(x, y, z), codegen
+
+
+@intrinsic
+def _vadd(typingctx, x, y):
+    if not (isinstance(x, Vec) and x == y):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+
+    return x(x, y), codegen
+
+
+@intrinsic
+def _lanes(typingctx, a):
+    if not (isinstance(a, types.Array) and a.dtype in _FLOATS):
+        return None
+    n = Vec(a.dtype).lanes
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.intp, n)
+
+    return types.intp(a), codegen
+
+
+@intrinsic
+def _aligned_rows(typingctx, buf, rows, cols):
+    if not (isinstance(buf, types.Array) and buf.ndim == 1 and buf.layout == "C" and buf.dtype in _FLOATS
+            and isinstance(rows, types.Integer) and isinstance(cols, types.Integer)):
+        return None
+    out_ty = types.Array(buf.dtype, 2, "C")
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(buf)(context, builder, args[0])
+        i64 = ir.IntType(64)
+        item = context.get_abi_sizeof(context.get_value_type(buf.dtype))
+        n_rows = context.cast(builder, args[1], sig.args[1], types.intp)
+        n_cols = context.cast(builder, args[2], sig.args[2], types.intp)
+        address = builder.ptrtoint(src.data, i64)
+        align = ir.Constant(i64, VEC_BYTES)
+        skip = builder.urem(builder.sub(align, builder.urem(address, align)), align)  # bytes to the boundary
+        data = builder.bitcast(builder.gep(builder.bitcast(src.data, ir.IntType(8).as_pointer()), [skip]),
+                               src.data.type)
+        out = context.make_array(out_ty)(context, builder)
+        item_c = ir.Constant(i64, item)
+        context.populate_array(out, data=data, shape=[n_rows, n_cols],
+                               strides=[builder.mul(n_cols, item_c), item_c], itemsize=item_c,
+                               meminfo=src.meminfo)
+        result = out._getvalue()
+        context.nrt.incref(builder, out_ty, result)  # the view keeps the buffer alive
+        return result
+
+    return out_ty(buf, rows, cols), codegen
+
+
+# Plain functions: what the kernels call, interpreted under NUMBA_DISABLE_JIT=1; compiled code
+# gets the intrinsics above through the overloads below.
+
+def lanes(a: np.ndarray) -> int:
+    """Lanes of a vector of ``a``'s dtype."""
+    return VEC_BYTES // a.itemsize
+
+
+def vload(a: np.ndarray, i: int, j: int) -> np.ndarray:
+    """a[i, j:j+L]."""
+    return a[i, j:j + lanes(a)].copy()
+
+
+def vstore(a: np.ndarray, i: int, j: int, v: np.ndarray) -> None:
+    """a[i, j:j+L] = v."""
+    a[i, j:j + v.shape[0]] = v
+
+
+def vsplat(x) -> np.ndarray:
+    """x in every lane."""
+    x = np.asarray(x)
+    return np.full(VEC_BYTES // x.itemsize, x, dtype=x.dtype)
+
+
+def vzero(a: np.ndarray) -> np.ndarray:
+    """Zeros of ``a``'s dtype."""
+    return np.zeros(lanes(a), dtype=a.dtype)
+
+
+def vfma(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """x * y + z."""
+    return x * y + z
+
+
+def vadd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x + y."""
+    return x + y
+
+
+def aligned_rows(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """A (rows, cols) C-contiguous view of the 1-D ``buf`` from its first element on a ``VEC_BYTES``
+    boundary (``buf`` needs ``VEC_BYTES // itemsize`` elements to spare)."""
+    skip = (-buf.ctypes.data % VEC_BYTES) // buf.itemsize
+    return buf[skip:skip + rows * cols].reshape(rows, cols)
+
+
+@overload(lanes)
+def _lanes_impl(a):
+    return lambda a: _lanes(a)
+
+
+@overload(vload)
+def _vload_impl(a, i, j):
+    return lambda a, i, j: _vload(a, i, j)
+
+
+@overload(vstore)
+def _vstore_impl(a, i, j, v):
+    return lambda a, i, j, v: _vstore(a, i, j, v)
+
+
+@overload(vsplat)
+def _vsplat_impl(x):
+    return lambda x: _vsplat(x)
+
+
+@overload(vzero)
+def _vzero_impl(a):
+    return lambda a: _vzero(a)
+
+
+@overload(vfma)
+def _vfma_impl(x, y, z):
+    return lambda x, y, z: _vfma(x, y, z)
+
+
+@overload(vadd)
+def _vadd_impl(x, y):
+    return lambda x, y: _vadd(x, y)
+
+
+@overload(aligned_rows)
+def _aligned_rows_impl(buf, rows, cols):
+    return lambda buf, rows, cols: _aligned_rows(buf, rows, cols)
