@@ -114,13 +114,23 @@ def oracle_steps(c: dict) -> dict:
     return out
 
 
+def _strided(a: np.ndarray) -> np.ndarray:
+    """``a``'s values in a view whose last axis steps over every other element of a wider buffer."""
+    wide = np.full(a.shape[:-1] + (2 * a.shape[-1],), np.nan, a.dtype)
+    view = wide[..., ::2]
+    view[...] = a
+    return view
+
+
 def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = None,
-                copies: bool = False) -> dict:
+                copies: bool = False, strided: bool = False) -> dict:
     """Call ``<kind>_forward`` with raw arrays; return what it wrote, as (T or 1, N, ·) arrays.
     ``record_pre``: the pre-activations' own R (T or 1) where it differs from the others'.
     Weights go in as transposed views (as the layers pass large ones), or with ``copies`` as
     C-contiguous transposed copies (as they pass small ones: the CPU kernels then multiply
-    W_ih x_t in their time loop, where with views they project all steps first)."""
+    W_ih x_t in their time loop, where with views they project all steps first). ``strided``:
+    the state and hs as views with strided rows (the CPU kernels then leave their SIMD lanes for
+    element-by-element loops)."""
     kind, T, N, H, dt = c["kind"], c["T"], c["N"], c["H"], c["dtype"]
     spec = KINDS[kind]
     p = {k: None if v is None else v.astype(dt) for k, v in c["p"].items()}
@@ -134,6 +144,8 @@ def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = N
     R = T if record else 1
     hs = np.zeros((T, N, c["H_out"]), dt)
     state = (c["h0"].astype(dt),) + (() if c["c0"] is None else (c["c0"].astype(dt),))
+    if strided:
+        hs, state = _strided(hs), tuple(_strided(a) for a in state)
     widths = {"gates": spec.gate_width * H, "pre": spec.pre_width * H, "c": H}
     rec = {name: np.full((R, N * widths[name]), -7.0, dt) for name in spec.record_names}
     if record_pre is not None:
@@ -150,9 +162,9 @@ def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = N
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=60)
-@given(c=problems(), record=st.booleans(), copies=st.booleans())
-def test_forward_kernels_equal_the_oracle(backend, c, record, copies):
-    got = run_forward(backend, c, record, copies=copies)
+@given(c=problems(), record=st.booleans(), copies=st.booleans(), strided=st.booleans())
+def test_forward_kernels_equal_the_oracle(backend, c, record, copies, strided):
+    got = run_forward(backend, c, record, copies=copies, strided=strided and backend == "cpu")
     want = oracle_steps(c)
     tol = 1e-5 if c["dtype"] == np.float32 else 1e-10
     T, N = c["T"], c["N"]

@@ -12,6 +12,7 @@ from numba import njit, prange
 
 from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
                   projected_inputs, rows_active, step_inputs, typed_one)
+from .simd import lanes, vadd, vdiv, vexp, vload, vload1, vmul, vsplat, vstore, vstore1, vsub, vzero
 from .vexp import exp_inplace
 
 
@@ -37,6 +38,45 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
     xp = projected_inputs(parts, x, weights[0], biases[0], biases[1], biases[1].shape[0], bounds, active.shape[0])
     for k in prange(bounds.shape[0] - 1):
         lstm_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, hs, state, rec)
+
+
+@njit(**JIT)
+def lstm_cell_lanes(a, gt, cr, c, q, row, h1, r1, h2, r2, width):
+    """Gates, c_t and h_t of one row for the columns 0..width-1 of every gate (width a multiple of
+    the lanes), one register of lanes at a time (``simd``): all in registers, from a_t to h_t.
+
+    a, gt   the block's pre-activations and gates i|f|g|o (1-D, this row at q*4H)
+    cr      the block's record of c_t (1-D, this row at q*H)
+    c       (N, H): c_{t-1} at row ``row``, replaced by c_t
+    h1, h2  o_t ⊙ tanh(c_t) goes to h1[r1] and h2[r2] (h and hs[t]; or m_t, twice, before a projection)
+    """
+    H = c.shape[1]
+    G = 4 * H
+    L = lanes(c)
+    b = q * G
+    zero = vzero(c)
+    one = vsplat(typed_one(c))
+    two = vadd(one, one)
+    for j in range(0, width, L):
+        # i, f, o = σ(a) = 1 / (1 + e^{-a})
+        i = vdiv(one, vadd(one, vexp(vsub(zero, vload1(a, b + j)))))
+        f = vdiv(one, vadd(one, vexp(vsub(zero, vload1(a, b + H + j)))))
+        o = vdiv(one, vadd(one, vexp(vsub(zero, vload1(a, b + 3 * H + j)))))
+        # g = tanh(a) = 2 / (1 + e^{-2a}) − 1
+        a_g = vload1(a, b + 2 * H + j)
+        g = vsub(vdiv(two, vadd(one, vexp(vsub(zero, vadd(a_g, a_g))))), one)
+        vstore1(gt, b + j, i)
+        vstore1(gt, b + H + j, f)
+        vstore1(gt, b + 2 * H + j, g)
+        vstore1(gt, b + 3 * H + j, o)
+        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        c_t = vadd(vmul(f, vload(c, row, j)), vmul(i, g))
+        vstore(c, row, j, c_t)
+        vstore1(cr, q * H + j, c_t)
+        # h_t = o_t ⊙ tanh(c_t)
+        h_t = vmul(o, vsub(vdiv(two, vadd(one, vexp(vsub(zero, vadd(c_t, c_t))))), one))
+        vstore(h1, r1, j, h_t)
+        vstore(h2, r2, j, h_t)
 
 
 @njit(**JIT)
@@ -66,7 +106,13 @@ def lstm_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     hh = product_plan(w_hh, m, T)  # W_hh h_{t-1}: packed panels, or BLAS's scratch
     xw = input_plan(w_ih, xp, m, T)  # W_ih x_t, where made here
     hr = np.empty((m if project_h else 0, H), dtype=c.dtype)  # o_t ⊙ tanh(c_t), before the projection
-    e = np.empty(m * G, dtype=c.dtype)  # exponentials of the block's step
+    hp = np.empty((m if project_h else 0, h.shape[1]), dtype=c.dtype)  # h_t = W_hr m_t, contiguous for BLAS
+    e = np.empty(m * G, dtype=c.dtype)  # exponentials of the gates of a step (columns past lanes_h)
+    ec = np.empty(m * H, dtype=c.dtype)  # ... and of the cells
+    # the gate columns done a register of lanes at a time: all but H mod lanes, where the state's
+    # rows are contiguous (they are, from steprnn; a caller's strided views go element by element)
+    rows_contiguous = c.strides[1] == c.itemsize and h.strides[1] == h.itemsize and hs.strides[2] == hs.itemsize
+    lanes_h = H - H % lanes(c) if rows_contiguous else 0
     pre_rows = pre.reshape(pre.shape[0], N, G)  # the same buffer by rows, for the product
     bias = folded_bias(biases[0], biases[1], G)  # b_ih + b_hh, where W_ih x_t is multiplied here
     for s in range(T):
@@ -82,42 +128,55 @@ def lstm_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
         # a_t = W_i· x_t + b_i· + b_h· + W_h· h_{t-1}   (all four gates)
         step_inputs(pre_rows[rp, lo:lo + n], x, xp, t * N + lo, xw, bias)
         add_times(pre_rows[rp, lo:lo + n], h[lo:lo + n], hh)
-        # e^{-a} for i, f, o and e^{-2a} for g
         for q in range(n):
-            for j in range(G):
-                e[q * G + j] = -a[q * G + j]
-            for j in range(2 * H, 3 * H):
-                e[q * G + j] += e[q * G + j]
-        exp_inplace(e[:n * G])
-        # i, f, o = σ(a) = 1 / (1 + e^{-a})
-        for k in range(n * G):
-            gt[k] = one / (one + e[k])
-        for q in range(n):
-            # g = tanh(a) = 2 / (1 + e^{-2a}) − 1
-            for j in range(2 * H, 3 * H):
-                gt[q * G + j] = two / (one + e[q * G + j]) - one
-            # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            for j in range(H):
-                c_t = gt[q * G + H + j] * c[lo + q, j] + gt[q * G + j] * gt[q * G + 2 * H + j]
-                c[lo + q, j] = c_t
-                cr[q * H + j] = c_t
-                e[q * H + j] = -two * c_t
-        exp_inplace(e[:n * H])
-        for q in range(n):
+            # columns 0..lanes_h-1 of every gate, a register of lanes at a time
             if project_h:
-                for j in range(H):
-                    # m_t = o_t ⊙ tanh(c_t)
-                    hr[q, j] = gt[q * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
+                lstm_cell_lanes(a, gt, cr, c, q, lo + q, hr, q, hr, q, lanes_h)
             else:
-                for j in range(H):
-                    # h_t = o_t ⊙ tanh(c_t)
-                    v = gt[q * G + 3 * H + j] * (two / (one + e[q * H + j]) - one)
-                    h[lo + q, j] = v
-                    hs[t, lo + q, j] = v
+                lstm_cell_lanes(a, gt, cr, c, q, lo + q, h, lo + q, hs[t], lo + q, lanes_h)
+        w = H - lanes_h  # the columns left, element by element
+        if w > 0:
+            # e^{-a} for i, f, o and e^{-2a} for g
+            for q in range(n):
+                for k in range(4):
+                    for jj in range(w):
+                        v = -a[q * G + k * H + lanes_h + jj]
+                        e[(q * 4 + k) * w + jj] = v + v if k == 2 else v
+            exp_inplace(e[:n * 4 * w])
+            for q in range(n):
+                for jj in range(w):
+                    j = lanes_h + jj
+                    z = (q * 4) * w + jj  # this column's e^{-a_i}; f, g, o w, 2w, 3w on
+                    # i, f, o = σ(a) = 1 / (1 + e^{-a});  g = tanh(a) = 2 / (1 + e^{-2a}) − 1
+                    i = one / (one + e[z])
+                    f = one / (one + e[z + w])
+                    g = two / (one + e[z + 2 * w]) - one
+                    o = one / (one + e[z + 3 * w])
+                    gt[q * G + j] = i
+                    gt[q * G + H + j] = f
+                    gt[q * G + 2 * H + j] = g
+                    gt[q * G + 3 * H + j] = o
+                    # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+                    c_t = f * c[lo + q, j] + i * g
+                    c[lo + q, j] = c_t
+                    cr[q * H + j] = c_t
+                    ec[q * w + jj] = -two * c_t
+            exp_inplace(ec[:n * w])
+            for q in range(n):
+                for jj in range(w):
+                    j = lanes_h + jj
+                    # h_t = o_t ⊙ tanh(c_t)   (with proj_size: m_t, projected below)
+                    v = gt[q * G + 3 * H + j] * (two / (one + ec[q * w + jj]) - one)
+                    if project_h:
+                        hr[q, j] = v
+                    else:
+                        h[lo + q, j] = v
+                        hs[t, lo + q, j] = v
         if project_h:
             # h_t = W_hr m_t
-            np.dot(hr[:n], w_hr, h[lo:lo + n])
-            copy_rows(hs[t, lo:lo + n], h[lo:lo + n])
+            np.dot(hr[:n], w_hr, hp[:n])
+            copy_rows(h[lo:lo + n], hp[:n])
+            copy_rows(hs[t, lo:lo + n], hp[:n])
 
 
 @njit(parallel=True, **JIT)

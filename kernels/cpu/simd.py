@@ -15,7 +15,9 @@ registers of an AVX2 CPU only as eight single registers.
     vsplat(x)               x in every lane (x float32 or float64)
     vzero(a)                zeros of a's dtype
     vfma(x, y, z)           x * y + z, lane by lane, fused (one rounding)
-    vadd(x, y)              x + y
+    vadd(x, y), vsub, vmul, vdiv   x + y, x - y, x * y, x / y
+    vexp(x)                 e^x by ``vexp.py``'s method (the same constants), lane by lane
+    vload1(a, i), vstore1(a, i, v)   the same on a contiguous 1-D array: a[i:i+L]
     aligned_rows(buf, r, c) a (r, c) view of the 1-D buf, its first element on a VEC_BYTES boundary
 
 Nothing checks bounds: callers keep j + L within the row. Each name is a plain function as well,
@@ -217,6 +219,104 @@ def _aligned_rows(typingctx, buf, rows, cols):
     return out_ty(buf, rows, cols), codegen
 
 
+def _splat(context, V, value):
+    element = context.get_value_type(V.dtype)
+    return ir.Constant(ir.VectorType(element, V.lanes), [ir.Constant(element, value)] * V.lanes)
+
+
+def _call(builder, name, vt, args):
+    fn = builder.module.declare_intrinsic(name, (), ir.FunctionType(vt, [vt] * len(args)))
+    return builder.call(fn, args)
+
+
+#: ``vexp``'s constants, as ``vexp.py``'s scalar code has them: the clamps, log2(e), ln 2 split in
+#: two, the Taylor coefficients of e^r (highest first), the exponent bias and the mantissa bits
+_EXP = {
+    32: (-88.0, 89.0, 1.442695, 0.693359375, -2.12194440e-4,
+         [1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0], 127, 23),
+    64: (-709.0, 710.0, 1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10,
+         [1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
+          1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0], 1023, 52),
+}
+
+
+@intrinsic
+def _vexp(typingctx, x):
+    if not isinstance(x, Vec):
+        return None
+    bits = x.dtype.bitwidth
+
+    def codegen(context, builder, sig, args):
+        low, high, log2e, ln2_hi, ln2_lo, taylor, bias, mantissa = _EXP[bits]
+        vt = args[0].type
+        fma = "llvm.fma.v%df%d" % (x.lanes, bits)
+        v = args[0]
+        # the clamps as the scalar code has them: NaN fails both comparisons and stays NaN
+        v = builder.select(builder.fcmp_ordered("<", v, _splat(context, x, low)), _splat(context, x, low), v)
+        v = builder.select(builder.fcmp_ordered(">", v, _splat(context, x, high)), _splat(context, x, high), v)
+        # k = floor(x log2 e + 1/2);  r = x - k ln2 (in two parts)
+        k = _call(builder, "llvm.floor.v%df%d" % (x.lanes, bits), vt,
+                  [_call(builder, fma, vt, [v, _splat(context, x, log2e), _splat(context, x, 0.5)])])
+        r = _call(builder, fma, vt, [k, _splat(context, x, -ln2_hi), v])
+        r = _call(builder, fma, vt, [k, _splat(context, x, -ln2_lo), r])
+        # e^r by its Taylor polynomial (Horner), times 2^k from exponent bits
+        p = _splat(context, x, taylor[0])
+        for c in taylor[1:]:
+            p = _call(builder, fma, vt, [p, r, _splat(context, x, c)])
+        it = ir.VectorType(ir.IntType(bits), x.lanes)
+        e = builder.add(builder.fptosi(k, it), ir.Constant(it, [ir.Constant(ir.IntType(bits), bias)] * x.lanes))
+        e = builder.shl(e, ir.Constant(it, [ir.Constant(ir.IntType(bits), mantissa)] * x.lanes))
+        return builder.fmul(p, builder.bitcast(e, vt))
+
+    return x(x), codegen
+
+
+def _binary(op):
+    @intrinsic
+    def _vop(typingctx, x, y):
+        if not (isinstance(x, Vec) and x == y):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return getattr(builder, op)(args[0], args[1])
+
+        return x(x, y), codegen
+
+    return _vop
+
+
+_vsub, _vmul, _vdiv = _binary("fsub"), _binary("fmul"), _binary("fdiv")
+
+
+@intrinsic
+def _vload1(typingctx, a, i):
+    if not (isinstance(a, types.Array) and a.ndim == 1 and a.dtype in _FLOATS and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr = context.make_array(a)(context, builder, args[0])
+        p = builder.gep(arr.data, [_index(context, builder, args[1], sig.args[1])], inbounds=True)
+        return builder.load(builder.bitcast(p, context.get_value_type(Vec(a.dtype)).as_pointer()),
+                            align=a.dtype.bitwidth // 8)
+
+    return Vec(a.dtype)(a, i), codegen
+
+
+@intrinsic
+def _vstore1(typingctx, a, i, v):
+    if not (isinstance(a, types.Array) and a.ndim == 1 and isinstance(i, types.Integer) and v == Vec(a.dtype)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr = context.make_array(a)(context, builder, args[0])
+        p = builder.gep(arr.data, [_index(context, builder, args[1], sig.args[1])], inbounds=True)
+        builder.store(args[2], builder.bitcast(p, context.get_value_type(Vec(a.dtype)).as_pointer()),
+                      align=a.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(a, i, v), codegen
+
+
 # Plain functions: what the kernels call, interpreted under NUMBA_DISABLE_JIT=1; compiled code
 # gets the intrinsics above through the overloads below.
 
@@ -254,6 +354,37 @@ def vfma(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
 def vadd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """x + y."""
     return x + y
+
+
+def vsub(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x - y."""
+    return x - y
+
+
+def vmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x * y."""
+    return x * y
+
+
+def vdiv(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x / y."""
+    return x / y
+
+
+def vexp(x: np.ndarray) -> np.ndarray:
+    """e^x, lane by lane, by ``vexp.py``'s method (interpreted: NumPy's exp)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.exp(x)
+
+
+def vload1(a: np.ndarray, i: int) -> np.ndarray:
+    """a[i:i+L] of a contiguous 1-D array."""
+    return a[i:i + lanes(a)].copy()
+
+
+def vstore1(a: np.ndarray, i: int, v: np.ndarray) -> None:
+    """a[i:i+L] = v."""
+    a[i:i + v.shape[0]] = v
 
 
 def aligned_rows(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -301,3 +432,33 @@ def _vadd_impl(x, y):
 @overload(aligned_rows)
 def _aligned_rows_impl(buf, rows, cols):
     return lambda buf, rows, cols: _aligned_rows(buf, rows, cols)
+
+
+@overload(vsub)
+def _vsub_impl(x, y):
+    return lambda x, y: _vsub(x, y)
+
+
+@overload(vmul)
+def _vmul_impl(x, y):
+    return lambda x, y: _vmul(x, y)
+
+
+@overload(vdiv)
+def _vdiv_impl(x, y):
+    return lambda x, y: _vdiv(x, y)
+
+
+@overload(vexp)
+def _vexp_impl(x):
+    return lambda x: _vexp(x)
+
+
+@overload(vload1)
+def _vload1_impl(a, i):
+    return lambda a, i: _vload1(a, i)
+
+
+@overload(vstore1)
+def _vstore1_impl(a, i, v):
+    return lambda a, i, v: _vstore1(a, i, v)
