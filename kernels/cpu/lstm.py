@@ -197,6 +197,46 @@ def lstm_backward(parts, weights, active, reverse, rec, prev, grads_in, grads_ou
 
 
 @njit(**JIT)
+def lstm_grad_lanes(g_t, c_t, c_prev, dm, dc, dc_t, da_t, b, q, width):
+    """dL/da of the four gates and dL/dc_{t-1} of one row (q in the block, b in the batch) for the
+    columns 0..width-1 of every gate (width a multiple of the lanes), a register of lanes at a time.
+
+    g_t, c_t  the step's records of i|f|g|o and c_t (1-D, row b at b*4H and b*H)
+    c_prev    (N, H) c_{t-1};  dc_t (N, H) out: dL/dc_t;  da_t (1-D, row b at b*4H) out: dL/da
+    dm        (m, H) dL/d(o ⊙ tanh c_t);  dc (m, H): dL/dc_t from step t+1 in, dL/dc_{t-1} out
+    """
+    H = c_prev.shape[1]
+    G = 4 * H
+    L = lanes(c_prev)
+    gb = b * G
+    zero = vzero(c_prev)
+    one = vsplat(typed_one(c_prev))
+    two = vadd(one, one)
+    for j in range(0, width, L):
+        i = vload1(g_t, gb + j)
+        f = vload1(g_t, gb + H + j)
+        g = vload1(g_t, gb + 2 * H + j)
+        o = vload1(g_t, gb + 3 * H + j)
+        c = vload1(c_t, b * H + j)
+        th = vsub(vdiv(two, vadd(one, vexp(vsub(zero, vadd(c, c))))), one)  # tanh(c_t), as the forward computed it
+        d_m = vload(dm, q, j)
+        # h_t = o ⊙ tanh(c_t):  dL/do = dL/dh ⊙ tanh(c_t);  dL/dc_t += dL/dh ⊙ o ⊙ (1 − tanh²c_t)
+        d_o = vmul(d_m, th)
+        d_c = vadd(vload(dc, q, j), vmul(vmul(d_m, o), vsub(one, vmul(th, th))))
+        vstore(dc_t, b, j, d_c)
+        # c_t = f ⊙ c_{t-1} + i ⊙ g
+        d_i = vmul(d_c, g)
+        d_g = vmul(d_c, i)
+        d_f = vmul(d_c, vload(c_prev, b, j))
+        vstore(dc, q, j, vmul(d_c, f))
+        # σ' = σ(1 − σ), tanh' = 1 − tanh²
+        vstore1(da_t, gb + j, vmul(vmul(d_i, i), vsub(one, i)))
+        vstore1(da_t, gb + H + j, vmul(vmul(d_f, f), vsub(one, f)))
+        vstore1(da_t, gb + 2 * H + j, vmul(d_g, vsub(one, vmul(g, g))))
+        vstore1(da_t, gb + 3 * H + j, vmul(vmul(d_o, o), vsub(one, o)))
+
+
+@njit(**JIT)
 def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, grads_out):
     """The backward time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one
     thread); the other arguments are ``lstm_backward``'s."""
@@ -214,7 +254,12 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
     dc = dc_n[lo:hi].copy()  # dL/dc_t carried back through time
     dm = np.empty((m, H), dtype=dh.dtype)  # dL/d(o ⊙ tanh c_t)
-    tc = np.empty(m * H, dtype=dh.dtype)  # tanh(c_t) of one step
+    tc = np.empty(m * H, dtype=dh.dtype)  # e^{-2 c_t} of one step (columns past lanes_h)
+    # the columns done a register of lanes at a time: all but H mod lanes, where the rows are contiguous
+    rows_contiguous = (c_prev.strides[2] == c_prev.itemsize and dc_all.strides[2] == dc_all.itemsize
+                       and gates.strides[1] == gates.itemsize and cells.strides[1] == cells.itemsize
+                       and da.strides[1] == da.itemsize)
+    lanes_h = H - H % lanes(dh_n) if rows_contiguous else 0
     dh_plan = product_plan(w_hh, m, T)  # dL/da W_hh: packed panels, or BLAS's scratch
     da_rows = da.reshape(T, da.shape[1] // G, G)  # dL/da by rows, for the product
     two = one + one
@@ -233,38 +278,43 @@ def lstm_rows_backward(lo, hi, weights, active, reverse, rec, prev, grads_in, gr
         else:
             copy_rows(dm[:n], dh[:n])
         for q in range(n):
-            for j in range(H):
-                tc[q * H + j] = -two * cells[t, (lo + q) * H + j]
-        exp_inplace(tc[:n * H])
-        for q in range(n):
-            b = lo + q
-            gq = gates[t, b * G:(b + 1) * G]  # this row's i | f | g | o
-            daq = da[t, b * G:(b + 1) * G]
-            tq = tc[q * H:(q + 1) * H]
-            dmq = dm[q]
-            dcq = dc[q]
-            dc_t = dc_all[t, b]
-            c_tm1 = c_prev[t, b]
-            for j in range(H):
-                i = gq[j]
-                f = gq[H + j]
-                g = gq[2 * H + j]
-                o = gq[3 * H + j]
-                th = two / (one + tq[j]) - one  # tanh(c_t), as the forward computed it
-                # h_t = o ⊙ tanh(c_t):  dL/do = dL/dh ⊙ tanh(c_t);  dL/dc_t += dL/dh ⊙ o ⊙ (1 − tanh²c_t)
-                d_o = dmq[j] * th
-                d_c = dcq[j] + dmq[j] * o * (one - th * th)
-                dc_t[j] = d_c
-                # c_t = f ⊙ c_{t-1} + i ⊙ g
-                d_i = d_c * g
-                d_g = d_c * i
-                d_f = d_c * c_tm1[j]
-                dcq[j] = d_c * f
-                # σ' = σ(1 − σ), tanh' = 1 − tanh²
-                daq[j] = d_i * i * (one - i)
-                daq[H + j] = d_f * f * (one - f)
-                daq[2 * H + j] = d_g * (one - g * g)
-                daq[3 * H + j] = d_o * o * (one - o)
+            # columns 0..lanes_h-1 of every gate, a register of lanes at a time
+            lstm_grad_lanes(gates[t], cells[t], c_prev[t], dm, dc, dc_all[t], da[t], lo + q, q, lanes_h)
+        w = H - lanes_h  # the columns left, element by element
+        if w > 0:
+            for q in range(n):
+                for jj in range(w):
+                    tc[q * w + jj] = -two * cells[t, (lo + q) * H + lanes_h + jj]
+            exp_inplace(tc[:n * w])
+            for q in range(n):
+                b = lo + q
+                gq = gates[t, b * G:(b + 1) * G]  # this row's i | f | g | o
+                daq = da[t, b * G:(b + 1) * G]
+                dmq = dm[q]
+                dcq = dc[q]
+                dc_t = dc_all[t, b]
+                c_tm1 = c_prev[t, b]
+                for jj in range(w):
+                    j = lanes_h + jj
+                    i = gq[j]
+                    f = gq[H + j]
+                    g = gq[2 * H + j]
+                    o = gq[3 * H + j]
+                    th = two / (one + tc[q * w + jj]) - one  # tanh(c_t), as the forward computed it
+                    # h_t = o ⊙ tanh(c_t):  dL/do = dL/dh ⊙ tanh(c_t);  dL/dc_t += dL/dh ⊙ o ⊙ (1 − tanh²c_t)
+                    d_o = dmq[j] * th
+                    d_c = dcq[j] + dmq[j] * o * (one - th * th)
+                    dc_t[j] = d_c
+                    # c_t = f ⊙ c_{t-1} + i ⊙ g
+                    d_i = d_c * g
+                    d_g = d_c * i
+                    d_f = d_c * c_tm1[j]
+                    dcq[j] = d_c * f
+                    # σ' = σ(1 − σ), tanh' = 1 − tanh²
+                    daq[j] = d_i * i * (one - i)
+                    daq[H + j] = d_f * f * (one - f)
+                    daq[2 * H + j] = d_g * (one - g * g)
+                    daq[3 * H + j] = d_o * o * (one - o)
         # a_t = … + W_hh h_{t-1}  ⇒  dL/dh_{t-1} = dL/da_t W_hh
         for q in range(n):
             for j in range(dh.shape[1]):
