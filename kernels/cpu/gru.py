@@ -10,6 +10,7 @@ from numba import njit, prange
 
 from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
                   projected_inputs, rows_active, step_inputs, typed_one)
+from .simd import lanes, vadd, vdiv, vexp, vload, vload1, vmul, vsplat, vstore, vstore1, vsub, vzero
 from .vexp import exp_inplace
 
 
@@ -39,6 +40,45 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
 
 
 @njit(**JIT)
+def gru_cell_lanes(acc, pr, gt, xs, xr, h, row, hs_t, q, width):
+    """Gates and h_t of one row for the columns 0..width-1 of every gate (width a multiple of the
+    lanes), one register of lanes at a time (``simd``), with the pre-activations recorded.
+
+    acc     the block's a_r | a_z | W_hn h_{t-1} + b_hn (1-D, this row at q*3H)
+    pr, gt  the block's records of a_r | a_z | a_n | W_hn h + b_hn and r | z | n (1-D, row q at q*4H, q*3H)
+    xs      (·, 3H) W_i· x_t + b_i· (+ b_hr, b_hz) of this row at xs[xr]
+    h       (N, H): h_{t-1} at row ``row``, replaced by h_t, which hs_t[row] gets too
+    """
+    H = h.shape[1]
+    G, P = 3 * H, 4 * H
+    L = lanes(h)
+    zero = vzero(h)
+    one = vsplat(typed_one(h))
+    two = vadd(one, one)
+    for j in range(0, width, L):
+        a_r = vload1(acc, q * G + j)
+        a_z = vload1(acc, q * G + H + j)
+        hn = vload1(acc, q * G + 2 * H + j)  # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
+        vstore1(pr, q * P + j, a_r)
+        vstore1(pr, q * P + H + j, a_z)
+        vstore1(pr, q * P + 3 * H + j, hn)
+        # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
+        r = vdiv(one, vadd(one, vexp(vsub(zero, a_r))))
+        z = vdiv(one, vadd(one, vexp(vsub(zero, a_z))))
+        # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
+        a_n = vadd(vload(xs, xr, 2 * H + j), vmul(r, hn))
+        vstore1(pr, q * P + 2 * H + j, a_n)
+        n = vsub(vdiv(two, vadd(one, vexp(vsub(zero, vadd(a_n, a_n))))), one)
+        vstore1(gt, q * G + j, r)
+        vstore1(gt, q * G + H + j, z)
+        vstore1(gt, q * G + 2 * H + j, n)
+        # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+        h_t = vadd(vmul(vsub(one, z), n), vmul(z, vload(h, row, j)))
+        vstore(h, row, j, h_t)
+        vstore(hs_t, row, j, h_t)
+
+
+@njit(**JIT)
 def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
@@ -63,7 +103,11 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     hh = product_plan(w_hh, m, T)  # W_hh h_{t-1}: packed panels, or BLAS's scratch
     acc = np.empty(m * G, dtype=h.dtype)  # the block's a_r | a_z | W_hn h_{t-1} + b_hn, row q at q*3H
     acc_rows = acc.reshape(m, G)  # the same buffer by rows, for the product
-    e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of the block's step
+    e = np.empty(m * 2 * H, dtype=h.dtype)  # exponentials of r and z (columns past lanes_h)
+    en = np.empty(m * H, dtype=h.dtype)  # ... and of n
+    # the columns done a register of lanes at a time: all but H mod lanes, where the state's rows
+    # are contiguous (they are, from steprnn; a caller's strided views go element by element)
+    lanes_h = H - H % lanes(h) if h.strides[1] == h.itemsize and hs.strides[2] == hs.itemsize else 0
     in_loop = xp.shape[0] == 0
     xi = np.empty((m if in_loop else 0, G), dtype=h.dtype)  # the block's W_ih x_t + bias, made here
     xw = input_plan(w_ih, xp, m, T)  # W_ih x_t, where made here
@@ -89,33 +133,43 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
                 acc[q * G + j] = b_hh[j]
         add_times(acc_rows[:n_rows], h[lo:lo + n_rows], hh)
         for q in range(n_rows):
-            for j in range(2 * H):
-                pr[q * P + j] = acc[q * G + j]
-                e[q * 2 * H + j] = -acc[q * G + j]
-            for j in range(H):
-                # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
-                pr[q * P + 3 * H + j] = acc[q * G + 2 * H + j]
-        exp_inplace(e[:n_rows * 2 * H])
-        for q in range(n_rows):
-            for j in range(2 * H):
-                # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
-                gt[q * G + j] = one / (one + e[q * 2 * H + j])
-            xrow = xs[x0 + q]
-            for j in range(H):
-                # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
-                a_n = xrow[2 * H + j] + gt[q * G + j] * acc[q * G + 2 * H + j]
-                pr[q * P + 2 * H + j] = a_n
-                e[q * H + j] = -two * a_n
-        exp_inplace(e[:n_rows * H])
-        for q in range(n_rows):
-            for j in range(H):
-                n = two / (one + e[q * H + j]) - one
-                z = gt[q * G + H + j]
-                gt[q * G + 2 * H + j] = n
-                # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
-                h_t = (one - z) * n + z * h[lo + q, j]
-                h[lo + q, j] = h_t
-                hs[t, lo + q, j] = h_t
+            # columns 0..lanes_h-1 of every gate, a register of lanes at a time
+            gru_cell_lanes(acc, pr, gt, xs, x0 + q, h, lo + q, hs[t], q, lanes_h)
+        w = H - lanes_h  # the columns left, element by element
+        if w > 0:
+            for q in range(n_rows):
+                for k in range(2):
+                    for jj in range(w):
+                        j = k * H + lanes_h + jj
+                        pr[q * P + j] = acc[q * G + j]
+                        e[(q * 2 + k) * w + jj] = -acc[q * G + j]
+                for jj in range(w):
+                    # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
+                    pr[q * P + 3 * H + lanes_h + jj] = acc[q * G + 2 * H + lanes_h + jj]
+            exp_inplace(e[:n_rows * 2 * w])
+            for q in range(n_rows):
+                xrow = xs[x0 + q]
+                for jj in range(w):
+                    j = lanes_h + jj
+                    # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
+                    r = one / (one + e[(q * 2) * w + jj])
+                    gt[q * G + j] = r
+                    gt[q * G + H + j] = one / (one + e[(q * 2 + 1) * w + jj])
+                    # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
+                    a_n = xrow[2 * H + j] + r * acc[q * G + 2 * H + j]
+                    pr[q * P + 2 * H + j] = a_n
+                    en[q * w + jj] = -two * a_n
+            exp_inplace(en[:n_rows * w])
+            for q in range(n_rows):
+                for jj in range(w):
+                    j = lanes_h + jj
+                    n = two / (one + en[q * w + jj]) - one
+                    z = gt[q * G + H + j]
+                    gt[q * G + 2 * H + j] = n
+                    # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+                    h_t = (one - z) * n + z * h[lo + q, j]
+                    h[lo + q, j] = h_t
+                    hs[t, lo + q, j] = h_t
 
 
 @njit(parallel=True, **JIT)
@@ -136,6 +190,45 @@ def gru_backward(parts, w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
 
 
 @njit(**JIT)
+def gru_grad_lanes(g_t, pre_t, dh, dhs_t, h_prev_t, dh_all_t, gi_t, gh_t, direct, b, q, width):
+    """dL/d(W_ih x + b_ih), dL/d(W_hh h + b_hh) and the direct part of dL/dh_{t-1} of one row (q in
+    the block, b in the batch) for the columns 0..width-1 of every gate (width a multiple of the
+    lanes), a register of lanes at a time.
+
+    g_t, pre_t        the step's records of r | z | n and of the pre-activations (1-D, row b at b*3H, b*4H)
+    dh                (m, H) dL/dh_t from step t+1;  dhs_t (N, H) dL/dh_t from above
+    h_prev_t          (N, H) h_{t-1};  dh_all_t (N, H) out: dL/dh_t in total
+    gi_t, gh_t        out (1-D, row b at b*3H);  direct (m, H) out: z_t ⊙ dL/dh_t
+    """
+    H = dh.shape[1]
+    G, P = 3 * H, 4 * H
+    L = lanes(dh)
+    one = vsplat(typed_one(dh))
+    for j in range(0, width, L):
+        d_h = vadd(vload(dh, q, j), vload(dhs_t, b, j))
+        vstore(dh_all_t, b, j, d_h)
+        r = vload1(g_t, b * G + j)
+        z = vload1(g_t, b * G + H + j)
+        n = vload1(g_t, b * G + 2 * H + j)
+        # h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
+        d_n = vmul(d_h, vsub(one, z))
+        d_z = vmul(d_h, vsub(vload(h_prev_t, b, j), n))
+        vstore(direct, q, j, vmul(d_h, z))
+        # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+        d_an = vmul(d_n, vsub(one, vmul(n, n)))
+        d_r = vmul(d_an, vload1(pre_t, b * P + 3 * H + j))
+        # r, z = σ(a): σ' = σ(1 − σ)
+        d_ar = vmul(vmul(d_r, r), vsub(one, r))
+        d_az = vmul(vmul(d_z, z), vsub(one, z))
+        vstore1(gi_t, b * G + j, d_ar)
+        vstore1(gi_t, b * G + H + j, d_az)
+        vstore1(gi_t, b * G + 2 * H + j, d_an)
+        vstore1(gh_t, b * G + j, d_ar)
+        vstore1(gh_t, b * G + H + j, d_az)
+        vstore1(gh_t, b * G + 2 * H + j, vmul(d_an, r))
+
+
+@njit(**JIT)
 def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grads_out):
     """The backward time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one
     thread); the other arguments are ``gru_backward``'s."""
@@ -151,12 +244,22 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
     dh_plan = product_plan(w_hh, m, T)  # dL/d(W_hh h) W_hh: packed panels, or BLAS's scratch
     d_gh_rows = d_gh.reshape(T, d_gh.shape[1] // G, G)  # by rows, for the product
     direct = np.empty((m, H), dtype=dh.dtype)  # dL/dh_{t-1} through z_t ⊙ h_{t-1}
+    # the columns done a register of lanes at a time: all but H mod lanes, where the rows are contiguous
+    rows_contiguous = (dhs.strides[2] == dhs.itemsize and h_prev.strides[2] == h_prev.itemsize
+                       and dh_all.strides[2] == dh_all.itemsize and gates.strides[1] == gates.itemsize
+                       and pre.strides[1] == pre.itemsize and d_gi.strides[1] == d_gi.itemsize
+                       and d_gh.strides[1] == d_gh.itemsize)
+    lanes_h = H - H % lanes(dh) if rows_contiguous else 0
     for s in range(T):
         t = s if reverse else T - 1 - s  # the forward's steps, last first
         n = rows_active(active[t], lo, hi)
         if n == 0:
             continue
         for q in range(n):
+            # columns 0..lanes_h-1 of every gate, a register of lanes at a time
+            gru_grad_lanes(gates[t], pre[t], dh, dhs[t], h_prev[t], dh_all[t], d_gi[t], d_gh[t], direct,
+                           lo + q, q, lanes_h)
+        for q in range(n if lanes_h < H else 0):
             b = lo + q
             gq = gates[t, b * G:(b + 1) * G]  # this row's r | z | n
             hn_q = pre[t, b * P + 3 * H:(b + 1) * P]  # W_hn h_{t-1} + b_hn
@@ -167,7 +270,7 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
             dh_above = dhs[t, b]
             h_tm1 = h_prev[t, b]
             dq = direct[q]
-            for j in range(H):
+            for j in range(lanes_h, H):
                 d_h = dhq[j] + dh_above[j]
                 dh_t[j] = d_h
                 r = gq[j]

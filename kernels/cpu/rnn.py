@@ -7,6 +7,7 @@ from numba import njit, prange
 
 from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
                   projected_inputs, rows_active, step_inputs, typed_one)
+from .simd import lanes, vadd, vdiv, vexp, vload1, vsplat, vstore, vsub, vzero
 from .vexp import exp_inplace
 
 
@@ -33,6 +34,24 @@ def rnn_forward(parts, x, weights, biases, active, reverse, use_relu, hs, state,
 
 
 @njit(**JIT)
+def rnn_tanh_lanes(a, q, h, row, hs_t, width):
+    """h_t = tanh(a_t) of one row for its columns 0..width-1 (a multiple of the lanes), a register
+    of lanes at a time: a the block's pre-activations (1-D, row q at q*H); h_t goes to h[row] and
+    hs_t[row]."""
+    H = h.shape[1]
+    L = lanes(h)
+    zero = vzero(h)
+    one = vsplat(typed_one(h))
+    two = vadd(one, one)
+    for j in range(0, width, L):
+        a_t = vload1(a, q * H + j)
+        # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1
+        h_t = vsub(vdiv(two, vadd(one, vexp(vsub(zero, vadd(a_t, a_t))))), one)
+        vstore(h, row, j, h_t)
+        vstore(hs_t, row, j, h_t)
+
+
+@njit(**JIT)
 def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, state, rec):
     """The time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one thread).
 
@@ -54,7 +73,10 @@ def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, sta
     m = hi - lo
     hh = product_plan(w_hh, m, T)  # W_hh h_{t-1}: packed panels, or BLAS's scratch
     xw = input_plan(w_ih, xp, m, T)  # W_ih x_t, where made here
-    e = np.empty(m * H, dtype=h.dtype)
+    e = np.empty(m * H, dtype=h.dtype)  # e^{-2a} of the columns past lanes_h
+    # the columns done a register of lanes at a time: all but H mod lanes, where the state's rows
+    # are contiguous (they are, from steprnn; a caller's strided views go element by element)
+    lanes_h = H - H % lanes(h) if h.strides[1] == h.itemsize and hs.strides[2] == hs.itemsize else 0
     pre_rows = pre.reshape(pre.shape[0], N, H)  # the same buffer by rows, for the product
     bias = folded_bias(biases[0], biases[1], H)  # b_ih + b_hh, where W_ih x_t is multiplied here
     for s in range(T):
@@ -75,15 +97,20 @@ def rnn_rows(lo, hi, inputs, weights, biases, active, reverse, use_relu, hs, sta
                     h[lo + q, j] = h_t
                     hs[t, lo + q, j] = h_t
         else:
-            for k in range(n * H):
-                e[k] = -two * a[k]
-            exp_inplace(e[:n * H])
             for q in range(n):
-                for j in range(H):
+                # columns 0..lanes_h-1, a register of lanes at a time
+                rnn_tanh_lanes(a, q, h, lo + q, hs[t], lanes_h)
+            w = H - lanes_h  # the columns left, element by element
+            for q in range(n):
+                for jj in range(w):
+                    e[q * w + jj] = -two * a[q * H + lanes_h + jj]
+            exp_inplace(e[:n * w])
+            for q in range(n):
+                for jj in range(w):
                     # h_t = tanh(a_t) = 2 / (1 + e^{-2 a_t}) − 1
-                    h_t = two / (one + e[q * H + j]) - one
-                    h[lo + q, j] = h_t
-                    hs[t, lo + q, j] = h_t
+                    h_t = two / (one + e[q * w + jj]) - one
+                    h[lo + q, lanes_h + jj] = h_t
+                    hs[t, lo + q, lanes_h + jj] = h_t
 
 
 @njit(parallel=True, **JIT)
