@@ -43,12 +43,9 @@ PARALLEL_FROM = 2_000_000
 _POLICY_DOC = "``{}`` without ``parts`` (the CPU policy supplies it).\n\n{}"
 
 def _parallel(rows: int, work: int) -> int:
-    """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial).
-    Numba's thread count is asked only for calls large enough to split (asking costs ~2 µs)."""
-    if rows <= 1 or work < PARALLEL_FROM:
-        return 1
+    """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial)."""
     parts = numba.get_num_threads()
-    return parts if parts > 1 else 1
+    return parts if parts > 1 and rows > 1 and work >= PARALLEL_FROM else 1
 
 
 def _with_cpu_policy(kernel: Callable[..., Any], rows: Callable[..., Any],
