@@ -43,7 +43,9 @@ PARALLEL_FROM = 2_000_000
 _POLICY_DOC = "``{}`` without ``parts`` (the CPU policy supplies it).\n\n{}"
 
 def _parallel(rows: int, work: int) -> int:
-    """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial)."""
+    """How many threads a kernel over ``rows`` batch rows and ``work`` multiply-adds gets (1: serial).
+    Asking Numba's thread count (~2 µs) at every call also starts its threading layer at the first
+    forward, before any fork, so that ``threads`` knows which layer a forked child inherits."""
     parts = numba.get_num_threads()
     return parts if parts > 1 and rows > 1 and work >= PARALLEL_FROM else 1
 
