@@ -10,6 +10,7 @@ from numba import njit, prange
 
 from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
                   projected_inputs, rows_active, step_inputs, typed_one)
+from .tiles import LEAF
 from .simd import lanes, vadd, vdiv, vexp, vload, vload1, vmul, vsplat, vstore, vstore1, vsub, vzero
 from .vexp import exp_inplace
 
@@ -39,7 +40,7 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
         gru_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, hs, state, rec)
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def gru_cell_lanes(acc, pr, gt, xs, xr, h, row, hs_t, q, width):
     """Gates and h_t of one row for the columns 0..width-1 of every gate (width a multiple of the
     lanes), one register of lanes at a time (``simd``), with the pre-activations recorded.
@@ -189,7 +190,7 @@ def gru_backward(parts, w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
         gru_rows_backward(bounds[k], bounds[k + 1], w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def gru_grad_lanes(g_t, pre_t, dh, dhs_t, h_prev_t, dh_all_t, gi_t, gh_t, direct, b, q, width):
     """dL/d(W_ih x + b_ih), dL/d(W_hh h + b_hh) and the direct part of dL/dh_{t-1} of one row (q in
     the block, b in the batch) for the columns 0..width-1 of every gate (width a multiple of the

@@ -180,9 +180,11 @@ def product_plan(w, n, steps):
     return w, np.empty((0, P), dtype=w.dtype), np.empty((n, w.shape[1]), dtype=w.dtype)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def add_times(out, v, plan):
     """out += v @ w for a block of rows: out (n, G), v (n, K), ``plan`` = ``product_plan(w, ≥ n, ·)``.
+    Inlined into its callers (as ``step_inputs`` is): a call per step would pay NRT's reference
+    counting on each array passed (measured: LSTM 1000 steps, B = 1, 0.43 -> 0.32 ms).
 
     In register tiles where the plan packed w, else one BLAS product into its scratch, then added.
     This is every kernel's recurrent product: h_{t-1} W_hhᵀ forward, dL/da_t W_hh backward; and
@@ -235,7 +237,7 @@ def input_plan(w_ih, xp, n, steps):
     return product_plan(w_ih, n if xp.shape[0] == 0 else 0, steps)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def step_inputs(out, x, xp, r0, plan, bias):
     """out (n, G) ← W_ih x_t + bias for n rows of one step, starting at row r0 = t*N + lo of
     x (T*N, I) and xp: xp's rows where the projection ran before the loop, else the product here

@@ -12,6 +12,7 @@ from numba import njit, prange
 
 from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
                   projected_inputs, rows_active, step_inputs, typed_one)
+from .tiles import LEAF
 from .simd import lanes, vadd, vdiv, vexp, vload, vload1, vmul, vsplat, vstore, vstore1, vsub, vzero
 from .vexp import exp_inplace
 
@@ -40,7 +41,7 @@ def lstm_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
         lstm_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, hs, state, rec)
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def lstm_cell_lanes(a, gt, cr, c, q, row, h1, r1, h2, r2, width):
     """Gates, c_t and h_t of one row for the columns 0..width-1 of every gate (width a multiple of
     the lanes), one register of lanes at a time (``simd``): all in registers, from a_t to h_t.
@@ -196,7 +197,7 @@ def lstm_backward(parts, weights, active, reverse, rec, prev, grads_in, grads_ou
         lstm_rows_backward(bounds[k], bounds[k + 1], weights, active, reverse, rec, prev, grads_in, grads_out)
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def lstm_grad_lanes(g_t, c_t, c_prev, dm, dc, dc_t, da_t, b, q, width):
     """dL/da of the four gates and dL/dc_{t-1} of one row (q in the block, b in the batch) for the
     columns 0..width-1 of every gate (width a multiple of the lanes), a register of lanes at a time.

@@ -7,6 +7,7 @@ from numba import njit, prange
 
 from .jit import (JIT, add_times, chunk_bounds, copy_rows, folded_bias, input_plan, product_plan,
                   projected_inputs, rows_active, step_inputs, typed_one)
+from .tiles import LEAF
 from .simd import lanes, vadd, vdiv, vexp, vload1, vsplat, vstore, vsub, vzero
 from .vexp import exp_inplace
 
@@ -33,7 +34,7 @@ def rnn_forward(parts, x, weights, biases, active, reverse, use_relu, hs, state,
         rnn_rows(bounds[k], bounds[k + 1], (x, xp), weights, biases, active, reverse, use_relu, hs, state, rec)
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def rnn_tanh_lanes(a, q, h, row, hs_t, width):
     """h_t = tanh(a_t) of one row for its columns 0..width-1 (a multiple of the lanes), a register
     of lanes at a time: a the block's pre-activations (1-D, row q at q*H); h_t goes to h[row] and

@@ -25,6 +25,10 @@ from .simd import VEC_BYTES, aligned_rows, lanes, vadd, vfma, vload, vsplat, vst
 
 #: rows of ``v`` per tile
 TILE_ROWS = 4
+#: the tiles and ``panel_product`` allocate nothing: compiled without NRT reference counting, a call
+#: no longer pays atomic increments and decrements on each array it is passed (measured: a one-row
+#: ``panel_product`` 87-96 ns -> 15-25 ns at K = 10-32, G = 32)
+LEAF = dict(JIT, _nrt=False)
 
 
 @njit(**JIT)
@@ -56,7 +60,7 @@ def pack_panels(w):
     return wp
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def _tile4(out, q, j, v, wp, r0):
     """out[q:q+4, j:j+P] += v[q:q+4] @ panel (rows r0..r0+K-1 of wp)."""
     K = v.shape[1]
@@ -89,7 +93,7 @@ def _tile4(out, q, j, v, wp, r0):
     vstore(out, q + 3, j + L, vadd(vload(out, q + 3, j + L), b3))
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def _tile1(out, q, j, v, qv, wp, r0):
     """out[q, j:j+P] += v[qv] @ panel: one row, its k loop split in two chains of sums (even and
     odd k), so that two fused multiply-adds in flight do not wait on each other."""
@@ -114,7 +118,7 @@ def _tile1(out, q, j, v, qv, wp, r0):
     vstore(out, q, j + L, vadd(vload(out, q, j + L), vadd(b0, b1)))
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def _tile1x4(out, q, j, v, qv, wp, r0):
     """out[q, j:j+4P] += v[qv] @ four panels side by side (rows r0.., r0+K.., r0+2K.., r0+3K.. of
     wp): one row, eight vectors of sums, enough fused multiply-adds in flight to keep both FMA
@@ -146,7 +150,7 @@ def _tile1x4(out, q, j, v, qv, wp, r0):
     vstore(out, q, j + 7 * L, vadd(vload(out, q, j + 7 * L), b3))
 
 
-@njit(**JIT)
+@njit(**LEAF)
 def panel_product(out, v, wp, tail):
     """out += v @ w: out (n, G) with contiguous rows, v (n, K), wp = ``pack_panels(w)``;
     ``tail`` (TILE_ROWS, P) scratch for a last panel narrower than P (its columns go through it).
