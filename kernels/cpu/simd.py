@@ -78,17 +78,22 @@ class _VecModel(models.PrimitiveModel):
 _FLOATS = (types.float32, types.float64)
 
 
-def _float_matrix(a) -> bool:
-    return isinstance(a, types.Array) and a.ndim == 2 and a.dtype in _FLOATS
+def _float_array(a, ndim: int) -> bool:
+    return isinstance(a, types.Array) and a.ndim == ndim and a.dtype in _FLOATS
 
 
-def _row_pointer(context, builder, aty, arr, i, j):
-    """Pointer to the vector at a[i, j]: data + i * strides[0] + j * itemsize, as a ``Vec`` pointer."""
-    a = context.make_array(aty)(context, builder, arr)
-    i64 = ir.IntType(64)
-    stride0 = builder.extract_value(a.strides, 0)
-    item = ir.Constant(i64, aty.dtype.bitwidth // 8)
-    offset = builder.add(builder.mul(i, stride0), builder.mul(j, item))
+def _vector_pointer(context, builder, sig, args):
+    """Pointer to the vector at a[i] (1-D) or a[i, j] (2-D; row i at i * strides[0]), from an
+    intrinsic's (a, i[, j], ...) arguments: the rows' elements are taken to be contiguous."""
+    aty = sig.args[0]
+    a = context.make_array(aty)(context, builder, args[0])
+    item = ir.Constant(ir.IntType(64), aty.dtype.bitwidth // 8)
+    i = _index(context, builder, args[1], sig.args[1])
+    if aty.ndim == 1:
+        offset = builder.mul(i, item)
+    else:
+        j = _index(context, builder, args[2], sig.args[2])
+        offset = builder.add(builder.mul(i, builder.extract_value(a.strides, 0)), builder.mul(j, item))
     byte = builder.gep(builder.bitcast(a.data, ir.IntType(8).as_pointer()), [offset], inbounds=True)
     return builder.bitcast(byte, context.get_value_type(Vec(aty.dtype)).as_pointer())
 
@@ -97,32 +102,45 @@ def _index(context, builder, value, ty):
     return context.cast(builder, value, ty, types.intp)
 
 
+def _load(context, builder, sig, args):
+    return builder.load(_vector_pointer(context, builder, sig, args), align=sig.args[0].dtype.bitwidth // 8)
+
+
+def _store(context, builder, sig, args):
+    builder.store(args[-1], _vector_pointer(context, builder, sig, args), align=sig.args[0].dtype.bitwidth // 8)
+    return context.get_dummy_value()
+
+
+def _integers(*ts) -> bool:
+    return all(isinstance(t, types.Integer) for t in ts)
+
+
 @intrinsic
 def _vload(typingctx, a, i, j):
-    if not (_float_matrix(a) and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+    if not (_float_array(a, 2) and _integers(i, j)):
         return None
-
-    def codegen(context, builder, sig, args):
-        p = _row_pointer(context, builder, a, args[0], _index(context, builder, args[1], sig.args[1]),
-                         _index(context, builder, args[2], sig.args[2]))
-        return builder.load(p, align=a.dtype.bitwidth // 8)
-
-    return Vec(a.dtype)(a, i, j), codegen
+    return Vec(a.dtype)(a, i, j), _load
 
 
 @intrinsic
 def _vstore(typingctx, a, i, j, v):
-    if not (_float_matrix(a) and isinstance(i, types.Integer) and isinstance(j, types.Integer)
-            and v == Vec(a.dtype)):
+    if not (_float_array(a, 2) and _integers(i, j) and v == Vec(a.dtype)):
         return None
+    return types.none(a, i, j, v), _store
 
-    def codegen(context, builder, sig, args):
-        p = _row_pointer(context, builder, a, args[0], _index(context, builder, args[1], sig.args[1]),
-                         _index(context, builder, args[2], sig.args[2]))
-        builder.store(args[3], p, align=a.dtype.bitwidth // 8)
-        return context.get_dummy_value()
 
-    return types.none(a, i, j, v), codegen
+@intrinsic
+def _vload1(typingctx, a, i):
+    if not (_float_array(a, 1) and _integers(i)):
+        return None
+    return Vec(a.dtype)(a, i), _load
+
+
+@intrinsic
+def _vstore1(typingctx, a, i, v):
+    if not (_float_array(a, 1) and _integers(i) and v == Vec(a.dtype)):
+        return None
+    return types.none(a, i, v), _store
 
 
 @intrinsic
@@ -150,31 +168,6 @@ def _vzero(typingctx, a):
         return ir.Constant(context.get_value_type(V), None)
 
     return V(a), codegen
-
-
-@intrinsic
-def _vfma(typingctx, x, y, z):
-    if not (isinstance(x, Vec) and x == y == z):
-        return None
-
-    def codegen(context, builder, sig, args):
-        vt = args[0].type
-        name = f"llvm.fma.v{x.lanes}f{x.dtype.bitwidth}"
-        fma = builder.module.declare_intrinsic(name, (), ir.FunctionType(vt, [vt, vt, vt]))
-        return builder.call(fma, args)
-
-    return x(x, y, z), codegen
-
-
-@intrinsic
-def _vadd(typingctx, x, y):
-    if not (isinstance(x, Vec) and x == y):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.fadd(args[0], args[1])
-
-    return x(x, y), codegen
 
 
 @intrinsic
@@ -285,36 +278,18 @@ def _binary(op):
     return _vop
 
 
-_vsub, _vmul, _vdiv = _binary("fsub"), _binary("fmul"), _binary("fdiv")
+_vadd, _vsub, _vmul, _vdiv = _binary("fadd"), _binary("fsub"), _binary("fmul"), _binary("fdiv")
 
 
 @intrinsic
-def _vload1(typingctx, a, i):
-    if not (isinstance(a, types.Array) and a.ndim == 1 and a.dtype in _FLOATS and isinstance(i, types.Integer)):
+def _vfma(typingctx, x, y, z):
+    if not (isinstance(x, Vec) and x == y == z):
         return None
 
     def codegen(context, builder, sig, args):
-        arr = context.make_array(a)(context, builder, args[0])
-        p = builder.gep(arr.data, [_index(context, builder, args[1], sig.args[1])], inbounds=True)
-        return builder.load(builder.bitcast(p, context.get_value_type(Vec(a.dtype)).as_pointer()),
-                            align=a.dtype.bitwidth // 8)
+        return _call(builder, f"llvm.fma.v{x.lanes}f{x.dtype.bitwidth}", args[0].type, args)
 
-    return Vec(a.dtype)(a, i), codegen
-
-
-@intrinsic
-def _vstore1(typingctx, a, i, v):
-    if not (isinstance(a, types.Array) and a.ndim == 1 and isinstance(i, types.Integer) and v == Vec(a.dtype)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        arr = context.make_array(a)(context, builder, args[0])
-        p = builder.gep(arr.data, [_index(context, builder, args[1], sig.args[1])], inbounds=True)
-        builder.store(args[2], builder.bitcast(p, context.get_value_type(Vec(a.dtype)).as_pointer()),
-                      align=a.dtype.bitwidth // 8)
-        return context.get_dummy_value()
-
-    return types.none(a, i, v), codegen
+    return x(x, y, z), codegen
 
 
 # Plain functions: what the kernels call, interpreted under NUMBA_DISABLE_JIT=1; compiled code
