@@ -324,6 +324,13 @@ def backward_direction(
     P = h_prev.shape[2]
     h2 = h_prev.reshape(T * N, P)
     bias = weights.params.get("b_ih") is not None
+    if device == "cpu" and backend.weight_gradients_take(d_gi.shape[1], I, P, dtype.itemsize):
+        # all of them, and dL/dx, in one pass over dL/da (register tiles, CPU)
+        grads["w_ih"], grads["w_hh"], b_in, b_h, dx = backend.weight_gradients(
+            d_gi, d_gh, x2, np.ascontiguousarray(h2), np.ascontiguousarray(weights.params["w_ih"]))
+        if bias:
+            grads["b_ih"], grads["b_hh"] = b_in, b_h
+        return DirectionGrads(dx.reshape(T, N, I), dh0, dc0, grads, dh_all, dc_all)
     if device == "cpu" and d_gi is d_gh and T * N * (I + P + 1) <= JOINT_PRODUCT_MAX:
         parts = [x2, h2, np.ones((T * N, 1), dtype=dtype)] if bias else [x2, h2]
         joint = backend.matmul_tn(d_gi, np.concatenate(parts, axis=1))  # (G, I + P (+ 1))

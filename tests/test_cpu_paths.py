@@ -218,3 +218,49 @@ def test_large_layers_whose_weights_are_views_packed_for_the_tiles(kind, H, poli
     assert CLASSES[kind][1] * H * H >= _weights.VIEW_FROM
     assert jit.loop_takes(H, CLASSES[kind][1] * H, 8, 16, 40) and jit.loop_takes(H, CLASSES[kind][1] * H, 8, 8, 40)
     _compare(kind, 40, 16, 3, H, None, seed=9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(M=st.integers(1, 150), G=st.integers(1, 100), I=st.integers(1, 12), P=st.integers(1, 20),
+       joint=st.booleans(), parts=st.sampled_from([1, 2, 3]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_weight_gradients_are_the_sums_over_rows(M, G, I, P, joint, parts, dtype, seed):
+    """``weight_grads.weight_gradients`` gives d_inᵀ [x | 1], d_hᵀ [h | 1] (one [x | h | 1] when the
+    two parts are one array) and d_in W_ih at any rows (blocks and threads' chunks not multiples of
+    anything), G (a narrow last panel), K = I + P + 1 (tiles of four and the rows left over); its
+    inputs untouched."""
+    from steprnn.kernels.cpu import weight_grads
+    rng = np.random.default_rng(seed)
+    d_in = rng.standard_normal((M, G)).astype(dtype)
+    d_h = d_in if joint else rng.standard_normal((M, G)).astype(dtype)
+    x, h = rng.standard_normal((M, I)).astype(dtype), rng.standard_normal((M, P)).astype(dtype)
+    w_ih = rng.standard_normal((G, I)).astype(dtype)
+    before = [a.copy() for a in (d_in, d_h, x, h, w_ih)]
+    dx = np.full((M, I), np.nan, dtype)
+    acc_in, acc_h = weight_grads.weight_gradients(parts, d_in, d_h, joint, x, h, w_ih, dx)
+    D_in, D_h = d_in.astype(np.float64), d_h.astype(np.float64)
+    ones = np.ones((M, 1))
+    if joint:
+        expected_in = D_in.T @ np.concatenate([x, h, ones], axis=1)
+        assert acc_h.shape == (0, G)
+    else:
+        expected_in = D_in.T @ np.concatenate([x, ones], axis=1)
+        np.testing.assert_allclose(acc_h.T, D_h.T @ np.concatenate([h, ones], axis=1),
+                                   rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4 if dtype == np.float32 else 1e-11)
+    tol = (1e-5, 1e-4) if dtype == np.float32 else (1e-12, 1e-11)
+    np.testing.assert_allclose(acc_in.T, expected_in, rtol=tol[0], atol=tol[1] * M ** 0.5)
+    np.testing.assert_allclose(dx, D_in @ w_ih, rtol=tol[0], atol=tol[1] * G ** 0.5)
+    for a, b in zip((d_in, d_h, x, h, w_ih), before):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSES))
+@pytest.mark.parametrize("tiles_take", [True, False])
+def test_weight_gradients_by_tiles_or_by_blas(kind, tiles_take, policy, monkeypatch):
+    """A layer's weight, bias and input gradients are PyTorch's whichever way they are made: in one
+    pass of the tiles (``weight_grads.takes``) or as BLAS products, packed input included."""
+    from steprnn.kernels.cpu import weight_grads
+    monkeypatch.setattr(weight_grads, "ACCUMULATOR_BYTES_MAX", 1 << 40 if tiles_take else 0)
+    assert backend.weight_gradients_take(4, 3, 5, 8) is tiles_take
+    _compare(kind, 9, 70, 3, 5, None, seed=4)
+    _compare(kind, 4, 6, 13, 7, [4, 4, 3, 2, 2, 1], seed=5)

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numba
 import numpy as np
 
-from . import gru, jit, lstm, rnn, split_products
+from . import gru, jit, lstm, rnn, split_products, weight_grads
 from .threads import kernel_launch
 
 DEVICE = "cpu"
@@ -143,5 +143,26 @@ gru_backward = _backward_policy(
 matmul = _matmul_policy(jit.matmul_serial, split_products.matmul)
 matmul_tn = _matmul_policy(jit.matmul_tn_serial, split_products.matmul_tn)
 
+
+def weight_gradients(d_in: np.ndarray, d_h: np.ndarray, x: np.ndarray, h: np.ndarray,
+                     w_ih: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A layer's sums after its BPTT loop, in one pass over dL/da (``weight_grads``; CPU only,
+    where ``weight_gradients_take``): d_in, d_h (M, G) dL/da's input and hidden parts (one array
+    for RNN/LSTM), x (M, I), h (M, P), w_ih (G, I), all C-contiguous. Returns (dL/dW_ih (G, I),
+    dL/dW_hh (G, P), Σ d_in (G,), Σ d_h (G,), dL/dx = d_in W_ih (M, I))."""
+    M, G = d_in.shape
+    I, P = x.shape[1], h.shape[1]
+    joint = d_in is d_h
+    dx = np.empty((M, I), dtype=d_in.dtype)
+    parts = _parallel(M, M * G * (2 * I + P))
+    with kernel_launch():
+        acc_in, acc_h = weight_grads.weight_gradients(parts, d_in, d_h, joint, x, h, w_ih, dx)
+    if joint:
+        return acc_in[:I].T.copy(), acc_in[I:I + P].T.copy(), acc_in[I + P], acc_in[I + P].copy(), dx
+    return acc_in[:I].T.copy(), acc_h[:P].T.copy(), acc_in[I], acc_h[P], dx
+
+
+weight_gradients_take = weight_grads.takes
+
 __all__ = ["DEVICE", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
-           "gru_backward", "matmul", "matmul_tn"]
+           "gru_backward", "matmul", "matmul_tn", "weight_gradients", "weight_gradients_take"]

@@ -194,3 +194,90 @@ def panel_product(out, v, wp, tail):
             for c in range(width):
                 out[q + a, j + c] = tail[a, c]
         q += rows
+
+
+# --- zᵀ a: sums over rows, for the weight gradients (Σ_t dL/da_tᵀ x_t) ----------------------------
+
+@njit(**LEAF)
+def _tile4_tn(out, qo, jo, z, q, a, j):
+    """out[qo:qo+4, jo:jo+P] += z[:, q:q+4]ᵀ @ a[:, j:j+P] (z and a: the same rows); per row of a,
+    two loads, four broadcasts of z, eight fused multiply-adds."""
+    L = lanes(a)
+    a0 = vzero(a)
+    a1, a2, a3 = a0, a0, a0
+    b0, b1, b2, b3 = a0, a0, a0, a0
+    for m in range(a.shape[0]):
+        x = vload(a, m, j)
+        y = vload(a, m, j + L)
+        s = vsplat(z[m, q])
+        a0 = vfma(s, x, a0)
+        b0 = vfma(s, y, b0)
+        s = vsplat(z[m, q + 1])
+        a1 = vfma(s, x, a1)
+        b1 = vfma(s, y, b1)
+        s = vsplat(z[m, q + 2])
+        a2 = vfma(s, x, a2)
+        b2 = vfma(s, y, b2)
+        s = vsplat(z[m, q + 3])
+        a3 = vfma(s, x, a3)
+        b3 = vfma(s, y, b3)
+    vstore(out, qo, jo, vadd(vload(out, qo, jo), a0))
+    vstore(out, qo, jo + L, vadd(vload(out, qo, jo + L), b0))
+    vstore(out, qo + 1, jo, vadd(vload(out, qo + 1, jo), a1))
+    vstore(out, qo + 1, jo + L, vadd(vload(out, qo + 1, jo + L), b1))
+    vstore(out, qo + 2, jo, vadd(vload(out, qo + 2, jo), a2))
+    vstore(out, qo + 2, jo + L, vadd(vload(out, qo + 2, jo + L), b2))
+    vstore(out, qo + 3, jo, vadd(vload(out, qo + 3, jo), a3))
+    vstore(out, qo + 3, jo + L, vadd(vload(out, qo + 3, jo + L), b3))
+
+
+@njit(**LEAF)
+def _tile1_tn(out, q, z, a, j):
+    """out[q, j:j+P] += z[:, q]ᵀ @ a[:, j:j+P]."""
+    L = lanes(a)
+    a0 = vzero(a)
+    b0 = a0
+    for m in range(a.shape[0]):
+        s = vsplat(z[m, q])
+        a0 = vfma(s, vload(a, m, j), a0)
+        b0 = vfma(s, vload(a, m, j + L), b0)
+    vstore(out, q, j, vadd(vload(out, q, j), a0))
+    vstore(out, q, j + L, vadd(vload(out, q, j + L), b0))
+
+
+@njit(**LEAF)
+def transposed_product(out, z, a, scratch):
+    """out += zᵀ a: out (K, G), z (m, K), a (m, G), all with contiguous rows; ``scratch`` (4, P).
+
+    Four columns of z by one panel of a per tile, the rows of a (a block that stays in cache) in
+    its k loop. Where K is not a multiple of four, the last tile takes z's last four columns again
+    into ``scratch`` and adds only the rows not yet summed; a's columns past the last full panel
+    go one by one."""
+    K = z.shape[1]
+    G = a.shape[1]
+    P = panel_width(a)
+    full = G // P
+    origin = np.int64(0)
+    for p in range(full):
+        j = p * P
+        q = 0
+        while q + TILE_ROWS <= K:
+            _tile4_tn(out, q, j, z, q, a, j)
+            q += TILE_ROWS
+        if q < K and K >= TILE_ROWS:
+            for r in range(TILE_ROWS):
+                for c in range(P):
+                    scratch[r, c] = 0
+            first = K - TILE_ROWS
+            _tile4_tn(scratch, origin, origin, z, first, a, j)
+            for r in range(q - first, TILE_ROWS):
+                for c in range(P):
+                    out[first + r, j + c] += scratch[r, c]
+        else:
+            for r in range(q, K):
+                _tile1_tn(out, r, z, a, j)
+    for m in range(a.shape[0]):
+        for q in range(K):
+            s = z[m, q]
+            for c in range(full * P, G):
+                out[q, c] += s * a[m, c]
