@@ -227,8 +227,8 @@ def test_large_layers_whose_weights_are_views_packed_for_the_tiles(kind, H, poli
 def test_weight_gradients_are_the_sums_over_rows(M, G, I, P, joint, parts, dtype, seed):
     """``weight_grads.weight_gradients`` gives d_inᵀ [x | 1], d_hᵀ [h | 1] (one [x | h | 1] when the
     two parts are one array) and d_in W_ih at any rows (blocks and threads' chunks not multiples of
-    anything), G (a narrow last panel), K = I + P + 1 (tiles of four and the rows left over); its
-    inputs untouched."""
+    anything), G (a narrow last panel), K = I + P + 1 (tiles of four and the rows left over), on
+    one thread (the serial kernel) or several; its inputs untouched."""
     from steprnn.kernels.cpu import weight_grads
     rng = np.random.default_rng(seed)
     d_in = rng.standard_normal((M, G)).astype(dtype)
@@ -237,7 +237,8 @@ def test_weight_gradients_are_the_sums_over_rows(M, G, I, P, joint, parts, dtype
     w_ih = rng.standard_normal((G, I)).astype(dtype)
     before = [a.copy() for a in (d_in, d_h, x, h, w_ih)]
     dx = np.full((M, I), np.nan, dtype)
-    acc_in, acc_h = weight_grads.weight_gradients(parts, d_in, d_h, joint, x, h, w_ih, dx)
+    run = weight_grads.weight_gradients_serial if parts == 1 else weight_grads.weight_gradients
+    acc_in, acc_h = run(parts, d_in, d_h, joint, x, h, w_ih, dx)
     D_in, D_h = d_in.astype(np.float64), d_h.astype(np.float64)
     ones = np.ones((M, 1))
     if joint:

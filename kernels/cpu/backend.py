@@ -156,7 +156,8 @@ def weight_gradients(d_in: np.ndarray, d_h: np.ndarray, x: np.ndarray, h: np.nda
     dx = np.empty((M, I), dtype=d_in.dtype)
     parts = _parallel(M, M * G * (2 * I + P))
     with kernel_launch():
-        acc_in, acc_h = weight_grads.weight_gradients(parts, d_in, d_h, joint, x, h, w_ih, dx)
+        run = weight_grads.weight_gradients if parts > 1 else weight_grads.weight_gradients_serial
+        acc_in, acc_h = run(parts, d_in, d_h, joint, x, h, w_ih, dx)
     if joint:
         return acc_in[:I].T.copy(), acc_in[I:I + P].T.copy(), acc_in[I + P], acc_in[I + P].copy(), dx
     return acc_in[:I].T.copy(), acc_h[:P].T.copy(), acc_in[I], acc_h[P], dx

@@ -48,9 +48,44 @@ def _ones_after(zb, rows, src, m0, col):
         zb[r, col + W] = 1
 
 
+@njit(**JIT)
+def _chunk(acc_in, acc_h, z_in, z_h, scratch, d_in, d_h, joint, x, h, w_ih, dx, lo, hi):
+    """Rows lo..hi-1 into one thread's accumulators (acc_in, acc_h) and dx, block by block."""
+    I = x.shape[1]
+    m0 = lo
+    while m0 < hi:
+        m1 = min(m0 + BLOCK_ROWS, hi)
+        rows = m1 - m0
+        if joint:
+            for r in range(rows):
+                for c in range(I):
+                    z_in[r, c] = x[m0 + r, c]
+            _ones_after(z_in, rows, h, m0, I)
+        else:
+            _ones_after(z_in, rows, x, m0, 0)
+            _ones_after(z_h, rows, h, m0, 0)
+        transposed_product(acc_in, z_in[:rows], d_in[m0:m1], scratch)
+        if not joint:
+            transposed_product(acc_h, z_h[:rows], d_h[m0:m1], scratch)
+        np.dot(d_in[m0:m1], w_ih, dx[m0:m1])  # dL/dx = dL/da W_ih (narrow: BLAS beats padded panels)
+        m0 = m1
+
+
+@njit(**JIT)
+def _buffers(n, d_in, joint, I, P):
+    """Per-thread accumulators and block buffers of ``n`` chunks."""
+    G = d_in.shape[1]
+    K_in = I + P + 1 if joint else I + 1
+    K_h = 0 if joint else P + 1
+    dtype = d_in.dtype
+    return (np.zeros((n, K_in, G), dtype=dtype), np.zeros((n, K_h, G), dtype=dtype),
+            np.empty((n, BLOCK_ROWS, K_in), dtype=dtype), np.empty((n, BLOCK_ROWS, K_h), dtype=dtype),
+            np.empty((n, TILE_ROWS, panel_width(d_in)), dtype=dtype))
+
+
 @njit(parallel=True, **JIT)
 def weight_gradients(parts, d_in, d_h, joint, x, h, w_ih, dx):
-    """The sums and dL/dx of a layer's backward.
+    """The sums and dL/dx of a layer's backward, the rows split over ``parts`` threads.
 
     d_in (M, G): dL/d(input part of a); d_h (M, G): dL/d(hidden part) — the same array for RNN and
     LSTM, where ``joint`` is True and one pass sums [x | h | 1]; x (M, I), h (M, P) the inputs and
@@ -58,39 +93,22 @@ def weight_gradients(parts, d_in, d_h, joint, x, h, w_ih, dx):
     Returns (acc_in (I + 1, G), acc_h (P + 1, G)): acc_in[:I] = (d_inᵀ x)ᵀ, acc_in[I] = Σ d_in,
     acc_h the same of d_h and h (for ``joint``: acc_in is (I + P + 1, G), [x | h | 1], acc_h empty).
     """
-    M, G = d_in.shape
-    I = x.shape[1]
-    P = h.shape[1]
-    K_in = I + P + 1 if joint else I + 1
-    K_h = 0 if joint else P + 1
-    bounds = chunk_bounds(M, parts)
+    bounds = chunk_bounds(d_in.shape[0], parts)
     n = bounds.shape[0] - 1
-    acc_in = np.zeros((n, K_in, G), dtype=d_in.dtype)
-    acc_h = np.zeros((n, K_h, G), dtype=d_in.dtype)
-    Q = panel_width(d_in)
-    scratch = np.empty((n, TILE_ROWS, Q), dtype=d_in.dtype)
-    z_in = np.empty((n, BLOCK_ROWS, K_in), dtype=d_in.dtype)
-    z_h = np.empty((n, BLOCK_ROWS, K_h), dtype=d_in.dtype)
+    acc_in, acc_h, z_in, z_h, scratch = _buffers(n, d_in, joint, x.shape[1], h.shape[1])
     for t in prange(n):
-        m0 = bounds[t]
-        while m0 < bounds[t + 1]:
-            m1 = min(m0 + BLOCK_ROWS, bounds[t + 1])
-            rows = m1 - m0
-            zi = z_in[t]
-            if joint:
-                for r in range(rows):
-                    for c in range(I):
-                        zi[r, c] = x[m0 + r, c]
-                _ones_after(zi, rows, h, m0, I)
-            else:
-                _ones_after(zi, rows, x, m0, 0)
-                _ones_after(z_h[t], rows, h, m0, 0)
-            transposed_product(acc_in[t], zi[:rows], d_in[m0:m1], scratch[t])
-            if not joint:
-                transposed_product(acc_h[t], z_h[t][:rows], d_h[m0:m1], scratch[t])
-            np.dot(d_in[m0:m1], w_ih, dx[m0:m1])  # dL/dx = dL/da W_ih (narrow: BLAS beats padded panels)
-            m0 = m1
+        _chunk(acc_in[t], acc_h[t], z_in[t], z_h[t], scratch[t], d_in, d_h, joint, x, h, w_ih, dx,
+               bounds[t], bounds[t + 1])
     return _summed(acc_in), _summed(acc_h)
+
+
+@njit(**JIT)
+def weight_gradients_serial(parts, d_in, d_h, joint, x, h, w_ih, dx):
+    """``weight_gradients`` on the calling thread (``parts`` ignored): a parallel kernel pays its
+    launch even for one chunk (measured: 40 µs at one row; this 3 µs)."""
+    acc_in, acc_h, z_in, z_h, scratch = _buffers(1, d_in, joint, x.shape[1], h.shape[1])
+    _chunk(acc_in[0], acc_h[0], z_in[0], z_h[0], scratch[0], d_in, d_h, joint, x, h, w_ih, dx, 0, d_in.shape[0])
+    return acc_in[0], acc_h[0]
 
 
 @njit(**JIT)
