@@ -28,30 +28,37 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, models, overload, register_model
 
-#: CPU names that LLVM compiles for with AVX-512 (where ``NUMBA_CPU_NAME`` names one and
-#: ``NUMBA_CPU_FEATURES`` is not set)
+#: CPU names whose model LLVM gives AVX-512 / no AVX at all: what a name decides where the feature
+#: list Numba passes (``NUMBA_CPU_FEATURES``) says nothing of the feature
 _AVX512_CPUS = {"skylake-avx512", "cascadelake", "cooperlake", "cannonlake", "icelake-client", "icelake-server",
                 "tigerlake", "rocketlake", "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d",
                 "alderlake-avx512", "znver4", "znver5", "x86-64-v4"}
+_NO_AVX_CPUS = {"generic", "x86-64", "x86-64-v2", "core2", "penryn", "nehalem", "westmere", "bonnell",
+                "silvermont", "goldmont", "goldmont-plus", "tremont", "btver1", "amdfam10", "k8"}
 
 
 def vector_bytes() -> int:
     """Bytes in the widest vector register of the CPU Numba compiles for: 64 with AVX-512, 32 with
-    AVX (AVX2), else 16. ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` are honoured."""
+    AVX (AVX2), else 16. As Numba does: the features are ``NUMBA_CPU_FEATURES`` where set, else
+    the host's (also when ``NUMBA_CPU_NAME`` names another CPU); a feature the list does not
+    mention is the named CPU model's."""
     from llvmlite import binding
     from numba.core import config
 
-    if config.CPU_NAME is None or config.CPU_NAME == "host":
-        features = binding.get_host_cpu_features()
-        has = {name for name in ("avx512f", "avx") if features.get(name)}
-    elif config.CPU_FEATURES:
-        has = {name for name in ("avx512f", "avx") if f"+{name}" in config.CPU_FEATURES.split(",")}
+    if config.CPU_FEATURES is not None:
+        listed = [f.strip() for f in config.CPU_FEATURES.split(",") if f.strip()]
     else:
-        name = config.CPU_NAME.lower()
-        has = {"avx512f"} if name in _AVX512_CPUS else ({"avx"} if name not in ("generic", "x86-64", "x86-64-v2") else set())
-    if "avx512f" in has:
+        listed = binding.get_host_cpu_features().flatten().split(",")
+    name = (binding.get_host_cpu_name() if config.CPU_NAME in (None, "host") else config.CPU_NAME).lower()
+
+    def has(feature: str, by_name: bool) -> bool:
+        if f"+{feature}" in listed:
+            return True
+        return False if f"-{feature}" in listed else by_name
+
+    if has("avx512f", name in _AVX512_CPUS):
         return 64
-    return 32 if "avx" in has else 16
+    return 32 if has("avx", name not in _NO_AVX_CPUS) else 16
 
 
 #: bytes in one vector: one register (a wider vector would take two registers for each of the
