@@ -9,10 +9,16 @@ copied once per call into panels of ``P = 2 L`` columns (two registers: with AVX
 so that a tile walks down a panel through contiguous memory (a 32-column strip of a row-major w
 would stride by a whole row per k and fight over a few cache sets). A tile of four rows of ``v``
 and one panel keeps its 4 x 2 vectors of sums in registers for the whole k loop: per k, two loads
-of w, four broadcasts of v, eight fused multiply-adds, nothing stored until the end. Measured
-here, one thread, float32 (GMAC/s, tiles / OpenBLAS / the loop they replace): (32, 32) @ (32, 128)
-85 / 44 / 33; (16, 256) @ (256, 1024) 90 / 30 / 57; (32, 128) @ (128, 32) 88 / 72 / -;
-(1, 32) @ (32, 128) 36 / 28 / 22.
+of w, four broadcasts of v, eight fused multiply-adds, nothing stored until the end; with
+AVX-512's 32 registers, a tile of eight rows keeps 8 x 2 (``EIGHT_ROWS``) and reads w half as
+often. Measured here, one thread, float32 (GMAC/s, four-row tiles / OpenBLAS / the loop they
+replace): (32, 32) @ (32, 128) 85 / 44 / 33; (16, 256) @ (256, 1024) 90 / 30 / 57; (32, 128) @
+(128, 32) 88 / 72 / -; (1, 32) @ (32, 128) 36 / 28 / 22; eight-row tiles 100, 98, 116, -.
+
+The tiles are written out register by register, one function per shape (four rows, eight rows,
+one row, one row by four panels, and the transposed four-column tile of ``transposed_product``):
+a loop over rows would keep its sums in memory, and a tuple of vectors in Numba does not stay in
+registers either.
 
 Each tile sums from zero and adds the sum to ``out`` once at the end, as a GEMM followed by the
 bias would: the sums do not carry ``out``'s larger values through every product.
