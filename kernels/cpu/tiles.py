@@ -17,8 +17,8 @@ replace): (32, 32) @ (32, 128) 85 / 44 / 33; (16, 256) @ (256, 1024) 90 / 30 / 5
 
 The tiles are written out register by register, one function per shape (four rows, eight rows,
 one row, one row by four panels, and the transposed four-column tile of ``transposed_product``):
-a loop over rows would keep its sums in memory, and a tuple of vectors in Numba does not stay in
-registers either.
+each sum is its own local variable, which is what keeps it in a register (a loop over rows would
+keep the sums in an array, in memory).
 
 Each tile sums from zero and adds the sum to ``out`` once at the end, as a GEMM followed by the
 bias would: the sums do not carry ``out``'s larger values through every product.
