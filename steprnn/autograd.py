@@ -287,7 +287,8 @@ def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: 
         saved = tuple(saved) + ((out,) if save_output else ())
         if frees is None:
             frees = bool(saved)
-        node = Node(tuple(parents), backward_fn, name, ((out.shape, out.dtype),), saved, frees)
+        meta = (data.shape, data.dtype) if type(data) is np.ndarray else (tuple(out.shape), out.dtype)
+        node = Node(tuple(parents), backward_fn, name, (meta,), saved, frees)
         out._grad_fn = node
         out._requires_grad = True
     return out
