@@ -727,6 +727,26 @@ def test_ties_share_the_gradient_like_torch():
     assert_same(b.grad, tb.grad, TOL64)
 
 
+@pytest.mark.parametrize("shape", [(3, 4), (1, 1, 32), (4096,), (65, 64)])  # a new array up to 4096 elements, a view above
+@pytest.mark.parametrize("reduce", ["sum", "mean", "sum_keepdim"])
+def test_full_reduction_gradients_small_and_large_like_torch(shape, reduce):
+    """A reduction over every element sends its gradient back to each element (``ops._expand_grad``:
+    a filled array for small inputs, a broadcast view for large ones); the next op reads it alike."""
+    a = np.random.default_rng(len(shape)).standard_normal(shape)
+    (x,), (tx,) = twins(a)
+    w = 1.0 + np.arange(a.size, dtype=np.float64).reshape(shape) / a.size
+
+    def run(t, lib_w):
+        y = t * lib_w
+        out = y.sum() if reduce == "sum" else y.mean() if reduce == "mean" else y.sum(dim=tuple(range(len(shape))), keepdim=True)
+        (out * 3.0).sum().backward()
+
+    run(x, sr.tensor(w))
+    run(tx, torch.tensor(w))
+    assert_same(x.grad, tx.grad, TOL64)
+    assert x.grad.numpy().flags.writeable
+
+
 def test_sum_dtypes_like_torch():
     assert_same(sr.tensor([True, True]).sum(), torch.tensor([True, True]).sum())
     assert_same(sr.tensor([1, 2], dtype=sr.int32).sum(), torch.tensor([1, 2], dtype=torch.int32).sum())
