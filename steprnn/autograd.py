@@ -287,8 +287,7 @@ def record(data: np.ndarray, parents: Sequence[Any], backward_fn: GradFn, name: 
         saved = tuple(saved) + ((out,) if save_output else ())
         if frees is None:
             frees = bool(saved)
-        meta = (data.shape, data.dtype) if type(data) is np.ndarray else (tuple(out.shape), out.dtype)
-        node = Node(tuple(parents), backward_fn, name, (meta,), saved, frees)
+        node = Node(tuple(parents), backward_fn, name, (_meta(out),), saved, frees)
         out._grad_fn = node
         out._requires_grad = True
     return out

@@ -39,13 +39,14 @@ def takes(G: int, I: int, P: int, itemsize: int) -> bool:
 
 
 @njit(**JIT)
-def _ones_after(zb, rows, src, m0, col):
-    """zb[:rows, col:col+W] = src[m0:m0+rows] (W = src's width), zb[:rows, col+W] = 1."""
+def _rows_into(zb, rows, src, m0, col, ones):
+    """zb[:rows, col:col+W] = src[m0:m0+rows] (W = src's width); with ``ones``, zb[:rows, col+W] = 1."""
     W = src.shape[1]
     for r in range(rows):
         for c in range(W):
             zb[r, col + c] = src[m0 + r, c]
-        zb[r, col + W] = 1
+        if ones:
+            zb[r, col + W] = 1
 
 
 @njit(**JIT)
@@ -56,14 +57,9 @@ def _chunk(acc_in, acc_h, z_in, z_h, scratch, d_in, d_h, joint, x, h, w_ih, dx, 
     while m0 < hi:
         m1 = min(m0 + BLOCK_ROWS, hi)
         rows = m1 - m0
-        if joint:
-            for r in range(rows):
-                for c in range(I):
-                    z_in[r, c] = x[m0 + r, c]
-            _ones_after(z_in, rows, h, m0, I)
-        else:
-            _ones_after(z_in, rows, x, m0, 0)
-            _ones_after(z_h, rows, h, m0, 0)
+        # the block's [x | h | 1] (joint), or [x | 1] and [h | 1]
+        _rows_into(z_in, rows, x, m0, 0, not joint)
+        _rows_into(z_in if joint else z_h, rows, h, m0, I if joint else 0, True)
         transposed_product(acc_in, z_in[:rows], d_in[m0:m1], scratch)
         if not joint:
             transposed_product(acc_h, z_h[:rows], d_h[m0:m1], scratch)
