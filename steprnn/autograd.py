@@ -135,7 +135,8 @@ class Node:
                  frees: bool = True) -> None:
         self.parents = parents = parents if type(parents) is tuple else tuple(parents)
         Tensor = _tensor_mod.Tensor
-        edges, dtypes, metas = [], [], {}
+        ndarray = np.ndarray
+        edges, dtypes = [], []
         for p in parents:
             if isinstance(p, Tensor):
                 if p._requires_grad:  # as _edge: where this parent's gradient goes
@@ -143,8 +144,8 @@ class Node:
                     edges.append((None, p) if fn is None else (fn, p._output_index))
                 else:
                     edges.append(None)
-                metas[id(p)] = meta = _meta(p)
-                dtypes.append(meta[1])
+                a = p.__dict__.get("_data")
+                dtypes.append(a.dtype if type(a) is ndarray else p.dtype)
             else:
                 edges.append(None)
                 dtypes.append(None)
@@ -153,10 +154,13 @@ class Node:
         self._backward_fn: GradFn | None = backward_fn
         self._name = name
         saved_meta = []
-        for t in saved:
+        for t in saved:  # (counter, version now, shape and dtype for the message) as _meta
             vc = t._vc
-            shape, dtype = metas.get(id(t)) or _meta(t)
-            saved_meta.append((vc, vc.value, shape, dtype))
+            a = t.__dict__.get("_data")
+            if type(a) is ndarray:
+                saved_meta.append((vc, vc.value, a.shape, a.dtype))
+            else:
+                saved_meta.append((vc, vc.value, *_meta(t)))
         self._saved = tuple(saved_meta)
         self._outputs = tuple(outputs)
         self._retained: list = []
@@ -322,7 +326,7 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
     arrays = tuple(output_data) if multi else (output_data,)
     device_outputs = False
     for a in arrays:
-        if not isinstance(a, np.ndarray):
+        if type(a) is not np.ndarray and not isinstance(a, np.ndarray):
             if _is_device_array(a):
                 device_outputs = True
                 continue
@@ -332,22 +336,24 @@ def make_node(output_data: np.ndarray | Sequence[np.ndarray], parents: Sequence[
         ct = _cuda_mod()
         outs = tuple(ct.CudaTensor._from_device(a) if _is_device_array(a) else Tensor._make(a) for a in arrays)
     else:
-        outs = tuple(Tensor._make(a) for a in arrays)
+        make = Tensor._make
+        outs = tuple([make(a) for a in arrays])
     if not is_grad_enabled():
         return outs if multi else outs[0]
     wanted = False
     for p in parents:
         if isinstance(p, Tensor):
-            if getattr(p, "_base", None) is not None:
+            if p._base is not None:
                 _check_view(p)
             wanted = wanted or p._requires_grad
     if wanted:
         if saved is None:
-            saved = tuple(p for p in parents if isinstance(p, Tensor))
+            saved = tuple([p for p in parents if isinstance(p, Tensor)])
         if save_outputs:
             saved = tuple(saved) + outs
+        metas = [_meta(o) for o in outs] if device_outputs else [(a.shape, a.dtype) for a in arrays]
         node = Node(parents, backward_fn, name or getattr(backward_fn, "__name__", "CustomBackward"),
-                    tuple(_meta(o) for o in outs), tuple(saved), frees=True)
+                    metas, saved, frees=True)
         node._multi = multi
         node._device_grads = device_outputs
         for i, o in enumerate(outs):

@@ -28,6 +28,15 @@ class Tensor:
 
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
+    # a new tensor's history, read from the class until set on the instance (``_make`` then sets
+    # two attributes, not seven: every operation makes one)
+    _requires_grad = False
+    _grad: Tensor | None = None
+    _grad_fn = None
+    _output_index = 0
+    _base: Tensor | None = None
+    _view_base_fn = None
+
     def __init__(self, data: Any = None, requires_grad: bool = False) -> None:
         if data is None:
             data = np.empty((0,), dtype=np.float32)
@@ -60,7 +69,8 @@ class Tensor:
     def _make(cls, data: np.ndarray) -> Tensor:
         """A Tensor around ``data`` (an ndarray, not copied), without checks: for operations."""
         t = object.__new__(Tensor)
-        t._init(data)
+        t._data = data
+        t._vc = _autograd.VersionCounter()  # the rest of _init_meta: the class's defaults
         return t
 
     def _alias(self, data: np.ndarray | None = None) -> Tensor:

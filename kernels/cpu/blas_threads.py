@@ -6,7 +6,6 @@ count is restored afterwards, so SciPy's own linear algebra is left as the user 
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import glob
 import os
@@ -39,25 +38,18 @@ def _openblas_setters() -> tuple[Callable[[int], None], Callable[[], int]] | Non
 _SETTERS = _openblas_setters()
 
 
-class _SingleThreadedBlas:
-    """The context manager ``single_threaded_blas()`` returns (a class: a call costs ~1 µs less than
-    a generator-based one, and every kernel call makes one)."""
-
-    __slots__ = ("_previous",)
-
-    def __enter__(self) -> None:
-        self._previous = 1
-        if _SETTERS is not None:
-            setter, getter = _SETTERS
-            self._previous = getter()
-            if self._previous != 1:
-                setter(1)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous != 1 and _SETTERS is not None:
-            _SETTERS[0](self._previous)
+def hold_one_thread() -> int:
+    """Put SciPy's OpenBLAS on one thread; returns the count to give back to ``restore_threads``."""
+    if _SETTERS is None:
+        return 1
+    setter, getter = _SETTERS
+    previous = getter()
+    if previous != 1:
+        setter(1)
+    return previous
 
 
-def single_threaded_blas() -> contextlib.AbstractContextManager[None]:
-    """Within the block, SciPy's OpenBLAS runs on one thread (a no-op where it can't be found)."""
-    return _SingleThreadedBlas()
+def restore_threads(previous: int) -> None:
+    """Undo ``hold_one_thread`` (``previous``: what it returned)."""
+    if previous != 1 and _SETTERS is not None:
+        _SETTERS[0](previous)

@@ -24,7 +24,7 @@ import numba
 from numba.core import config
 from numba.np.ufunc import parallel
 
-from .blas_threads import single_threaded_blas
+from .blas_threads import hold_one_thread, restore_threads
 
 __all__ = ["kernel_launch", "layer_in_use"]
 
@@ -73,25 +73,25 @@ def _after_fork_in_child() -> None:
 
 
 class _KernelLaunch:
-    """The context manager ``kernel_launch()`` returns: the launch lock, then one-threaded BLAS."""
+    """The context manager ``kernel_launch()`` returns: the launch lock, then one-threaded BLAS
+    (one object and no nested context manager: every kernel call makes one)."""
 
-    __slots__ = ("_lock", "_blas")
+    __slots__ = ("_lock", "_blas_threads")
 
     def __enter__(self) -> None:
         if _FORK_ERROR is not None:
             raise RuntimeError(_FORK_ERROR)
-        self._lock = _LOCK  # the lock taken is the one released, even if a fork rebinds _LOCK meanwhile
-        self._lock.acquire()
-        self._blas = single_threaded_blas()
+        self._lock = lock = _LOCK  # the lock taken is the one released, even if a fork rebinds _LOCK meanwhile
+        lock.acquire()
         try:
-            self._blas.__enter__()
+            self._blas_threads = hold_one_thread()
         except BaseException:
-            self._lock.release()
+            lock.release()
             raise
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._blas.__exit__(*exc)
+            restore_threads(self._blas_threads)
         finally:
             self._lock.release()
 
