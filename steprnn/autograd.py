@@ -119,6 +119,7 @@ class Node:
         "__weakref__",
         "_backward_fn",
         "_device_grads",
+        "_fresh_grads",
         "_frees",
         "_multi",
         "_name",
@@ -167,6 +168,9 @@ class Node:
         self._frees = frees
         self._multi = len(self._outputs) > 1
         self._device_grads = False  # True: backward_fn takes device arrays as they come (make_node, CUDA)
+        # True: backward_fn returns arrays that nothing else holds or views (distinct ones per parent),
+        # which a leaf may keep as its first .grad without a copy (the layers' BPTT nodes)
+        self._fresh_grads = False
 
     def name(self) -> str:
         """``'AddBackward0'``: the name PyTorch gives the same node, where there is one."""
@@ -420,11 +424,14 @@ def _to_host(g: Any) -> Any:
     return g.copy_to_host() if _is_device_array(g) else g
 
 
-def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
+def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any, fresh: bool = False) -> None:
     """``leaf.grad += g`` (a new array, so that a ``.grad`` the caller holds never changes under it).
 
-    Atomic under ``_GRAD_LOCK``: two threads adding at once would otherwise both read the old
-    ``.grad`` and one contribution would be lost. A CUDA leaf's ``.grad`` is a CUDA tensor."""
+    ``fresh``: ``g`` is an array no one else holds (a node with ``_fresh_grads`` made it), so a
+    first gradient becomes ``.grad`` itself instead of a copy, as PyTorch's AccumulateGrad steals
+    a gradient nobody else references. Atomic under ``_GRAD_LOCK``: two threads adding at once
+    would otherwise both read the old ``.grad`` and one contribution would be lost. A CUDA leaf's
+    ``.grad`` is a CUDA tensor."""
     if _CUDA_IN_USE and leaf.is_cuda:
         ct = _cuda_mod()
         with _GRAD_LOCK:
@@ -444,9 +451,10 @@ def _accumulate_leaf(leaf: _tensor_mod.Tensor, g: Any) -> None:
     dtype = _meta(leaf)[1]
     if type(g) is not np.ndarray or g.dtype != dtype:
         g = _to_host(g).astype(dtype, copy=False)
+        fresh = False
     with _GRAD_LOCK:
         if leaf._grad is None:
-            leaf._grad = _tensor_mod.Tensor._make(np.array(g, dtype=dtype, copy=True))
+            leaf._grad = _tensor_mod.Tensor._make(g if fresh else np.array(g, dtype=dtype, copy=True))
         else:
             leaf._grad._data = leaf._grad._data + g
 
@@ -495,9 +503,9 @@ def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray
             else:
                 node_targets[(id(t.grad_fn), t._output_index)] = i
 
-    def deliver_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray) -> None:
+    def deliver_leaf(leaf: _tensor_mod.Tensor, g: np.ndarray, fresh: bool = False) -> None:
         if inputs is None:
-            _accumulate_leaf(leaf, g)
+            _accumulate_leaf(leaf, g, fresh)
         elif id(leaf) in leaf_targets:
             i = leaf_targets[id(leaf)]
             results[i] = g if results[i] is None else _add(results[i], g)
@@ -544,7 +552,7 @@ def run_backward(roots: Sequence[_tensor_mod.Tensor], grads: Sequence[np.ndarray
             g = _check_grad(node, index, g, parent)
             target, slot = edge
             if target is None:
-                deliver_leaf(slot, g)
+                deliver_leaf(slot, g, node._fresh_grads)
             else:
                 tbuf = buffers.setdefault(id(target), [None] * len(target._outputs))
                 tbuf[slot] = g if tbuf[slot] is None else _add(tbuf[slot], g)
@@ -581,7 +589,8 @@ def _prepare(tensors: Any, grad_tensors: Any) -> tuple[list, list]:
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            grads.append(np.ones(t.shape, dtype=t.dtype))
+            shape, dtype = _meta(t)
+            grads.append(np.ones(shape, dtype=dtype))
         else:
             grads.append(_as_grad_array(g, t, f"grad_output[{i}]"))
     return tensors, grads

@@ -243,8 +243,7 @@ class Tensor:
                  create_graph: bool = False) -> None:
         """Accumulate the gradient of this tensor w.r.t. every leaf that requires grad into the leaves'
         ``.grad``. ``gradient`` is required unless this tensor has one element."""
-        from . import autograd
-        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        _autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
         """The same memory without history (``requires_grad=False``)."""

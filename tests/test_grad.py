@@ -204,3 +204,74 @@ def test_gradient_flow_needs_a_backward():
         tr.grad_h()
     with pytest.raises(ValueError, match="only an LSTM"):
         sr.trace(nn.GRU(2, 3), np.zeros((4, 1, 2), np.float32)).grad_c()
+
+
+@st.composite
+def _ownership_cases(draw):
+    kind, H, extra = draw_kind(draw)
+    # I = 200 at float64 puts every kind past weight_grads.takes (OpenBLAS products, joint views)
+    return dict(kind=kind, H=H, extra=extra, I=draw(st.sampled_from([3, 200])),
+                num_layers=draw(st.integers(1, 2)), bidirectional=draw(st.booleans()),
+                form=draw(st.sampled_from(["padded", "packed", "unbatched"])), with_hx=draw(st.booleans()),
+                cell=draw(st.booleans()), seed=draw(st.integers(0, 1000)))
+
+
+@given(_ownership_cases())
+def test_first_gradients_are_owned_and_independent(case):
+    """A leaf keeps the BPTT node's new gradient array as its first .grad (no copy), so no two
+    .grad arrays may share memory, nor share it with what the forward returned or a trace holds;
+    changing one .grad in place (clipping, zeroing) leaves every other as torch computes it."""
+    kind, H, I = case["kind"], case["H"], case["I"]
+    rng = np.random.default_rng(case["seed"])
+    if case["cell"]:
+        t_mod, s_mod = twin_layers(kind + "cell", I, H, np.float64, seed=case["seed"],
+                                   **({"nonlinearity": case["extra"]["nonlinearity"]} if kind == "rnn" else {}))
+        x = rng.standard_normal((2, I))
+        states = [rng.standard_normal((2, H)) for _ in range(2 if kind == "lstm" else 1)]
+    else:
+        t_mod, s_mod = twin_layers(kind, I, H, np.float64, seed=case["seed"], num_layers=case["num_layers"],
+                                   bidirectional=case["bidirectional"], **case["extra"])
+        unbatched = case["form"] == "unbatched"
+        x = rng.standard_normal((4, I) if unbatched else (4, 3, I))
+        D = 2 if case["bidirectional"] else 1
+        lead = (case["num_layers"] * D,) + (() if unbatched else (3,))
+        H_out = case["extra"].get("proj_size") or H
+        states = [rng.standard_normal(lead + (H_out,))] + ([rng.standard_normal(lead + (H,))] if kind == "lstm" else [])
+        states = states if case["with_hx"] else []
+    leaves_s = [sr.tensor(a, requires_grad=True) for a in [x, *states]]
+    leaves_t = [torch.tensor(a, requires_grad=True) for a in [x, *states]]
+
+    def run(mod, leaves, lib):
+        inp = leaves[0]
+        if not case["cell"] and case["form"] == "packed":
+            pack = sr_pack if lib is sr else torch.nn.utils.rnn.pack_padded_sequence
+            inp = pack(inp, [4, 2, 3], enforce_sorted=False)
+        hx = None if len(leaves) == 1 else (tuple(leaves[1:]) if kind == "lstm" else leaves[1])
+        result = mod(inp, hx)
+        outs = list(result) if isinstance(result, tuple) else [result]
+        flat = []
+        for o in outs:
+            for part in (o if isinstance(o, tuple) else (o,)):
+                flat.append(part.data if type(part).__name__ == "PackedSequence" else part)
+        return sum(((p * lib.tensor(np.full(tuple(p.shape), 0.5 + k))) ** 2).sum() for k, p in enumerate(flat)), flat
+
+    loss_s, outs_s = run(s_mod, leaves_s, sr)
+    loss_t, _ = run(t_mod, leaves_t, torch)
+    loss_s.backward()
+    loss_t.backward()
+    ours = [t.grad for t in leaves_s] + [p.grad for p in s_mod.parameters()]
+    theirs = [t.grad for t in leaves_t] + [p.grad for p in t_mod.parameters()]
+    arrays = [g.numpy() for g in ours]
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1:]:
+            assert not np.shares_memory(a, b)
+        for o in outs_s:
+            assert not np.shares_memory(a, o.detach().numpy())
+        for p in s_mod.parameters():
+            assert not np.shares_memory(a, p.detach().numpy())
+    for k in range(len(ours)):
+        before = [g.numpy().copy() for g in ours]
+        ours[k].mul_(0.0)  # as clip_grad_norm_ and zero_grad(set_to_none=False) change a .grad in place
+        for j, (g, t) in enumerate(zip(ours, theirs)):
+            expect = np.zeros_like(before[j]) if j <= k else t.numpy()
+            np.testing.assert_allclose(g.numpy(), expect, rtol=0, atol=TOL, err_msg=f"grad {j} after zeroing {k}")

@@ -32,6 +32,15 @@ def _state_parents(module: Any, hx: Any) -> tuple[Any, Any]:
     return hx, None
 
 
+def _fresh_gradients(output: Tensor) -> None:
+    """Mark the node that made ``output`` as returning arrays that nothing else holds (the BPTT
+    kernels' new buffers and products, distinct for every parent): a leaf takes a first gradient
+    as its ``.grad`` without a copy."""
+    node = output.grad_fn
+    if node is not None:
+        node._fresh_grads = True
+
+
 def needs_graph(module: Any, input: Any, hx: Any) -> bool:
     """Whether a forward must be kept for backward: grad mode on and anything requiring grad."""
     if not is_grad_enabled():
@@ -49,6 +58,18 @@ def needs_graph(module: Any, input: Any, hx: Any) -> bool:
     return _requires_grad(h) or _requires_grad(c)
 
 
+def _full_names(module: Any, layer: int, direction: int) -> dict[str, str]:
+    """{'w_ih': 'weight_ih_l0', ...} of one layer and direction, made once per module."""
+    cache = module.__dict__.get("_full_names")
+    if cache is None:
+        cache = module.__dict__["_full_names"] = {}
+    names = cache.get((layer, direction))
+    if names is None:
+        names = cache[(layer, direction)] = {short: parameter_name(short, layer, direction)
+                                             for short, _ in PARAMETERS}
+    return names
+
+
 def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray, dc_n: np.ndarray | None,
                     gradients: StateGradients | None = None):
     """BPTT through every layer, last first. dy (T, N, D*H_out) time-major in kernel order.
@@ -63,8 +84,9 @@ def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray
                                dh_n[0], None if dc_n is None else dc_n[0], module.nonlinearity, module.device)
         if gradients is not None:
             gradients.put(0, g.dh_all, g.dc_all)
+        full = _full_names(module, 0, 0)
         return (g.dx, g.dh0[None], None if g.dc0 is None else g.dc0[None],
-                {parameter_name(short, 0, 0): value for short, value in g.params.items()})
+                {full[short]: value for short, value in g.params.items()})
     dh0 = np.zeros_like(run.h0)
     dc0 = None if run.c0 is None else np.zeros_like(run.c0)
     grads: dict[str, np.ndarray] = {}
@@ -81,8 +103,9 @@ def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray
             dh0[k] = g.dh0
             if dc0 is not None:
                 dc0[k] = g.dc0
+            full = _full_names(module, layer, d)
             for short, value in g.params.items():
-                grads[parameter_name(short, layer, d)] = value
+                grads[full[short]] = value
             if gradients is not None:
                 gradients.put(k, g.dh_all, g.dc_all)
         if layer > 0 and run.masks[layer - 1] is not None:
@@ -153,6 +176,7 @@ def attach_graph(module: Any, run: LayerRun, input: Any, hx: Any, result: Any,
     name = KINDS[module.kind].display + "Backward"
     outputs = (out_arr, h_arr) if c_arr is None else (out_arr, h_arr, c_arr)
     made = make_node(outputs, parents, backward, name=name, save_outputs=True)
+    _fresh_gradients(made[0])
     out_t, h_t = made[0], made[1]
     out_new = PackedSequence(out_t, out_obj.batch_sizes, out_obj.sorted_indices, out_obj.unsorted_indices) if packed else out_t
     if lstm:
@@ -188,4 +212,5 @@ def attach_cell_graph(cell: Any, run: LayerRun, input: Any, hx: Any, result: Any
         return (dx, dh0, dc0, *[g.params[short].astype(cell.dtype, copy=False) for short in shorts])
 
     made = make_node(outputs, parents, backward, name=type(cell).__name__ + "Backward", save_outputs=True)
+    _fresh_gradients(made[0])
     return (made[0], made[1]) if lstm else made[0]
