@@ -12,9 +12,14 @@ The kernels multiply row vectors by transposed weights (``x_t W_ihᵀ``, ``h W_h
   when a parameter is replaced (a new Parameter, or a new array assigned to ``.data``, as
   ``Module.to(dtype)`` does): version counters would miss a write through ``.data``, identity
   and views cannot.
-* a small weight: a C-contiguous transposed copy, made on every call (microseconds), because
-  BLAS multiplies small matrices faster in that layout than through the transposed view.
-  A large parameter that is not C-contiguous (a strided array assigned to ``.data``) is copied too.
+* a small weight: a C-contiguous transposed copy, because the kernels multiply small matrices
+  faster in that layout than through the transposed view. The copy is cached too, beside a
+  snapshot of the parameter's bits, and reused while the parameter is the same array holding the
+  same bits (``same_bits``: a compare reads the memory once, where numpy's transposing copy walks
+  it with a stride; (128, 32) float32: 0.45 against 1.2 µs, (400, 100): 3.6 against 10 µs).
+  A cached copy is never written: a changed parameter gets a new one, so a trace may keep it
+  (as a read-only view). A parameter that is not C-contiguous (a strided array assigned to
+  ``.data``) is copied at every call.
 """
 from __future__ import annotations
 
@@ -64,11 +69,29 @@ class WeightLayout(NamedTuple):
 VIEW_FROM = 1 << 16
 
 
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (what a trace keeps of an array the weight cache also holds)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+_BITS = {4: np.int32, 8: np.int64}
+
+
+def _bits(a: np.ndarray) -> np.ndarray | None:
+    """A flat integer view of a C-contiguous float32/float64 array's memory, else None."""
+    kind = _BITS.get(a.itemsize)
+    if kind is None or not a.flags.c_contiguous or a.dtype.kind != "f":
+        return None
+    return a.reshape(-1).view(kind)
+
+
 def _transposed(w: np.ndarray) -> tuple[np.ndarray, bool]:
     """(wᵀ, whether it is a view): a view of a large C-contiguous ``w`` (F-contiguous), else a C copy."""
     if w.size >= VIEW_FROM and w.flags.c_contiguous:
         return w.T, True
-    return np.ascontiguousarray(w.T), False
+    return np.array(w.T, order="C"), False  # a copy even where w.T is contiguous (a (G, 1) weight)
 
 
 def weight_layout(kind: CellKind, params: Mapping[str, np.ndarray | None],
@@ -95,18 +118,80 @@ def weight_layout(kind: CellKind, params: Mapping[str, np.ndarray | None],
     b_ih, b_hh = params.get("b_ih"), params.get("b_hh")
     owned = None
     if own and not any_view:
-        owned = {"w_ih": w_ih_t.T, "w_hh": w_hh_t.T}
+        owned = {"w_ih": read_only(w_ih_t.T), "w_hh": read_only(w_hh_t.T)}
         if b_ih is not None:
             owned["b_ih"] = b_ih = b_ih.copy()
         if b_hh is not None:
             owned["b_hh"] = b_hh = b_hh.copy()
         if w_hr is not None:
-            owned["w_hr"] = forward[2].T
+            owned["w_hr"] = read_only(forward[2].T)
     if b_ih is None or b_hh is None:
         zeros = np.zeros(w_ih.shape[0], dtype=dtype)
         b_ih = zeros if b_ih is None else b_ih
         b_hh = zeros if b_hh is None else b_hh
     return WeightLayout(params, forward, (b_ih, b_hh), w_ih.shape[0] // kind.rows_per_unit, owned), views
+
+
+#: the ``forward`` slot of each weight that ``weight_layout`` may copy
+_FORWARD_SLOT = {"w_ih": 0, "w_hh": 1, "w_hr": 2}
+
+
+def _snapshots(arrays: Mapping[str, np.ndarray | None], layout: WeightLayout) -> tuple | None:
+    """((parameter's bits, a copy of those bits), ...) for each weight ``layout`` holds a copy of;
+    None where one cannot be checked that way (not C-contiguous, not float32/float64)."""
+    checks = []
+    for short, slot in _FORWARD_SLOT.items():
+        w = arrays.get(short)
+        if w is None or w.size == 0:
+            continue
+        if layout.forward[slot].base is w:  # a view of the parameter: always right
+            continue
+        bits = _bits(w)
+        if bits is None:
+            return None
+        checks.append((bits, bits.copy()))
+    return tuple(checks)
+
+
+_same_bits = None
+
+
+def _unchanged(checks: tuple) -> bool:
+    """Whether every checked parameter still holds its snapshot's bits."""
+    global _same_bits
+    if not checks:
+        return True
+    if _same_bits is None:  # the kernels load with the first forward, not with this module
+        from .kernels.cpu.jit import same_bits as _same_bits
+    for bits, snapshot in checks:
+        if not _same_bits(bits, snapshot):
+            return False
+    return True
+
+
+def _all_copies(arrays: Mapping[str, np.ndarray | None], layout: WeightLayout) -> bool:
+    """Whether ``layout`` holds a copy (not a view) of every weight."""
+    return all(layout.forward[slot].base is not w for short, slot in _FORWARD_SLOT.items()
+               if (w := arrays.get(short)) is not None)
+
+
+def _owning(layout: WeightLayout, views: dict[str, np.ndarray]) -> WeightLayout:
+    """``layout`` (cached, of copies) with ``owned`` for a trace: ``views`` (read-only views of its
+    copies in PyTorch's layout, ``_owned_views``) and copies of the biases, which the forward then
+    reads too."""
+    b_ih, b_hh = layout.biases[0].copy(), layout.biases[1].copy()
+    owned = dict(views)
+    if layout.params.get("b_ih") is not None:
+        owned["b_ih"] = b_ih
+    if layout.params.get("b_hh") is not None:
+        owned["b_hh"] = b_hh
+    return WeightLayout(layout.params, layout.forward, (b_ih, b_hh), layout.hidden_size, owned)
+
+
+def _owned_views(layout: WeightLayout) -> dict[str, np.ndarray]:
+    """Read-only views, in PyTorch's layout, of the weight copies a cached ``layout`` holds."""
+    return {short: read_only(layout.forward[slot].T) for short, slot in _FORWARD_SLOT.items()
+            if layout.params.get(short) is not None}
 
 
 class WeightCache:
@@ -123,16 +208,27 @@ class WeightCache:
         self._entries: dict[Any, tuple[tuple, WeightLayout]] = {}
 
     def get(self, key: Any, arrays: Mapping[str, np.ndarray | None], kind: CellKind, own: bool = False) -> WeightLayout:
-        """``own``: as ``weight_layout``'s (a cached layout views the parameters: it owns nothing)."""
+        """``own``: as ``weight_layout``'s; from a cached layout of copies, ``owned`` holds read-only
+        views of its copies (never written: a change makes new ones) and copies of the biases."""
         entry = self._entries.get(key)
         if entry is not None:
-            stamp, layout = entry
-            if all(a is arrays.get(short) for a, (short, _) in zip(stamp, PARAMETERS)):
-                return layout
+            stamp, layout, checks, owned_views = entry
+            if all(a is arrays.get(short) for a, (short, _) in zip(stamp, PARAMETERS)) and _unchanged(checks):
+                if not own:
+                    return layout
+                if owned_views is not None:
+                    return _owning(layout, owned_views)
+                return weight_layout(kind, arrays, True)[0]  # some weight viewed: the trace copies it
             del self._entries[key]
-        layout, views = weight_layout(kind, arrays, own)
-        if views:  # views of the parameters: right until a parameter is replaced
-            self._entries[key] = (tuple(arrays.get(short) for short, _ in PARAMETERS), layout)
+        layout, views = weight_layout(kind, arrays, False)
+        checks = () if views else _snapshots(arrays, layout)
+        if checks is not None:
+            owned_views = _owned_views(layout) if _all_copies(arrays, layout) else None
+            self._entries[key] = (tuple(arrays.get(short) for short, _ in PARAMETERS), layout, checks, owned_views)
+            if own and owned_views is not None:
+                return _owning(layout, owned_views)
+        if own:  # not cached (a strided parameter), or some weight viewed: as weight_layout makes it
+            return weight_layout(kind, arrays, True)[0]
         return layout
 
     def clear(self) -> None:

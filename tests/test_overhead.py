@@ -275,3 +275,111 @@ def test_a_trace_owns_the_weights_it_keeps(kind, grad):
             assert kept.shape == before[f"{full}_l{layer_i}"].shape
             for p in layer.parameters():
                 assert not np.shares_memory(kept, p.detach().numpy())
+
+
+def test_same_bits_compares_memory_not_values():
+    """The weight cache's check: every bit counts (-0.0 against 0.0, NaN payloads), at any length."""
+    from steprnn._weights import _bits
+    from steprnn.kernels.cpu.jit import same_bits
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        for n in (1, 255, 256, 257, 4096, 5000):
+            a = rng.standard_normal(n).astype(dtype).reshape(n, 1)
+            b = a.copy()
+            assert same_bits(_bits(a), _bits(b))
+            for pos in sorted({0, n // 2, n - 1}):
+                for value in (-0.0 if a[pos, 0] == 0 else 0.0, np.nan, a[pos, 0] + 1):
+                    c = a.copy()
+                    c[pos, 0] = value
+                    assert not same_bits(_bits(a), _bits(c)), (dtype, n, pos, value)
+            z = np.zeros((n, 1), dtype)
+            assert not same_bits(_bits(z), _bits(-z))  # equal values, different bits
+            nan = np.full((n, 1), np.nan, dtype)
+            other = nan.copy()
+            other.view(np.int32 if dtype == np.float32 else np.int64)[-1, 0] ^= 1  # another NaN payload
+            assert np.isnan(other).all() and not same_bits(_bits(nan), _bits(other))
+    assert not same_bits(_bits(np.zeros((3, 1), np.float32)), _bits(np.zeros((4, 1), np.float32)))
+    assert _bits(np.zeros((4, 3), np.float32)[:, :2]) is None  # strided: not checked, copied every call
+
+
+def _change(how: str, layer, rng):
+    """Change a layer's parameters one way a user or an optimiser can."""
+    params = list(layer.parameters())
+    p = params[int(rng.integers(len(params)))]
+    if how == "numpy":
+        a = p.detach().numpy()
+        a[tuple(int(rng.integers(s)) for s in a.shape)] += 0.5
+    elif how == "data":
+        p.data.add_(0.25)
+    elif how == "inplace":
+        with sr.no_grad():
+            p.mul_(0.9)
+    elif how == "assign":
+        p.data = p.detach().numpy() * 1.5
+    elif how == "strided":  # a strided array as .data: copied at every call, never cached
+        wide = np.zeros(p.shape[:-1] + (2 * p.shape[-1],), dtype=p.detach().numpy().dtype) if p.ndim == 2 else None
+        if wide is None:
+            p.data.add_(-0.5)
+        else:
+            wide[..., ::2] = p.detach().numpy() - 0.1
+            p.data = wide[..., ::2]
+    elif how == "load":
+        layer.load_state_dict({k: v * 0.8 for k, v in layer.state_dict().items()})
+    elif how == "step":
+        for q in params:
+            q.grad = sr.tensor(rng.standard_normal(tuple(q.shape)).astype(q.detach().numpy().dtype))
+        sr.optim.SGD(params, lr=0.1).step()
+
+
+@settings(max_examples=30, deadline=None)
+@given(kind=st.sampled_from(["RNN", "LSTM", "GRU", "LSTMproj", "LSTMCell", "GRUCell"]),
+       H=st.integers(1, 9), I=st.integers(1, 6), view_from=st.sampled_from([1 << 16, 24]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 10_000),
+       changes=st.lists(st.sampled_from(["numpy", "data", "inplace", "assign", "strided", "load", "step",
+                                         "trace"]), min_size=1, max_size=5))
+def test_cached_weight_copies_follow_every_change(kind, H, I, view_from, dtype, seed, changes):
+    """Small weights reach the kernels as cached transposed copies, checked against the parameter's
+    bits at every call: after any change (a write through .numpy() or .data, an in-place op, a new
+    array, load_state_dict, an optimiser step) the next forward is PyTorch's with the new weights,
+    and every trace keeps the weights of its own forward, read-only. ``view_from`` = 24 makes
+    some weights views and others copies in one layer."""
+    from steprnn import _weights
+    saved = _weights.VIEW_FROM
+    _weights.VIEW_FROM = view_from
+    try:
+        _follow_changes(kind, H, I, dtype, seed, changes)
+    finally:
+        _weights.VIEW_FROM = saved
+
+
+def _follow_changes(kind, H, I, dtype, seed, changes):
+    rng = np.random.default_rng(seed)
+    cell = kind.endswith("Cell")
+    extra = {"proj_size": max(1, H - 1)} if kind == "LSTMproj" and H > 1 else {}
+    cls = getattr(nn, "LSTM" if kind == "LSTMproj" else kind)
+    layer = cls(I, H, dtype=dtype, **extra) if cell else cls(I, H, dtype=dtype, num_layers=2, **extra)
+    x = rng.standard_normal((3, I) if cell else (4, 3, I)).astype(dtype)
+    traces = []
+    for how in changes + ["numpy"]:
+        with sr.no_grad():
+            ours = layer(x)
+        twin = getattr(torch.nn, type(layer).__name__)(I, H, dtype=torch.float64, **({} if cell else
+                                                                                     {"num_layers": 2, **extra}))
+        twin.load_state_dict({k: torch.tensor(np.array(v, dtype=np.float64)) for k, v in layer.state_dict().items()})
+        with torch.no_grad():
+            theirs = twin(torch.tensor(x, dtype=torch.float64))
+        first_ours = ours[0] if isinstance(ours, tuple) else ours
+        first_theirs = theirs[0] if isinstance(theirs, tuple) else theirs
+        np.testing.assert_allclose(first_ours.numpy(), first_theirs.numpy(), rtol=0,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12, err_msg=f"after {how}")
+        if how == "trace":
+            traces.append((sr.trace(layer, x), {k: np.array(v) for k, v in layer.state_dict().items()}))
+        else:
+            _change(how, layer, rng)
+    for tr, state in traces:
+        for short, full in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")):
+            kept = tr.array(short, 0)
+            np.testing.assert_array_equal(kept, state[full if cell else f"{full}_l0"])
+            if short.startswith("w"):
+                with pytest.raises(ValueError):
+                    kept[(0,) * kept.ndim] = 1.0

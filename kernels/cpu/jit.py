@@ -256,3 +256,28 @@ def step_inputs(out, x, xp, r0, plan, bias):
 def rows_active(active_t, lo, hi):
     """How many of the chunk's rows lo..hi-1 take part in a step where rows 0..active_t-1 do."""
     return min(max(active_t - lo, 0), hi - lo)
+
+
+#: elements compared between two looks at the running difference in ``same_bits``
+_SAME_BITS_BLOCK = 256
+
+
+@njit(**JIT)
+def same_bits(x, y):
+    """Whether two flat integer views of equal size (a float array's memory, ``_weights._bits``)
+    hold the same bits: blocks of a fixed length OR their differences (vectorised), then look."""
+    n = x.size
+    if y.size != n:
+        return False
+    blocks = n // _SAME_BITS_BLOCK
+    for b in range(blocks):
+        base = b * _SAME_BITS_BLOCK
+        diff = 0
+        for k in range(_SAME_BITS_BLOCK):
+            diff |= x[base + k] ^ y[base + k]
+        if diff != 0:
+            return False
+    diff = 0
+    for k in range(blocks * _SAME_BITS_BLOCK, n):
+        diff |= x[k] ^ y[k]
+    return diff == 0

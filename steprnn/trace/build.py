@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._runs import LayerRun, StateGradients
+from .._weights import read_only
 from ..cell_kinds import KINDS, direction_key
 from .trace import FORMAT_VERSION, Trace
 
@@ -35,9 +36,10 @@ _FORWARD_INDEX = {"w_ih": 0, "w_hh": 1, "w_hr": 2}
 
 
 def _weight_copies(layout: Any) -> dict[str, np.ndarray]:
-    """Each parameter of one layer and direction as it was at the forward, in PyTorch's layout and
-    owned by the trace: the transposed copy the forward made for its kernels (small weights,
-    ``_weights.weight_layout``; no one else holds it) seen transposed back, else a copy."""
+    """Each parameter of one layer and direction as it was at the forward, in PyTorch's layout,
+    read-only: the transposed copy the forward made for its kernels (small weights,
+    ``_weights.weight_layout``; never written, though the weight cache may share it) seen
+    transposed back, else a copy."""
     out = {}
     forward = layout.forward
     for name, value in layout.params.items():
@@ -47,9 +49,9 @@ def _weight_copies(layout: Any) -> dict[str, np.ndarray]:
         if i < len(forward):
             t = forward[i]
             if type(t) is np.ndarray and t.base is None and t.shape[::-1] == value.shape:
-                out[name] = t.T
+                out[name] = read_only(t.T)  # the weight cache may hold it too
                 continue
-        out[name] = value.copy()
+        out[name] = read_only(value.copy())
     return out
 
 
