@@ -198,38 +198,38 @@ class WeightCache:
     """The ``WeightLayout`` of each layer and direction of one module, while its parameters stay.
 
     ``get(key, arrays, kind)`` returns the cached layout when ``arrays`` (the parameters' current
-    arrays by short name, None where absent) are the very arrays it was built from, else builds
-    a new one (and caches it when it only views them).
+    arrays by short name, None where absent) are the very arrays it was built from and the weights
+    it copied still hold the bits it copied (``same_bits``), else builds and caches a new one
+    (not cached: a weight that cannot be checked that way, e.g. a strided one).
     """
 
     __slots__ = ("_entries",)
 
     def __init__(self) -> None:
-        self._entries: dict[Any, tuple[tuple, WeightLayout]] = {}
+        self._entries: dict[Any, tuple[tuple, WeightLayout, tuple | None, dict | None]] = {}
 
     def get(self, key: Any, arrays: Mapping[str, np.ndarray | None], kind: CellKind, own: bool = False) -> WeightLayout:
-        """``own``: as ``weight_layout``'s; from a cached layout of copies, ``owned`` holds read-only
-        views of its copies (never written: a change makes new ones) and copies of the biases."""
+        """``own``: as ``weight_layout``'s; where the layout copies every weight, ``owned`` holds
+        read-only views of its copies (never written: a change makes new ones) and copies of the
+        biases."""
         entry = self._entries.get(key)
-        if entry is not None:
-            stamp, layout, checks, owned_views = entry
-            if all(a is arrays.get(short) for a, (short, _) in zip(stamp, PARAMETERS)) and _unchanged(checks):
-                if not own:
-                    return layout
-                if owned_views is not None:
-                    return _owning(layout, owned_views)
-                return weight_layout(kind, arrays, True)[0]  # some weight viewed: the trace copies it
+        if entry is not None and not (all(a is arrays.get(short) for a, (short, _) in zip(entry[0], PARAMETERS))
+                                      and _unchanged(entry[2])):
             del self._entries[key]
-        layout, views = weight_layout(kind, arrays, False)
-        checks = () if views else _snapshots(arrays, layout)
-        if checks is not None:
+            entry = None
+        if entry is None:
+            layout, views = weight_layout(kind, arrays, False)
+            checks = () if views else _snapshots(arrays, layout)
             owned_views = _owned_views(layout) if _all_copies(arrays, layout) else None
-            self._entries[key] = (tuple(arrays.get(short) for short, _ in PARAMETERS), layout, checks, owned_views)
-            if own and owned_views is not None:
-                return _owning(layout, owned_views)
-        if own:  # not cached (a strided parameter), or some weight viewed: as weight_layout makes it
-            return weight_layout(kind, arrays, True)[0]
-        return layout
+            entry = (tuple(arrays.get(short) for short, _ in PARAMETERS), layout, checks, owned_views)
+            if checks is not None:
+                self._entries[key] = entry
+        _, layout, _, owned_views = entry
+        if not own:
+            return layout
+        if owned_views is not None:
+            return _owning(layout, owned_views)
+        return weight_layout(kind, arrays, True)[0]  # some weight viewed: the trace copies it
 
     def clear(self) -> None:
         self._entries.clear()
