@@ -46,10 +46,10 @@ class WeightLayout(NamedTuple):
     ``biases``   (b_ih, b_hh), (G*H,) each, zeros where the layer has no bias
     ``hidden_size``  H
     ``owned``    for a traced forward (``weight_layout(..., own=True)``) of small weights: the
-                 parameters as PyTorch lays them out (short name → array, absent ones left out) in
-                 arrays that only this layout holds (``forward``'s transposed copies seen transposed
-                 back, copied biases, which ``biases`` then holds too), so that a trace keeps them
-                 without copying again; else None
+                 parameters as PyTorch lays them out (short name → array, absent ones left out):
+                 read-only views of ``forward``'s transposed copies (never written; the weight
+                 cache may share them) and copied biases, which ``biases`` then holds too, so that
+                 a trace keeps them without copying again; else None
     """
 
     __setattr__ = frozen_setattr
@@ -116,20 +116,14 @@ def weight_layout(kind: CellKind, params: Mapping[str, np.ndarray | None],
             views = views and view
             forward += (w_hr_t,)
     b_ih, b_hh = params.get("b_ih"), params.get("b_hh")
-    owned = None
-    if own and not any_view:
-        owned = {"w_ih": read_only(w_ih_t.T), "w_hh": read_only(w_hh_t.T)}
-        if b_ih is not None:
-            owned["b_ih"] = b_ih = b_ih.copy()
-        if b_hh is not None:
-            owned["b_hh"] = b_hh = b_hh.copy()
-        if w_hr is not None:
-            owned["w_hr"] = read_only(forward[2].T)
     if b_ih is None or b_hh is None:
         zeros = np.zeros(w_ih.shape[0], dtype=dtype)
         b_ih = zeros if b_ih is None else b_ih
         b_hh = zeros if b_hh is None else b_hh
-    return WeightLayout(params, forward, (b_ih, b_hh), w_ih.shape[0] // kind.rows_per_unit, owned), views
+    layout = WeightLayout(params, forward, (b_ih, b_hh), w_ih.shape[0] // kind.rows_per_unit, None)
+    if own and not any_view:
+        layout = _owning(layout, _owned_views(layout))
+    return layout, views
 
 
 #: the ``forward`` slot of each weight that ``weight_layout`` may copy
