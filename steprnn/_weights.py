@@ -47,9 +47,9 @@ class WeightLayout(NamedTuple):
     ``hidden_size``  H
     ``owned``    for a traced forward (``weight_layout(..., own=True)``) of small weights: the
                  parameters as PyTorch lays them out (short name → array, absent ones left out):
-                 read-only views of ``forward``'s transposed copies (never written; the weight
-                 cache may share them) and copied biases, which ``biases`` then holds too, so that
-                 a trace keeps them without copying again; else None
+                 read-only views of ``forward``'s transposed copies and of copies of the biases,
+                 which ``biases`` then holds (never written; the weight cache may share them), so
+                 that a trace keeps them without copying again; else None
     """
 
     __setattr__ = frozen_setattr
@@ -143,8 +143,19 @@ def _snapshots(arrays: Mapping[str, np.ndarray | None], layout: WeightLayout) ->
         bits = _bits(w)
         if bits is None:
             return None
-        checks.append((bits, bits.copy()))
+        checks.append((bits, _snapshot(bits)))
     return tuple(checks)
+
+
+#: up to this many bytes a snapshot is a ``bytes`` object, compared by ``memcmp`` (a 512-byte bias:
+#: 0.05 µs, a (128, 32) float32 weight: 0.3 µs); above, an array compared by ``same_bits`` (0.25 µs
+#: for the call, then faster per byte: at 64 KB 1.7 µs against 2.3)
+_BYTES_COMPARE_MAX = 32 << 10
+
+
+def _snapshot(bits: np.ndarray) -> bytes | np.ndarray:
+    """A copy of ``bits`` (``_bits``) for ``_unchanged`` to compare against later."""
+    return bits.tobytes() if bits.nbytes <= _BYTES_COMPARE_MAX else bits.copy()
 
 
 _same_bits = None
@@ -158,7 +169,18 @@ def _unchanged(checks: tuple) -> bool:
     if _same_bits is None:  # the kernels load with the first forward, not with this module
         from .kernels.cpu.jit import same_bits as _same_bits
     for bits, snapshot in checks:
-        if not _same_bits(bits, snapshot):
+        if type(snapshot) is bytes:
+            if bits.tobytes() != snapshot:
+                return False
+        elif not _same_bits(bits, snapshot):
+            return False
+    return True
+
+
+def _same_arrays(built_from: tuple, arrays: Mapping[str, np.ndarray | None]) -> bool:
+    """Whether ``arrays`` are the very arrays (by identity) a cached layout was ``built_from``."""
+    for a, (short, _) in zip(built_from, PARAMETERS):
+        if a is not arrays.get(short):
             return False
     return True
 
@@ -171,15 +193,31 @@ def _all_copies(arrays: Mapping[str, np.ndarray | None], layout: WeightLayout) -
 
 def _owning(layout: WeightLayout, views: dict[str, np.ndarray]) -> WeightLayout:
     """``layout`` (cached, of copies) with ``owned`` for a trace: ``views`` (read-only views of its
-    copies in PyTorch's layout, ``_owned_views``) and copies of the biases, which the forward then
-    reads too."""
+    copies in PyTorch's layout, ``_owned_views``) and read-only views of copies of the biases,
+    which the forward then reads too (never written: the cache may hand the layout to later
+    traced forwards while the biases keep their bits)."""
     b_ih, b_hh = layout.biases[0].copy(), layout.biases[1].copy()
     owned = dict(views)
     if layout.params.get("b_ih") is not None:
-        owned["b_ih"] = b_ih
+        owned["b_ih"] = read_only(b_ih)
     if layout.params.get("b_hh") is not None:
-        owned["b_hh"] = b_hh
+        owned["b_hh"] = read_only(b_hh)
     return WeightLayout(layout.params, layout.forward, (b_ih, b_hh), layout.hidden_size, owned)
+
+
+def _bias_snapshots(arrays: Mapping[str, np.ndarray | None]) -> tuple | None:
+    """``_snapshots`` of the biases (the bits a traced layout's bias copies hold); None where one
+    cannot be checked that way."""
+    checks = []
+    for short in ("b_ih", "b_hh"):
+        b = arrays.get(short)
+        if b is None:
+            continue
+        bits = _bits(b)
+        if bits is None:
+            return None
+        checks.append((bits, _snapshot(bits)))
+    return tuple(checks)
 
 
 def _owned_views(layout: WeightLayout) -> dict[str, np.ndarray]:
@@ -188,42 +226,58 @@ def _owned_views(layout: WeightLayout) -> dict[str, np.ndarray]:
             if layout.params.get(short) is not None}
 
 
+class _Entry:
+    """A cached layout: the parameter arrays it was built from, the layout, its weights' bit
+    checks, the read-only views a trace keeps of its copies (None where some weight is viewed),
+    and the last traced layout (``_owning``) with its biases' bit checks."""
+
+    __slots__ = ("arrays", "layout", "checks", "owned_views", "owning", "bias_checks")
+
+    def __init__(self, arrays: tuple, layout: WeightLayout, checks: tuple | None, owned_views: dict | None) -> None:
+        self.arrays, self.layout, self.checks, self.owned_views = arrays, layout, checks, owned_views
+        self.owning = self.bias_checks = None
+
+
 class WeightCache:
     """The ``WeightLayout`` of each layer and direction of one module, while its parameters stay.
 
     ``get(key, arrays, kind)`` returns the cached layout when ``arrays`` (the parameters' current
     arrays by short name, None where absent) are the very arrays it was built from and the weights
     it copied still hold the bits it copied (``same_bits``), else builds and caches a new one
-    (not cached: a weight that cannot be checked that way, e.g. a strided one).
+    (not cached: a weight that cannot be checked that way, e.g. a strided one). A traced
+    forward's layout (``own``) is cached beside it while the biases, too, keep their bits.
     """
 
     __slots__ = ("_entries",)
 
     def __init__(self) -> None:
-        self._entries: dict[Any, tuple[tuple, WeightLayout, tuple | None, dict | None]] = {}
+        self._entries: dict[Any, _Entry] = {}
 
     def get(self, key: Any, arrays: Mapping[str, np.ndarray | None], kind: CellKind, own: bool = False) -> WeightLayout:
         """``own``: as ``weight_layout``'s; where the layout copies every weight, ``owned`` holds
-        read-only views of its copies (never written: a change makes new ones) and copies of the
-        biases."""
+        read-only views of its copies (never written: a change makes new ones) and of copies of
+        the biases."""
         entry = self._entries.get(key)
-        if entry is not None and not (all(a is arrays.get(short) for a, (short, _) in zip(entry[0], PARAMETERS))
-                                      and _unchanged(entry[2])):
+        if entry is not None and not (_same_arrays(entry.arrays, arrays) and _unchanged(entry.checks)):
             del self._entries[key]
             entry = None
         if entry is None:
             layout, views = weight_layout(kind, arrays, False)
             checks = () if views else _snapshots(arrays, layout)
             owned_views = _owned_views(layout) if _all_copies(arrays, layout) else None
-            entry = (tuple(arrays.get(short) for short, _ in PARAMETERS), layout, checks, owned_views)
+            entry = _Entry(tuple(arrays.get(short) for short, _ in PARAMETERS), layout, checks, owned_views)
             if checks is not None:
                 self._entries[key] = entry
-        _, layout, _, owned_views = entry
         if not own:
-            return layout
-        if owned_views is not None:
-            return _owning(layout, owned_views)
-        return weight_layout(kind, arrays, True)[0]  # some weight viewed: the trace copies it
+            return entry.layout
+        if entry.owned_views is None:
+            return weight_layout(kind, arrays, True)[0]  # some weight viewed: the trace copies it
+        if entry.owning is not None and _unchanged(entry.bias_checks):
+            return entry.owning
+        owning = _owning(entry.layout, entry.owned_views)
+        checks = _bias_snapshots(arrays)
+        entry.owning, entry.bias_checks = (owning, checks) if checks is not None else (None, None)
+        return owning
 
     def clear(self) -> None:
         self._entries.clear()

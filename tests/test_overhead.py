@@ -323,6 +323,11 @@ def _change(how: str, layer, rng):
         else:
             wide[..., ::2] = p.detach().numpy() - 0.1
             p.data = wide[..., ::2]
+    elif how == "bias":  # a bias alone, in place: a trace's cached bias copies must notice
+        biases = [q for name, q in layer.named_parameters() if "bias" in name]
+        if biases:
+            a = biases[int(rng.integers(len(biases)))].detach().numpy()
+            a[int(rng.integers(a.shape[0]))] -= 0.75
     elif how == "load":
         layer.load_state_dict({k: v * 0.8 for k, v in layer.state_dict().items()})
     elif how == "step":
@@ -334,22 +339,25 @@ def _change(how: str, layer, rng):
 @settings(max_examples=30, deadline=None)
 @given(kind=st.sampled_from(["RNN", "LSTM", "GRU", "LSTMproj", "LSTMCell", "GRUCell"]),
        H=st.integers(1, 9), I=st.integers(1, 6), view_from=st.sampled_from([1 << 16, 24]),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 10_000),
+       bytes_max=st.sampled_from([32 << 10, 0]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 10_000),
        changes=st.lists(st.sampled_from(["numpy", "data", "inplace", "assign", "strided", "load", "step",
-                                         "trace"]), min_size=1, max_size=5))
-def test_cached_weight_copies_follow_every_change(kind, H, I, view_from, dtype, seed, changes):
+                                         "bias", "trace"]), min_size=1, max_size=6))
+def test_cached_weight_copies_follow_every_change(kind, H, I, view_from, bytes_max, dtype, seed, changes):
     """Small weights reach the kernels as cached transposed copies, checked against the parameter's
     bits at every call: after any change (a write through .numpy() or .data, an in-place op, a new
     array, load_state_dict, an optimiser step) the next forward is PyTorch's with the new weights,
-    and every trace keeps the weights of its own forward, read-only. ``view_from`` = 24 makes
-    some weights views and others copies in one layer."""
+    and every trace keeps the weights and biases of its own forward, read-only, and returns what the
+    untraced forward returns (a traced forward reuses cached bias copies while the biases keep
+    their bits). ``view_from`` = 24 makes some weights views and others copies in one layer;
+    ``bytes_max`` = 0 checks every snapshot with ``same_bits`` (else small ones compare as bytes)."""
     from steprnn import _weights
-    saved = _weights.VIEW_FROM
-    _weights.VIEW_FROM = view_from
+    saved = _weights.VIEW_FROM, _weights._BYTES_COMPARE_MAX
+    _weights.VIEW_FROM, _weights._BYTES_COMPARE_MAX = view_from, bytes_max
     try:
         _follow_changes(kind, H, I, dtype, seed, changes)
     finally:
-        _weights.VIEW_FROM = saved
+        _weights.VIEW_FROM, _weights._BYTES_COMPARE_MAX = saved
 
 
 def _follow_changes(kind, H, I, dtype, seed, changes):
@@ -373,13 +381,14 @@ def _follow_changes(kind, H, I, dtype, seed, changes):
         np.testing.assert_allclose(first_ours.numpy(), first_theirs.numpy(), rtol=0,
                                    atol=1e-5 if dtype == np.float32 else 1e-12, err_msg=f"after {how}")
         if how == "trace":
-            traces.append((sr.trace(layer, x), {k: np.array(v) for k, v in layer.state_dict().items()}))
+            tr = sr.trace(layer, x)
+            np.testing.assert_array_equal(tr.output.detach().numpy(), first_ours.numpy(), err_msg="traced forward")
+            traces.append((tr, {k: np.array(v) for k, v in layer.state_dict().items()}))
         else:
             _change(how, layer, rng)
     for tr, state in traces:
         for short, full in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")):
             kept = tr.array(short, 0)
             np.testing.assert_array_equal(kept, state[full if cell else f"{full}_l0"])
-            if short.startswith("w"):
-                with pytest.raises(ValueError):
-                    kept[(0,) * kept.ndim] = 1.0
+            with pytest.raises(ValueError):
+                kept[(0,) * kept.ndim] = 1.0

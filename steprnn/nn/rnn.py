@@ -275,12 +275,15 @@ class RNNBase(Module):
             return layer_traced(self, input, hx, spec)
         # what a backward through this forward will leave for the trace (none without grad mode)
         gradients = StateGradients() if is_grad_enabled() else None
-        result, run = self._run(input, hx, record=spec, gradients=gradients)
-        return result, trace_from_run(self, run, result, gradients=gradients, config=self._facts().config)
+        facts = self._facts()
+        result, run = self._run(input, hx, record=spec, gradients=gradients, facts=facts)
+        return result, trace_from_run(self, run, result, gradients=gradients, config=facts.config)
 
-    def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None):
+    def _run(self, input: Any, hx: Any, record: RecordSpec | None, gradients: StateGradients | None = None,
+             facts: "_LayerFacts | None" = None):
         """Forward, then the autograd node when backward will be needed: (result, the ``LayerRun``).
-        That node's backward puts every step's dL/dh_t, dL/dc_t in ``gradients`` (if given)."""
+        That node's backward puts every step's dL/dh_t, dL/dc_t in ``gradients`` (if given).
+        ``facts``: ``self._facts()`` where the caller has it already."""
         if self.device != "cpu" or getattr(input, "is_cuda", False):  # CUDA glue: nn/rnn_cuda.py
             from .rnn_cuda import layer_run
             return layer_run(self, input, hx, record, gradients)
@@ -290,17 +293,19 @@ class RNNBase(Module):
         if type(input) is not Tensor and type(input) is not np.ndarray:
             input = as_packed(input)  # a PyTorch PackedSequence too
         graph = needs_graph(self, input, hx)
-        result, run = self._forward(input, hx, record, keep_all=graph)
+        result, run = self._forward(input, hx, record, keep_all=graph, facts=facts)
         if graph:
             result = attach_graph(self, run, input, hx, result, gradients)
         return result, run
 
-    def _forward(self, input: Any, hx: Any, record: RecordSpec | None, keep_all: bool = False):
+    def _forward(self, input: Any, hx: Any, record: RecordSpec | None, keep_all: bool = False,
+                 facts: "_LayerFacts | None" = None):
         """The forward, returning PyTorch's result and the ``LayerRun`` the kernels filled."""
         if self.device != "cpu":
             resolve_device(self.device)
+        facts = self._facts() if facts is None else facts
         if isinstance(input, PackedSequence):
-            return self._forward_packed(input, hx, record, keep_all)
+            return self._forward_packed(input, hx, record, keep_all, facts)
         x = as_float_array(input, self.dtype, "input")
         if x.ndim not in (2, 3):
             raise ValueError(f"{self._name()}: Expected input to be 2D or 3D, got {x.ndim}D {'tensor ' if self.kind == 'rnn' else ''}instead")
@@ -316,8 +321,8 @@ class RNNBase(Module):
             raise ValueError(f"{self._name()}: Expected a non-empty input, got sequence length {T} and batch size {N}")
         self._check_state_shapes(h0, c0, N)
         form = "unbatched" if not batched else ("batch_first" if self.batch_first else "time_major")
-        layout = BatchLayout(form, self._facts().active(T, N))
-        run = self._run_layers(x, h0, c0, layout, record, keep_all=keep_all)
+        layout = BatchLayout(form, facts.active(T, N))
+        run = self._run_layers(x, h0, c0, layout, record, facts, keep_all=keep_all)
         out, h_n, c_n = run.output, run.h_n, run.c_n
         if not batched:
             out, h_n = out[:, 0, :], h_n[:, 0, :]
@@ -326,7 +331,8 @@ class RNNBase(Module):
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
         return self._pack_result(Tensor._make(out), h_n, c_n), run
 
-    def _forward_packed(self, packed: PackedSequence, hx: Any, record: RecordSpec | None, keep_all: bool):
+    def _forward_packed(self, packed: PackedSequence, hx: Any, record: RecordSpec | None, keep_all: bool,
+                        facts: "_LayerFacts"):
         data = as_float_array(packed.data, self.dtype, "input")
         if data.ndim != 2:
             raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
@@ -342,7 +348,7 @@ class RNNBase(Module):
         x = np.zeros((T, N, data.shape[1]), dtype=self.dtype)
         x[t_idx, b_idx] = data  # (T, N, H_in), rows sorted by decreasing length
         layout = BatchLayout("packed", batch_sizes, t_idx, b_idx, sorted_idx, unsorted_idx)
-        run = self._run_layers(x, h0, c0, layout, record, keep_all=keep_all)
+        run = self._run_layers(x, h0, c0, layout, record, facts, keep_all=keep_all)
         out_data = run.output[t_idx, b_idx]  # (sum(lengths), D*H_out)
         h_n, c_n = run.h_n, run.c_n
         if unsorted_idx is not None:
@@ -358,7 +364,8 @@ class RNNBase(Module):
         return out, h_n
 
     def _run_layers(self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None,
-                    layout: BatchLayout, record: RecordSpec | None, keep_all: bool = False) -> LayerRun:
+                    layout: BatchLayout, record: RecordSpec | None, facts: "_LayerFacts",
+                    keep_all: bool = False) -> LayerRun:
         """Every layer and direction over time-major ``x`` (T, N, H_in); dropout between layers.
 
         With ``record``, the layers it names write every step into buffers (kept for the rows it
@@ -366,16 +373,17 @@ class RNNBase(Module):
         ``keep_all`` (a forward that backward will need) records every layer and row.
         """
         T, N = x.shape[0], x.shape[1]
-        facts = self._facts()
         L, D, H, dtype = self.num_layers, self.num_directions, self.hidden_size, self.dtype
         LD, H_out = L * D, self._real_hidden
         has_c = facts.has_cell_state
         active = layout.active
         rows = None
         if record is not None:
-            record.check_layers(L)
-            unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
-            rows = record.rows(N, unsorted)
+            if record.layers is not None:
+                record.check_layers(L)
+            if record.batch is not None or layout.sorted_indices is not None:  # else every row, in order
+                unsorted = None if layout.sorted_indices is None else np.argsort(layout.sorted_indices)
+                rows = record.rows(N, unsorted)
             if not record.surely_fits(T * N * facts.trace_row_bytes):
                 record.check_memory(*self.trace_nbytes(T, N, RecordSpec() if keep_all else record), graph=keep_all)
         if T * N * facts.row_bytes >= SMALL:  # else far below anything worth asking the system about

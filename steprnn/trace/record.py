@@ -25,10 +25,10 @@ def trace(layer: Any, x: Any, hx: Any = None, *, layers: Any = None, batch: Any 
     a trace larger than ``max_bytes`` (default: half the available memory) is refused before the
     forward runs. The Trace's ``output``/``h_n``/``c_n`` are what the layer returned.
     """
-    _check_traceable(layer)
-    spec = RecordSpec.make(layers, batch, max_bytes)
-    _, tr = layer._traced(x, hx, spec)
-    return tr
+    traced = getattr(layer, "_traced", None)
+    if traced is None:
+        _check_traceable(layer)
+    return traced(x, hx, RecordSpec.make(layers, batch, max_bytes))[1]
 
 
 class Recording:
