@@ -68,15 +68,21 @@ def _clock(fn: Callable[[], None], inner: int) -> float:
 
 
 def interleaved(run_a: Callable[[], None], run_b: Callable[[], None], repeats: int,
-                sample_s: float = 2e-3, stat: Callable[[list[float]], float] = statistics.median
-                ) -> tuple[float, float]:
+                sample_s: float = 2e-3, stat: Callable[[list[float]], float] = statistics.median,
+                order: str = "interleaved") -> tuple[float, float]:
     """Milliseconds per call of two functions, timed alternately after a warm-up: ``stat`` (the
-    median unless told) of each one's samples."""
+    median unless told) of each one's samples. ``order="blocks"``: all of a's samples, then all
+    of b's, each block after a warm-up of its own (``--order``)."""
     for _ in range(2):
         run_a()
         run_b()
     inner = max(1, int(sample_s / max(_clock(run_b, 1), _clock(run_a, 1), 1e-6)))
     a, b = [], []
+    if order == "blocks":
+        for run, samples in ((run_a, a), (run_b, b)):
+            _clock(run, 5 * inner)  # ~10 ms: the other side's threads are idle again (torch's spin for a few ms)
+            samples.extend(_clock(run, inner) for _ in range(repeats))
+        return stat(a) * 1e3, stat(b) * 1e3
     for _ in range(repeats):
         a.append(_clock(run_a, inner))
         b.append(_clock(run_b, inner))
@@ -183,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None, help="indices into the size list, e.g. 0,2,5")
     parser.add_argument("--stat", choices=("median", "min"), default="median",
                         help="each side's median sample (default) or its fastest")
+    parser.add_argument("--order", choices=("interleaved", "blocks"), default="interleaved",
+                        help="alternate the two sides' samples (default), or time one side's samples "
+                             "back to back, then the other's")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not (torch.cuda.is_available() and sr.cuda.is_available()):
         print("issue_sizes: --device cuda needs a CUDA GPU visible to both torch and steprnn; none here")
@@ -200,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     layer = numba.threading_layer()
     print(f"device {args.device}; threads: torch {torch.get_num_threads()}, numba {numba.get_num_threads()} ({layer}), "
-          f"cores {os.cpu_count()}; float32; {args.stat} of {repeats} interleaved samples; ratio = torch / steprnn")
+          f"cores {os.cpu_count()}; float32; {args.stat} of {repeats} samples, {args.order}; ratio = torch / steprnn")
     head = f"{'kind':5s} {'T':>5s} {'B':>4s} {'I':>4s} {'H':>4s}"
     cols = []
     if "fwd" in parts:
@@ -215,13 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         pair = Pair(*size, device=args.device)
         line = _row(*size) + " "
         if "fwd" in parts:
-            t, s = interleaved(pair.torch_forward, pair.steprnn_forward, repeats, stat=stat)
+            t, s = interleaved(pair.torch_forward, pair.steprnn_forward, repeats, stat=stat, order=args.order)
             line += f"| {t:9.3f} {s:8.3f} {t / s:6.2f} "
         if "fb" in parts:
-            t, s = interleaved(pair.torch_fb, pair.steprnn_fb, repeats, stat=stat)
+            t, s = interleaved(pair.torch_fb, pair.steprnn_fb, repeats, stat=stat, order=args.order)
             line += f"| {t:9.3f} {s:8.3f} {t / s:6.2f} "
         if "trace" in parts:
-            u, tr = interleaved(pair.steprnn_forward, pair.steprnn_traced, repeats, stat=stat)
+            u, tr = interleaved(pair.steprnn_forward, pair.steprnn_traced, repeats, stat=stat, order=args.order)
             line += f"| {tr / u:15.2f}"
         if size == FIXED:
             line += "   (fixed cost of one call)"
