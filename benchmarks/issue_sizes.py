@@ -3,10 +3,17 @@ the GEMM floor at H = 256-512, and the fixed cost of one call.
 
     python benchmarks/issue_sizes.py [--quick] [--repeats 9] [--threads 2] [--device cpu|cuda]
                                      [--parts fwd,fb,trace,floor,fixed] [--stat median|min]
+                                     [--order interleaved|blocks]
 
 Ratios are torch_time / steprnn_time (> 1: steprnn faster), from medians of interleaved runs
 (torch, steprnn, torch, ...) in one process, both on the same ``--threads`` threads; the
 traced column is traced_time / untraced_time of steprnn (target <= 1.2).
+
+``--order blocks`` times all of one side's samples, then all of the other's, each block after a
+10 ms warm-up: PyTorch's OpenMP workers spin for a few milliseconds after each of its calls
+(libgomp's default), taking one of two cores from the steprnn sample that follows an interleaved
+torch sample (measured at LSTM (100, 64, 10, 32): steprnn's forward 0.71 ms alone, 1.0-1.1 ms for
+the first 4 ms after a torch call; with ``GOMP_SPINCOUNT=1000`` the penalty goes, but torch slows).
 
 ``--stat min`` takes each side's fastest sample instead: what the code does when nothing else
 competes for the cores. On a shared virtual machine the median of a call can be twice its
