@@ -131,15 +131,17 @@ _FORWARD_SLOT = {"w_ih": 0, "w_hh": 1, "w_hr": 2}
 
 
 def _snapshots(arrays: Mapping[str, np.ndarray | None], layout: WeightLayout) -> tuple | None:
-    """((parameter's bits, a copy of those bits), ...) for each weight ``layout`` holds a copy of;
-    None where one cannot be checked that way (not C-contiguous, not float32/float64)."""
+    """((parameter's bits, a copy of those bits), ...) for each weight ``layout`` holds a copy of
+    (a view of the parameter is always right); None where one cannot be checked that way (not
+    C-contiguous, not float32/float64)."""
+    return _bit_checks([w for short, slot in _FORWARD_SLOT.items()
+                        if (w := arrays.get(short)) is not None and w.size and layout.forward[slot].base is not w])
+
+
+def _bit_checks(params: list[np.ndarray]) -> tuple | None:
+    """((bits, snapshot), ...) of each array (``_bits``, ``_snapshot``), or None where one has no bits view."""
     checks = []
-    for short, slot in _FORWARD_SLOT.items():
-        w = arrays.get(short)
-        if w is None or w.size == 0:
-            continue
-        if layout.forward[slot].base is w:  # a view of the parameter: always right
-            continue
+    for w in params:
         bits = _bits(w)
         if bits is None:
             return None
@@ -208,16 +210,7 @@ def _owning(layout: WeightLayout, views: dict[str, np.ndarray]) -> WeightLayout:
 def _bias_snapshots(arrays: Mapping[str, np.ndarray | None]) -> tuple | None:
     """``_snapshots`` of the biases (the bits a traced layout's bias copies hold); None where one
     cannot be checked that way."""
-    checks = []
-    for short in ("b_ih", "b_hh"):
-        b = arrays.get(short)
-        if b is None:
-            continue
-        bits = _bits(b)
-        if bits is None:
-            return None
-        checks.append((bits, _snapshot(bits)))
-    return tuple(checks)
+    return _bit_checks([b for short in ("b_ih", "b_hh") if (b := arrays.get(short)) is not None])
 
 
 def _owned_views(layout: WeightLayout) -> dict[str, np.ndarray]:

@@ -107,14 +107,8 @@ def trace_from_run(module: Any, run: LayerRun, result: Any, *, cell: bool = Fals
         states = (run.h0, run.c0)
     else:  # h0 may be the caller's hx
         states = (np.array(run.h0), None if run.c0 is None else np.array(run.c0))
-    if cell:
-        output, h_n, c_n = _split_result(config["kind"], result, cell)
-    elif run.c_n is None:  # (output, h_n)
-        output, h_n = result
-        c_n = None
-    else:  # (output, (h_n, c_n))
-        output, (h_n, c_n) = result
-    tr = Trace.deferred(output, h_n, c_n, lambda: _build(run, config, recorded, weights, x0, states))
+    output, h_n, c_n = _split_result(config["kind"], result, cell)
+    tr = Trace(None, None, output, h_n, c_n, build=lambda: _build(run, config, recorded, weights, x0, states))
     if gradients is not None:
         tr._gradients = lambda layer, d, which: _gradient(run, gradients, D, layer, d, which)
     return tr

@@ -35,16 +35,6 @@ class Trace:
         self.c_n = c_n
         self._gradients = None  # (layer, direction, 0 | 1) -> dL/dh_t | dL/dc_t, set by a traced forward
 
-    @classmethod
-    def deferred(cls, output: Any, h_n: Any, c_n: Any, build: Any) -> "Trace":
-        """``Trace(None, None, output, h_n, c_n, build=build)``: what a traced forward returns, its
-        arrays made by ``build()`` when first read (no keyword call: part of a trace's fixed cost)."""
-        tr = cls.__new__(cls)
-        tr._meta = tr._arrays = tr._gradients = None
-        tr._build = build
-        tr.output, tr.h_n, tr.c_n = output, h_n, c_n
-        return tr
-
     def _materialise(self) -> None:
         if self._build is not None:
             self._meta, self._arrays = self._build()
