@@ -252,7 +252,7 @@ class WeightCache:
         the biases."""
         entry = self._entries.get(key)
         if entry is not None and not (_same_arrays(entry.arrays, arrays) and _unchanged(entry.checks)):
-            del self._entries[key]
+            self._entries.pop(key, None)  # another thread may have dropped it already
             entry = None
         if entry is None:
             layout, views = weight_layout(kind, arrays, False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -334,6 +335,47 @@ def _change(how: str, layer, rng):
         for q in params:
             q.grad = sr.tensor(rng.standard_normal(tuple(q.shape)).astype(q.detach().numpy().dtype))
         sr.optim.SGD(params, lr=0.1).step()
+
+
+def test_weight_cache_entry_dropped_by_two_threads_at_once(monkeypatch):
+    """Two threads that both find a layer's cached weights stale drop the entry once between
+    them and both run: no KeyError from the second drop, and both forwards are right."""
+    from steprnn import _weights
+    layer = nn.LSTM(3, 5)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    with sr.no_grad():
+        expected = layer(x)[0].numpy()
+    looked, dropped = threading.Barrier(2, timeout=30), threading.Barrier(2, timeout=10)
+    build = _weights.weight_layout
+
+    def stale_after_both_looked(checks):
+        looked.wait()  # both threads hold the same entry before either drops it
+        return False
+
+    def build_after_both_dropped(*args):
+        dropped.wait()  # neither rebuilds (and caches anew) before both have dropped the entry
+        return build(*args)
+
+    monkeypatch.setattr(_weights, "_unchanged", stale_after_both_looked)
+    monkeypatch.setattr(_weights, "weight_layout", build_after_both_dropped)
+    results, errors = [], []
+
+    def forward():
+        try:
+            with sr.no_grad():
+                results.append(layer(x)[0].numpy())
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=forward) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 2
+    for out in results:
+        np.testing.assert_array_equal(out, expected)
 
 
 @settings(max_examples=30, deadline=None)
