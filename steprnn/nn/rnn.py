@@ -160,19 +160,23 @@ class RNNBase(Module):
             s += f", bidirectional={self.bidirectional}"
         return s
 
+    def _parameter_names(self, layer: int, direction: int) -> dict[str, str]:
+        """{'w_ih': 'weight_ih_l0', ...}: every short name's full parameter name for one layer and
+        direction, made once per module."""
+        cache = self.__dict__.get("_param_names")
+        if cache is None:
+            cache = self.__dict__["_param_names"] = {}
+        names = cache.get((layer, direction))
+        if names is None:
+            suffix = parameter_suffix(layer, direction)
+            names = cache[(layer, direction)] = {short: full + suffix for short, full in PARAMETERS}
+        return names
+
     def _direction_params(self, layer: int, direction: int) -> dict:
         """{'w_ih', 'w_hh', 'b_ih', 'b_hh', 'w_hr'} → the arrays of one layer and direction (None if absent)."""
-        names = self.__dict__.get("_param_names")
-        if names is None:  # (short, full name) of each layer and direction, made once per module
-            names = self.__dict__["_param_names"] = {}
-        key = (layer, direction)
-        pairs = names.get(key)
-        if pairs is None:
-            suffix = parameter_suffix(layer, direction)
-            pairs = names[key] = tuple((short, full + suffix) for short, full in PARAMETERS)
         params = self._parameters
         out = {}
-        for short, full in pairs:
+        for short, full in self._parameter_names(layer, direction).items():
             p = params.get(full)
             out[short] = None if p is None else p._data
         return out

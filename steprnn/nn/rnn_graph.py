@@ -14,7 +14,7 @@ import numpy as np
 from .._dispatch import backward_direction
 from .._runs import LayerRun, StateGradients
 from ..autograd import make_node
-from ..cell_kinds import KINDS, PARAMETERS, parameter_name
+from ..cell_kinds import KINDS, PARAMETERS
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .utils.rnn import PackedSequence
@@ -58,18 +58,6 @@ def needs_graph(module: Any, input: Any, hx: Any) -> bool:
     return _requires_grad(h) or _requires_grad(c)
 
 
-def _full_names(module: Any, layer: int, direction: int) -> dict[str, str]:
-    """{'w_ih': 'weight_ih_l0', ...} of one layer and direction, made once per module."""
-    cache = module.__dict__.get("_full_names")
-    if cache is None:
-        cache = module.__dict__["_full_names"] = {}
-    names = cache.get((layer, direction))
-    if names is None:
-        names = cache[(layer, direction)] = {short: parameter_name(short, layer, direction)
-                                             for short, _ in PARAMETERS}
-    return names
-
-
 def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray, dc_n: np.ndarray | None,
                     gradients: StateGradients | None = None):
     """BPTT through every layer, last first. dy (T, N, D*H_out) time-major in kernel order.
@@ -84,7 +72,7 @@ def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray
                                dh_n[0], None if dc_n is None else dc_n[0], module.nonlinearity, module.device)
         if gradients is not None:
             gradients.put(0, g.dh_all, g.dc_all)
-        full = _full_names(module, 0, 0)
+        full = module._parameter_names(0, 0)
         return (g.dx, g.dh0[None], None if g.dc0 is None else g.dc0[None],
                 {full[short]: value for short, value in g.params.items()})
     dh0 = np.zeros_like(run.h0)
@@ -103,7 +91,7 @@ def layers_backward(module: Any, run: LayerRun, dy: np.ndarray, dh_n: np.ndarray
             dh0[k] = g.dh0
             if dc0 is not None:
                 dc0[k] = g.dc0
-            full = _full_names(module, layer, d)
+            full = module._parameter_names(layer, d)
             for short, value in g.params.items():
                 grads[full[short]] = value
             if gradients is not None:
