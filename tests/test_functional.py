@@ -178,6 +178,35 @@ def test_linear_values_and_grads(shape, bias):
     run_both(TF.linear, F.linear, inputs, list(range(len(inputs))))
 
 
+@given(hnp.array_shapes(min_dims=1, max_dims=4, max_side=4), st.integers(1, 5), st.booleans(),
+       st.sampled_from([np.float32, np.float64]), st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_linear_one_node_matches_torch(lead, out_features, bias, dtype, wants):
+    """``linear`` as one node (``_linear_node``): values and the gradients of whichever of x, w, b
+    require grad, for inputs of one to four dimensions; PyTorch's node names for a 2-D input."""
+    rng = np.random.default_rng(len(lead) * 100 + out_features)
+    x = rng.standard_normal(lead).astype(dtype)
+    w = rng.standard_normal((out_features, lead[-1])).astype(dtype)
+    b = rng.standard_normal(out_features).astype(dtype)
+    arrays = [x, w, b] if bias else [x, w]
+    t_args = [torch.from_numpy(a).requires_grad_(r) for a, r in zip(arrays, wants)]
+    s_args = [sr.tensor(a, requires_grad=r) for a, r in zip(arrays, wants)]
+    t_out, s_out = TF.linear(*t_args), F.linear(*s_args)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert s_out.shape == tuple(t_out.shape) and s_out.dtype == S(t_out).dtype
+    np.testing.assert_allclose(s_out.data, t_out.detach().numpy(), **tol)
+    if x.ndim == 2 and any(wants[:len(arrays)]):
+        assert s_out.grad_fn.name() == t_out.grad_fn.name()  # AddmmBackward0 / MmBackward0
+    if any(wants[:len(arrays)]):
+        g = rng.standard_normal(tuple(t_out.shape)).astype(dtype)
+        t_out.backward(torch.from_numpy(g))
+        s_out.backward(sr.tensor(g))
+        for s_a, t_a in zip(s_args, t_args):
+            if t_a.requires_grad:
+                np.testing.assert_allclose(s_a.grad.data, t_a.grad.numpy(), **tol)
+            else:
+                assert s_a.grad is None
+
+
 def test_linear_bad_input():
     x = torch.randn(3, 5, dtype=torch.float64)
     cases = [
@@ -309,6 +338,40 @@ def test_cross_entropy_random_batches(n, c, reduction, label_smoothing, seed):
     w = torch.from_numpy(rng.random(c))
     run_both(TF.cross_entropy, F.cross_entropy, [x, t], [0], seed=seed % 1000, weight=w, ignore_index=-1,
              reduction=reduction, label_smoothing=label_smoothing)
+
+
+@given(st.integers(0, 7), st.integers(1, 6), st.sampled_from(["mean", "sum", "none"]),
+       st.sampled_from([-100, -1, 0, 2]), st.sampled_from([np.float32, np.float64]), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_cross_entropy_and_nll_without_weights(n, c, reduction, ignore_index, dtype, one_row, seed):
+    """The unweighted (N, C) / (C,) path (``_nll_rows``): values and gradients as PyTorch's, with
+    ignored targets in and out of the class range, and an out-of-range target refused alike."""
+    rng = np.random.default_rng(seed)
+    shape = (c,) if one_row else (n, c)
+    x = torch.from_numpy((rng.standard_normal(shape) * 5).astype(dtype))
+    t = torch.from_numpy(np.asarray(rng.integers(0, c, () if one_row else n), dtype=np.int64))
+    if not one_row and n > 1:
+        t[::3] = ignore_index
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else {}
+    for fn_t, fn_s, inp in ((TF.cross_entropy, F.cross_entropy, x), (TF.nll_loss, F.nll_loss, torch.log_softmax(x, -1))):
+        kwargs = dict(reduction=reduction, ignore_index=ignore_index)
+        if one_row and reduction == "none":
+            continue  # (C,) input with 'none': PyTorch's own path, covered by test_cross_entropy_class_indices
+        t_in = inp.detach().clone().requires_grad_()
+        s_in = S(inp, True)
+        t_out, s_out = fn_t(t_in, t, **kwargs), fn_s(s_in, S(t), **kwargs)
+        assert s_out.shape == tuple(t_out.shape) and s_out.dtype == S(t_out).dtype
+        np.testing.assert_allclose(s_out.data, t_out.detach().numpy(), **tol)
+        g = torch.from_numpy(rng.standard_normal(tuple(t_out.shape)).astype(dtype))
+        t_out.backward(g)
+        s_out.backward(sr.tensor(g.numpy()))
+        np.testing.assert_allclose(s_in.grad.data, t_in.grad.numpy(), **tol)
+    if not one_row and n > 0:
+        bad = t.clone()
+        bad[-1] = c if seed % 2 else -2  # past the classes, or negative (and not ignore_index)
+        if int(bad[-1]) != ignore_index:
+            same_error(lambda: TF.cross_entropy(x, bad, ignore_index=ignore_index),
+                       lambda: F.cross_entropy(S(x), S(bad), ignore_index=ignore_index))
 
 
 def test_cross_entropy_uint8_targets_and_float32():

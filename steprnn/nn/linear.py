@@ -8,7 +8,7 @@ import numpy as np
 
 from .._checks import check_bool, check_int, resolve_device, resolve_dtype
 from ..tensor import Tensor
-from . import init
+from . import functional, init
 from .module import Module
 from .parameter import Parameter
 
@@ -53,5 +53,4 @@ class Linear(Module):
                 f"{self.in_features}x{self.out_features}): Linear expected input (..., {self.in_features}), "
                 f"got {tuple(x.shape)}"
             )
-        y = x @ self.weight.transpose(0, 1)
-        return y + self.bias if self.bias is not None else y
+        return functional.linear(x, self.weight, self.bias)
