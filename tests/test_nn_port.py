@@ -50,6 +50,22 @@ def test_embedding_forward_backward_and_init_match_torch(num, dim, idx_shape, se
     close(s.weight.grad, t.weight.grad, TOL64, "weight grad (padding row zero)")
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 300), st.booleans(), st.integers(0, 10**6), st.data())
+def test_embedding_gradient_of_many_lookups_matches_torch(num, dim, m, by_freq, seed, data):
+    """Enough looked-up rows that the gradient's sums sort them (``_rows_summed``), with repeats,
+    a padding row and ``scale_grad_by_freq``; int32 indices too."""
+    padding_idx = data.draw(st.none() | st.integers(0, num - 1))
+    s, t = twin_embedding(num, dim, seed, padding_idx=padding_idx, scale_grad_by_freq=by_freq)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, num, size=(m, 2)).astype(data.draw(st.sampled_from([np.int64, np.int32])))
+    out, tout = s(sr.tensor(idx)), t(torch.tensor(idx))
+    w = rng.standard_normal(tuple(tout.shape))
+    (out * sr.tensor(w)).sum().backward()
+    (tout * torch.tensor(w)).sum().backward()
+    close(s.weight.grad, t.weight.grad, TOL64, "weight grad")
+
+
 def test_embedding_float32_default_and_int32_indices():
     sr.manual_seed(3)
     torch.manual_seed(3)

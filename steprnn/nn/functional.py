@@ -687,6 +687,26 @@ def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_ty
         weight._vc.bump()
 
 
+#: picked rows from which ``_rows_summed`` sorts them instead of ``np.add.at`` (measured, float32:
+#: 700 rows of 128 into 50, 550 → 100 µs; 6400 of 64 into 30, 2.6 → 0.9 ms; 5 of 16: 1.7 against 6.4 µs)
+_SORTED_SUM_FROM = 64
+
+
+def _rows_summed(idx: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
+    """(n, D): row i the sum of the rows of ``g`` (m, D) whose ``idx`` (m,) is i (an embedding's
+    gradient). ``np.add.at`` for a few rows; else the rows sorted by index (stable: each sum in the
+    order the rows came) and each run of one index summed by ``np.add.reduceat``."""
+    out = np.zeros((n, g.shape[1]), dtype=g.dtype)
+    if idx.shape[0] < _SORTED_SUM_FROM:
+        np.add.at(out, idx, g)
+        return out
+    order = np.argsort(idx, kind="stable")
+    ordered = idx[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    out[ordered[starts]] = np.add.reduceat(g[order], starts, axis=0)
+    return out
+
+
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ``input`` (any shape):
@@ -710,8 +730,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_no
     counts = np.bincount(idx.reshape(-1), minlength=n) if scale_grad_by_freq else None
 
     def backward(g: np.ndarray) -> tuple:
-        gw = np.zeros(shape, dtype=g.dtype)
-        np.add.at(gw, idx.reshape(-1), g.reshape(-1, shape[1]))
+        gw = _rows_summed(idx.reshape(-1), g.reshape(-1, shape[1]), shape[0])
         if counts is not None:
             gw /= np.maximum(counts, 1)[:, None].astype(g.dtype)
         if padding_idx is not None:
