@@ -178,11 +178,12 @@ def test_linear_values_and_grads(shape, bias):
     run_both(TF.linear, F.linear, inputs, list(range(len(inputs))))
 
 
-@given(hnp.array_shapes(min_dims=1, max_dims=4, max_side=4), st.integers(1, 5), st.booleans(),
+@given(hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=4), st.integers(0, 5), st.booleans(),
        st.sampled_from([np.float32, np.float64]), st.tuples(st.booleans(), st.booleans(), st.booleans()))
 def test_linear_one_node_matches_torch(lead, out_features, bias, dtype, wants):
     """``linear`` as one node (``_linear_node``): values and the gradients of whichever of x, w, b
-    require grad, for inputs of one to four dimensions; PyTorch's node names for a 2-D input."""
+    require grad, for inputs of one to four dimensions (empty ones too); PyTorch's node names for a
+    2-D input."""
     rng = np.random.default_rng(len(lead) * 100 + out_features)
     x = rng.standard_normal(lead).astype(dtype)
     w = rng.standard_normal((out_features, lead[-1])).astype(dtype)
