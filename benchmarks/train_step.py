@@ -31,6 +31,7 @@ from issue_sizes import interleaved
 
 #: (name, task, kind, T, B, I or vocabulary, H, classes or outputs)
 MODELS = [
+    ("README", "last", "lstm", 28, 64, 28, 64, 10),  # the README's classifier: rows of 28x28 images
     ("classify", "last", "lstm", 50, 1, 10, 32, 5),
     ("classify", "last", "lstm", 20, 32, 10, 32, 5),
     ("classify", "last", "gru", 20, 32, 10, 64, 5),
@@ -87,6 +88,11 @@ class Pair:
             y = rng.integers(0, C, B)
         self.t_data = (torch.from_numpy(x), torch.from_numpy(y))
         self.s_data = (sr.tensor(x), sr.tensor(y))
+        # the two sides compute the same thing: the same loss before any step
+        t_loss = self.t_loss(self.t_model(self.t_data[0]), self.t_data[1]).item()
+        s_loss = self.s_loss(self.s_model(self.s_data[0]), self.s_data[1]).item()
+        if not np.isclose(t_loss, s_loss, rtol=1e-4, atol=1e-6):
+            raise RuntimeError(f"{task} {kind}: the losses differ before training: torch {t_loss}, steprnn {s_loss}")
 
     @staticmethod
     def _step(model: Any, opt: Any, loss_fn: Any, data: tuple) -> None:
