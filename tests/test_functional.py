@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import steprnn as sr
@@ -156,6 +156,29 @@ def test_softmax_implicit_dim_warns_and_picks_torchs_dim():
 def test_softmax_dtype_argument_casts_first():
     x = torch.randn(3, 4)
     run_both(TF.softmax, F.softmax, [x], [0], dim=1, dtype=torch.float64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(64, 300), st.integers(1, 40), st.booleans(), st.sampled_from([np.float32, np.float64]),
+       st.sampled_from(["softmax", "log_softmax"]), st.integers(0, 2**32 - 1))
+def test_softmax_over_many_short_rows(rows, c, three_d, dtype, name, seed):
+    """Many rows of a short last axis (``_reduced`` goes column by column there): values and
+    gradients as PyTorch's, a row holding NaN and a row holding -inf included."""
+    rng = np.random.default_rng(seed)
+    shape = (4, rows // 4, c) if three_d else (rows, c)
+    a = (rng.standard_normal(shape) * 10).astype(dtype)
+    flat = a.reshape(-1, c)
+    flat[1, 0] = np.nan
+    flat[2, -1] = -np.inf
+    x = torch.from_numpy(a)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    t_in, s_in = x.clone().requires_grad_(), S(x, True)
+    t_out, s_out = getattr(TF, name)(t_in, dim=-1), getattr(F, name)(s_in, dim=-1)
+    np.testing.assert_allclose(s_out.data, t_out.detach().numpy(), **tol)
+    g = rng.standard_normal(shape).astype(dtype)
+    t_out.backward(torch.from_numpy(g))
+    s_out.backward(sr.tensor(g))
+    np.testing.assert_allclose(s_in.grad.data, t_in.grad.numpy(), **tol)
 
 
 def test_softmax_bad_input():

@@ -145,14 +145,39 @@ def _softmax_input(x: Tensor, dim: int, dtype: Any, kernel: str) -> tuple[Tensor
     return x, d
 
 
+#: rows at most this long (and at least ``_BY_COLUMNS_ROWS`` of them) are reduced column by column
+#: (``_reduced``): NumPy reduces a short last axis row by row, 30-50 ns a row (measured, float32
+#: maximum: (6400, 10) 330 → 24 µs, (2000, 4) 71 → 4 µs, (3200, 32) 266 → 79 µs, (700, 50) 28
+#: against 35 µs; sums gain up to 16 columns: (6400, 10) 105 → 32 µs, (700, 50) 16 against 36 µs)
+_MAX_BY_COLUMNS = 32
+_SUM_BY_COLUMNS = 16
+_BY_COLUMNS_ROWS = 64
+
+
+def _reduced(ufunc: np.ufunc, a: np.ndarray, d: int | None) -> np.ndarray:
+    """``ufunc.reduce(a, axis=d, keepdims=True)`` (``np.maximum`` or ``np.add``); over a short last
+    axis of many rows, one column at a time (the same maxima; sums in column order)."""
+    if d is None or d != a.ndim - 1 or a.ndim < 2:
+        return ufunc.reduce(a, axis=d, keepdims=True)
+    c = a.shape[-1]
+    rows = a.size // c if c else 0
+    if c < 2 or rows < _BY_COLUMNS_ROWS or c > (_MAX_BY_COLUMNS if ufunc is np.maximum else _SUM_BY_COLUMNS):
+        return ufunc.reduce(a, axis=d, keepdims=True)
+    a2 = a.reshape(rows, c)
+    out = a2[:, 0].copy()
+    for j in range(1, c):
+        ufunc(out, a2[:, j], out=out)
+    return out.reshape(a.shape[:-1] + (1,))
+
+
 def _log_softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
     if xv.ndim == 0:
         return _log_softmax_array(xv.reshape(1), 0).reshape(())
     if xv.size == 0:
         return xv.copy()
-    with np.errstate(**_QUIET):  # the ufuncs' own reductions: np.max/np.sum add a Python layer (1 µs each)
-        shifted = xv - np.maximum.reduce(xv, axis=d, keepdims=True)
-        return shifted - np.log(np.add.reduce(np.exp(shifted), axis=d, keepdims=True))
+    with np.errstate(**_QUIET):
+        shifted = xv - _reduced(np.maximum, xv, d)
+        return shifted - np.log(_reduced(np.add, np.exp(shifted), d))
 
 
 def _softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
@@ -161,8 +186,8 @@ def _softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
     if xv.size == 0:
         return xv.copy()
     with np.errstate(**_QUIET):
-        e = np.exp(xv - np.maximum.reduce(xv, axis=d, keepdims=True))
-        return e * (1 / np.add.reduce(e, axis=d, keepdims=True))
+        e = np.exp(xv - _reduced(np.maximum, xv, d))
+        return e * (1 / _reduced(np.add, e, d))
 
 
 def _log_softmax(x: Tensor, dim: int) -> Tensor:
@@ -173,7 +198,7 @@ def _log_softmax(x: Tensor, dim: int) -> Tensor:
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
-            return (g - np.exp(out) * np.add.reduce(g, axis=d, keepdims=True),)
+            return (g - np.exp(out) * _reduced(np.add, g, d),)
 
     return autograd.record(out, (x,), backward, "LogSoftmaxBackward0", save_output=True)
 
@@ -198,7 +223,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
-            return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
+            return (out * (g - _reduced(np.add, g * out, axis)),)
 
     return autograd.record(out, (x,), backward, "SoftmaxBackward0", save_output=True)
 
