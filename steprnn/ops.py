@@ -56,6 +56,33 @@ def normalize_dim(dim: Any, ndim: int) -> int:
     return int(dim) % n
 
 
+#: rows at most this long are reduced column by column (``reduce_last``) where there are at least
+#: ``_ROWS_PER_COLUMN`` rows per column after the first: NumPy reduces a short last axis row by row,
+#: 30-50 ns a row, a column costs one ufunc call, ~0.6 µs (measured, float32 maximum: (6400, 10)
+#: 330 → 24 µs, (2000, 4) 71 → 4 µs, (3200, 32) 266 → 79 µs, (700, 50) 28 against 35 µs; sums gain
+#: up to 16 columns: (6400, 10) 105 → 32 µs, (700, 50) 16 against 36 µs; (64, 10) 7 against 11 µs)
+_MAX_BY_COLUMNS = 32
+_SUM_BY_COLUMNS = 16
+_ROWS_PER_COLUMN = 16
+
+
+def reduce_last(ufunc: np.ufunc, a: np.ndarray, d: int | None) -> np.ndarray:
+    """``ufunc.reduce(a, axis=d, keepdims=True)`` (``np.maximum`` or ``np.add``); over a short last
+    axis of many rows, one column at a time (the same maxima; sums in column order). The softmax
+    family and ``sum`` over the last dimension use it."""
+    if d is None or d != a.ndim - 1 or a.ndim < 2:
+        return ufunc.reduce(a, axis=d, keepdims=True)
+    c = a.shape[-1]
+    rows = a.size // c if c else 0
+    if c < 2 or rows < _ROWS_PER_COLUMN * (c - 1) or c > (_MAX_BY_COLUMNS if ufunc is np.maximum else _SUM_BY_COLUMNS):
+        return ufunc.reduce(a, axis=d, keepdims=True)
+    a2 = a.reshape(rows, c)
+    out = a2[:, 0].copy()
+    for j in range(1, c):
+        ufunc(out, a2[:, j], out=out)
+    return out.reshape(a.shape[:-1] + (1,))
+
+
 def _dims(dim: Any, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
         return None
@@ -479,7 +506,12 @@ def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) ->
         out_dtype = np.dtype(dtype)
     data = x._data
     axis = dims if data.ndim else None
-    out = np.asarray(data.sum(axis=axis, dtype=out_dtype, keepdims=keepdim and data.ndim > 0))
+    if dims is not None and len(dims) == 1 and dims[0] == data.ndim - 1 and data.ndim > 1 \
+            and data.dtype == out_dtype and data.dtype.kind == "f":
+        out = reduce_last(np.add, data, dims[0])  # short rows by columns
+        out = out if keepdim else out.reshape(data.shape[:-1])
+    else:
+        out = np.asarray(data.sum(axis=axis, dtype=out_dtype, keepdims=keepdim and data.ndim > 0))
     shape = x.shape
 
     def backward(g: np.ndarray) -> tuple:

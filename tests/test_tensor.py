@@ -1055,3 +1055,27 @@ def test_make_node_checks_gradients_and_saved_inputs():
     z.sum().backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         z.sum().backward()
+
+
+@given(st.integers(1, 400), st.integers(1, 20), st.booleans(), st.booleans(),
+       st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+def test_sum_over_the_last_dim_of_many_short_rows_matches_torch(rows, c, keepdim, three_d, dtype, seed):
+    """``sum(-1)`` (``ops.reduce_last``: column by column where the rows are many and short):
+    values and gradient as PyTorch's, with NaN and inf in some rows."""
+    rng = np.random.default_rng(seed)
+    shape = (2, rows, c) if three_d else (rows, c)
+    a = rng.standard_normal(shape).astype(dtype)
+    flat = a.reshape(-1, c)
+    flat[0, 0] = np.nan
+    if flat.shape[0] > 1:
+        flat[1, -1] = np.inf
+    t_in = torch.from_numpy(a).requires_grad_()
+    s_in = sr.tensor(a, requires_grad=True)
+    t_out, s_out = t_in.sum(-1, keepdim=keepdim), s_in.sum(-1, keepdim=keepdim)
+    assert s_out.shape == tuple(t_out.shape) and s_out.dtype == s_in.dtype
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s_out.detach().numpy(), t_out.detach().numpy(), **tol)
+    g = rng.standard_normal(tuple(t_out.shape)).astype(dtype)
+    t_out.backward(torch.from_numpy(g))
+    s_out.backward(sr.tensor(g))
+    np.testing.assert_allclose(s_in.grad.numpy(), t_in.grad.numpy(), **tol)

@@ -145,39 +145,14 @@ def _softmax_input(x: Tensor, dim: int, dtype: Any, kernel: str) -> tuple[Tensor
     return x, d
 
 
-#: rows at most this long (and at least ``_BY_COLUMNS_ROWS`` of them) are reduced column by column
-#: (``_reduced``): NumPy reduces a short last axis row by row, 30-50 ns a row (measured, float32
-#: maximum: (6400, 10) 330 → 24 µs, (2000, 4) 71 → 4 µs, (3200, 32) 266 → 79 µs, (700, 50) 28
-#: against 35 µs; sums gain up to 16 columns: (6400, 10) 105 → 32 µs, (700, 50) 16 against 36 µs)
-_MAX_BY_COLUMNS = 32
-_SUM_BY_COLUMNS = 16
-_BY_COLUMNS_ROWS = 64
-
-
-def _reduced(ufunc: np.ufunc, a: np.ndarray, d: int | None) -> np.ndarray:
-    """``ufunc.reduce(a, axis=d, keepdims=True)`` (``np.maximum`` or ``np.add``); over a short last
-    axis of many rows, one column at a time (the same maxima; sums in column order)."""
-    if d is None or d != a.ndim - 1 or a.ndim < 2:
-        return ufunc.reduce(a, axis=d, keepdims=True)
-    c = a.shape[-1]
-    rows = a.size // c if c else 0
-    if c < 2 or rows < _BY_COLUMNS_ROWS or c > (_MAX_BY_COLUMNS if ufunc is np.maximum else _SUM_BY_COLUMNS):
-        return ufunc.reduce(a, axis=d, keepdims=True)
-    a2 = a.reshape(rows, c)
-    out = a2[:, 0].copy()
-    for j in range(1, c):
-        ufunc(out, a2[:, j], out=out)
-    return out.reshape(a.shape[:-1] + (1,))
-
-
 def _log_softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
     if xv.ndim == 0:
         return _log_softmax_array(xv.reshape(1), 0).reshape(())
     if xv.size == 0:
         return xv.copy()
     with np.errstate(**_QUIET):
-        shifted = xv - _reduced(np.maximum, xv, d)
-        return shifted - np.log(_reduced(np.add, np.exp(shifted), d))
+        shifted = xv - _ops.reduce_last(np.maximum, xv, d)
+        return shifted - np.log(_ops.reduce_last(np.add, np.exp(shifted), d))
 
 
 def _softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
@@ -186,8 +161,8 @@ def _softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
     if xv.size == 0:
         return xv.copy()
     with np.errstate(**_QUIET):
-        e = np.exp(xv - _reduced(np.maximum, xv, d))
-        return e * (1 / _reduced(np.add, e, d))
+        e = np.exp(xv - _ops.reduce_last(np.maximum, xv, d))
+        return e * (1 / _ops.reduce_last(np.add, e, d))
 
 
 def _log_softmax(x: Tensor, dim: int) -> Tensor:
@@ -198,7 +173,7 @@ def _log_softmax(x: Tensor, dim: int) -> Tensor:
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
-            return (g - np.exp(out) * _reduced(np.add, g, d),)
+            return (g - np.exp(out) * _ops.reduce_last(np.add, g, d),)
 
     return autograd.record(out, (x,), backward, "LogSoftmaxBackward0", save_output=True)
 
@@ -223,7 +198,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
 
     def backward(g: np.ndarray) -> tuple:
         with np.errstate(**_QUIET):
-            return (out * (g - _reduced(np.add, g * out, axis)),)
+            return (out * (g - _ops.reduce_last(np.add, g * out, axis)),)
 
     return autograd.record(out, (x,), backward, "SoftmaxBackward0", save_output=True)
 
@@ -333,6 +308,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, re
     ``weight`` (the input's shape) weighs each element."""
     x = _tensor_arg(input, "mse_loss", "input", 1)
     t = _tensor_arg(target, "mse_loss", "target", 2)
+    if weight is None and size_average is None and reduce is None and _same_float_arrays(x, t):
+        return _mse_node(x, t, x._data, t._data, _reduction_enum(reduction))
     if t.shape != x.shape:
         warnings.warn(
             f"Using a target size ({_sizes(t.shape)}) that is different to the input size ({_sizes(x.shape)}). "
@@ -364,6 +341,20 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, re
         raise NotImplementedError(f"\"mse_cpu\" not implemented for '{_scalar_name(dtype)}'")
     xv = np.broadcast_to(x._data.astype(dtype, copy=False), shape)
     tv = np.broadcast_to(t._data.astype(dtype, copy=False), shape)
+    return _mse_node(x, t, xv, tv, red)
+
+
+def _same_float_arrays(x: Tensor, t: Tensor) -> bool:
+    """CPU tensors of one shape and one float dtype: a loss needs no broadcasting or promotion."""
+    if type(x) not in _CPU_TENSORS or type(t) not in _CPU_TENSORS:
+        return False
+    xv, tv = x._data, t._data
+    return xv.shape == tv.shape and xv.dtype == tv.dtype and xv.dtype.kind == "f"
+
+
+def _mse_node(x: Tensor, t: Tensor, xv: np.ndarray, tv: np.ndarray, red: int) -> Tensor:
+    """The MSE node on ``xv``, ``tv`` (x's and t's values, promoted and broadcast to one shape)."""
+    dtype = xv.dtype
     with np.errstate(**_QUIET):
         diff = xv - tv
         sq = diff * diff
