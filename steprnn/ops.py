@@ -60,7 +60,8 @@ def normalize_dim(dim: Any, ndim: int) -> int:
 #: ``_ROWS_PER_COLUMN`` rows per column after the first: NumPy reduces a short last axis row by row,
 #: 30-50 ns a row, a column costs one ufunc call, ~0.6 µs (measured, float32 maximum: (6400, 10)
 #: 330 → 24 µs, (2000, 4) 71 → 4 µs, (3200, 32) 266 → 79 µs, (700, 50) 28 against 35 µs; sums gain
-#: up to 16 columns: (6400, 10) 105 → 32 µs, (700, 50) 16 against 36 µs; (64, 10) 7 against 11 µs)
+#: up to 16 columns: (6400, 10) 105 → 32 µs, (700, 50) 16 against 36 µs; with few rows the calls
+#: cost more than they save: (64, 10) sums 11 µs by columns against 7 by rows)
 _MAX_BY_COLUMNS = 32
 _SUM_BY_COLUMNS = 16
 _ROWS_PER_COLUMN = 16
