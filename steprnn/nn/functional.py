@@ -428,7 +428,7 @@ def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
 def _plain_classes(input: Tensor, target: Tensor, weight: Tensor | None) -> bool:
     """Whether this is the common classification case, which ``_check_nll`` would pass: CPU tensors,
     input (N, C), target (N,) of int64 or uint8 class indices, no class weights."""
-    if weight is not None or type(input) is not Tensor or type(target) is not Tensor:
+    if weight is not None or type(input) not in _CPU_TENSORS or type(target) not in _CPU_TENSORS:
         return False
     x, t = input._data, target._data
     return x.ndim == 2 and t.ndim == 1 and x.shape[0] == t.shape[0] and t.dtype in _CLASS_INDEX_DTYPES
