@@ -6,14 +6,19 @@ import copy
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import steprnn as sr
 import steprnn.nn as nn
 import steprnn.nn.functional as F
 from steprnn.nn.utils import clip_grad_norm_, clip_grad_value_
+from steprnn.optim import adam as adam_module
 
 TOL = 1e-12
 SHAPES = [(3, 4), (4,), (2, 2, 3)]
+#: the optimisers' twins: two more above ``adam._FUSED_FROM`` elements, where Adam's step is one compiled loop
+OPT_SHAPES = SHAPES + [(9, 11), (130,)]
 
 
 def same_error(torch_call, sr_call):
@@ -25,7 +30,7 @@ def same_error(torch_call, sr_call):
     assert str(se.value) == str(te.value)
 
 
-def twin_params(shapes=SHAPES, seed=0):
+def twin_params(shapes=OPT_SHAPES, seed=0):
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s) for s in shapes]
     tp = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in arrays]
@@ -526,7 +531,7 @@ def sine_closure_twins(dtype=np.float64, seed=0):
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_lbfgs_matches_torch_on_a_nonconvex_function(line_search_fn, dtype):
-    tp, sp = twin_params()
+    tp, sp = twin_params(SHAPES)  # 28 numbers: A below is (28, 28)
     tp = [torch.nn.Parameter(p.detach().to(torch.float64 if dtype == np.float64 else torch.float32)) for p in tp]
     sp = [nn.Parameter(p.detach().numpy().astype(dtype)) for p in sp]
     A = (np.random.default_rng(3).standard_normal((28, 28)) * 0.3).astype(dtype)
@@ -661,3 +666,54 @@ def test_scheduler_state_dict_and_resume():
         sr.optim.lr_scheduler.ExponentialLR(object(), gamma=0.9)
     with pytest.raises(KeyError, match="initial_lr"):
         sr.optim.lr_scheduler.StepLR(sr.optim.SGD(twin_params()[1], lr=0.1), step_size=2, last_epoch=4)
+
+
+# --- Adam's compiled step: the same bits as its NumPy code ------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(64, 300), amsgrad=st.booleans(),
+       maximize=st.booleans(), weight_decay=st.sampled_from([0.0, 0.05]), decoupled=st.booleans(),
+       beta1=st.sampled_from([0.9, 0.5, 0.3]), lr=st.sampled_from([1e-3, 0.05]), nan_at=st.integers(-1, 63),
+       strided=st.booleans(), seed=st.integers(0, 2**16))
+def test_adam_compiled_step_gives_numpy_bits(dtype, n, amsgrad, maximize, weight_decay, decoupled, beta1, lr,
+                                             nan_at, strided, seed):
+    """Each step of the compiled loop (``_fused_step``) leaves parameter and state bit for bit as the
+    NumPy code does (NaN for NaN), NaN gradients and gradients that are strided views included, in every
+    configuration; and it is the loop that ran."""
+    from steprnn.kernels.cpu import optim_steps
+
+    calls = []
+    loop = optim_steps.adam_update
+    rng = np.random.default_rng(seed)
+    start = rng.standard_normal(n).astype(dtype)
+    grads = [rng.standard_normal(n).astype(dtype) * dtype(10.0 ** rng.integers(-4, 3)) for _ in range(3)]
+    if nan_at >= 0:
+        grads[1][nan_at] = np.nan
+    kw = dict(lr=lr, betas=(beta1, 0.99), amsgrad=amsgrad, maximize=maximize, weight_decay=weight_decay,
+              decoupled_weight_decay=decoupled)
+    results = []
+    for fused_from in (adam_module._FUSED_FROM, n + 1):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(optim_steps, "adam_update", lambda *a: calls.append(1) or loop(*a))
+            mp.setattr(adam_module, "_FUSED_FROM", fused_from)
+            p = nn.Parameter(start.copy())
+            opt = sr.optim.Adam([p], **kw)
+            for g in grads:
+                if strided:  # every other element of a wider array, as a layer's views of one product
+                    wide = np.zeros((n, 2), dtype)
+                    wide[:, 0] = g
+                    p.grad = sr.from_numpy(wide[:, 0])
+                else:
+                    p.grad = sr.tensor(g.copy())
+                opt.step()
+                assert p.grad.numpy().tobytes() == g.tobytes()  # the caller's gradient is left alone
+        state = opt.state[p]
+        results.append([p.detach().numpy()] + [state[k].numpy() for k in sorted(state) if k != "step"])
+    assert len(calls) == len(grads)  # the first run went through the loop, the second did not
+    for fused, plain in zip(*results):
+        assert fused.dtype == plain.dtype == dtype
+        # NaN where NumPy has NaN (a NaN's sign is left to the compiler: -g + x may become x - g)
+        assert np.array_equal(np.isnan(fused), np.isnan(plain))
+        numbers = ~np.isnan(plain)
+        assert fused[numbers].tobytes() == plain[numbers].tobytes()
