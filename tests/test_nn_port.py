@@ -53,8 +53,8 @@ def test_embedding_forward_backward_and_init_match_torch(num, dim, idx_shape, se
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 300), st.booleans(), st.integers(0, 10**6), st.data())
 def test_embedding_gradient_of_many_lookups_matches_torch(num, dim, m, by_freq, seed, data):
-    """Enough looked-up rows that the gradient's sums sort them (``_rows_summed``), with repeats,
-    a padding row and ``scale_grad_by_freq``; int32 indices too."""
+    """Many looked-up rows summed into the gradient (``_rows_summed``), with repeats, a padding row
+    and ``scale_grad_by_freq``; int32 indices too."""
     padding_idx = data.draw(st.none() | st.integers(0, num - 1))
     s, t = twin_embedding(num, dim, seed, padding_idx=padding_idx, scale_grad_by_freq=by_freq)
     rng = np.random.default_rng(seed)
@@ -64,6 +64,27 @@ def test_embedding_gradient_of_many_lookups_matches_torch(num, dim, m, by_freq, 
     (out * sr.tensor(w)).sum().backward()
     (tout * torch.tensor(w)).sum().backward()
     close(s.weight.grad, t.weight.grad, TOL64, "weight grad")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(0, 700), st.sampled_from(["float32", "float64", "float16"]),
+       st.sampled_from(["int64", "int32", "uint8"]), st.booleans(), st.integers(0, 10**6))
+def test_embedding_gradient_rows_summed_in_order_as_add_at(num, dim, m, dtype, index_dtype, strided, seed):
+    """The gradient's sums (``_rows_summed``: a compiled loop for float32/64) give ``np.add.at``'s
+    bits, each row added in the order it came; from strided gradients too, leaving them alone."""
+    from steprnn.nn.functional import _rows_summed
+
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, num, size=m).astype(index_dtype)
+    g = (rng.standard_normal((m, 2 * dim)) * 10.0 ** rng.integers(-3, 4, size=(m, 1))).astype(dtype)
+    g = g[:, ::2] if strided else g[:, :dim].copy()
+    before = g.copy()
+    expected = np.zeros((num, dim), dtype)
+    np.add.at(expected, idx, g)
+    got = _rows_summed(idx, g, num)
+    assert got.dtype == np.dtype(dtype) and got.shape == (num, dim)
+    assert got.tobytes() == expected.tobytes()
+    assert g.tobytes() == before.tobytes()
 
 
 def test_embedding_float32_default_and_int32_indices():

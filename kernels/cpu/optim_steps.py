@@ -11,10 +11,7 @@ no fastmath here: no contraction into fused multiply-adds, no reciprocals.
 import numpy as np
 from numba import njit
 
-from ..cache import ENABLED as CACHE
-
-#: IEEE arithmetic, division without Python's zero check (so that the loop vectorises)
-EXACT = dict(cache=CACHE, nogil=True, error_model="numpy")
+from .options import EXACT
 
 #: ``decay``: no weight decay; + weight_decay * p on the gradient (Adam); p scaled first (AdamW)
 NO_DECAY, L2_DECAY, DECOUPLED_DECAY = 0, 1, 2

@@ -706,23 +706,20 @@ def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_ty
         weight._vc.bump()
 
 
-#: picked rows from which ``_rows_summed`` sorts them instead of ``np.add.at`` (measured, float32:
-#: 700 rows of 128 into 50, 550 → 100 µs; 6400 of 64 into 30, 2.6 → 0.9 ms; 5 of 16: 1.7 against 6.4 µs)
-_SORTED_SUM_FROM = 64
+_SUMMED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _rows_summed(idx: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
     """(n, D): row i the sum of the rows of ``g`` (m, D) whose ``idx`` (m,) is i (an embedding's
-    gradient). ``np.add.at`` for a few rows; else the rows sorted by index (stable: each sum in the
-    order the rows came) and each run of one index summed by ``np.add.reduceat``."""
+    gradient), each sum in the order the rows came: one compiled pass for float32/float64
+    (``kernels.cpu.row_sums.add_rows``), ``np.add.at`` for other dtypes."""
     out = np.zeros((n, g.shape[1]), dtype=g.dtype)
-    if idx.shape[0] < _SORTED_SUM_FROM:
+    if g.dtype not in _SUMMED_DTYPES:
         np.add.at(out, idx, g)
         return out
-    order = np.argsort(idx, kind="stable")
-    ordered = idx[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    out[ordered[starts]] = np.add.reduceat(g[order], starts, axis=0)
+    from ..kernels.cpu import row_sums  # Numba, at the first backward: not at ``import steprnn``
+
+    row_sums.add_rows(out, idx.astype(np.int64, copy=False), np.ascontiguousarray(g))
     return out
 
 
