@@ -109,11 +109,12 @@ def _weight(rng, K: int, G: int, dtype, layout: str) -> np.ndarray:
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 11), K=st.integers(1, 40), G=st.integers(1, 100), dtype=st.sampled_from([np.float32, np.float64]),
+@given(n=st.integers(1, 13), K=st.integers(1, 40), G=st.integers(1, 200), dtype=st.sampled_from([np.float32, np.float64]),
        layout=st.sampled_from("CFTS"), seed=st.integers(0, 2**16))
 def test_panel_product_is_v_times_w(n, K, G, dtype, layout, seed):
     """``pack_panels`` lays w out panel by panel (zeros past G), aligned; ``panel_product`` adds
-    v @ w to ``out`` at any n (four-row tiles and rows left over), K and G (a narrow last panel),
+    v @ w to ``out`` at any n (eight- and four-row tiles, rows left over two and one at a time, by
+    four panels and by one), K and G (a narrow last panel),
     from w of any strides; w and v untouched."""
     rng = np.random.default_rng(seed)
     w = _weight(rng, K, G, dtype, layout)

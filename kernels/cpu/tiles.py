@@ -216,13 +216,73 @@ def _tile1x4(out, q, j, v, qv, wp, r0):
 
 
 @njit(**LEAF)
+def _tile2x4(out, q, j, v, wp, r0):
+    """out[q:q+2, j:j+4P] += v[q:q+2] @ four panels side by side: two rows, sixteen vectors of
+    sums; per k, eight loads of w for two broadcasts and sixteen fused multiply-adds, so the rows
+    left after the four- and eight-row tiles stay bound by the multiply-adds, not by the loads of w
+    (one row by four panels: a load per multiply-add). Needs 26 vector registers: only where the
+    CPU has 32 (AVX-512, ``EIGHT_ROWS``)."""
+    K = v.shape[1]
+    L = lanes(wp)
+    r1 = r0 + K
+    r2 = r1 + K
+    r3 = r2 + K
+    a0 = vzero(wp)
+    b0, c0, d0, e0, f0, g0, h0 = a0, a0, a0, a0, a0, a0, a0
+    a1, b1, c1, d1, e1, f1, g1, h1 = a0, a0, a0, a0, a0, a0, a0, a0
+    for k in range(K):
+        w0 = vload(wp, r0 + k, 0)
+        w1 = vload(wp, r0 + k, L)
+        w2 = vload(wp, r1 + k, 0)
+        w3 = vload(wp, r1 + k, L)
+        w4 = vload(wp, r2 + k, 0)
+        w5 = vload(wp, r2 + k, L)
+        w6 = vload(wp, r3 + k, 0)
+        w7 = vload(wp, r3 + k, L)
+        s = vsplat(v[q, k])
+        a0 = vfma(s, w0, a0)
+        b0 = vfma(s, w1, b0)
+        c0 = vfma(s, w2, c0)
+        d0 = vfma(s, w3, d0)
+        e0 = vfma(s, w4, e0)
+        f0 = vfma(s, w5, f0)
+        g0 = vfma(s, w6, g0)
+        h0 = vfma(s, w7, h0)
+        s = vsplat(v[q + 1, k])
+        a1 = vfma(s, w0, a1)
+        b1 = vfma(s, w1, b1)
+        c1 = vfma(s, w2, c1)
+        d1 = vfma(s, w3, d1)
+        e1 = vfma(s, w4, e1)
+        f1 = vfma(s, w5, f1)
+        g1 = vfma(s, w6, g1)
+        h1 = vfma(s, w7, h1)
+    vstore(out, q, j, vadd(vload(out, q, j), a0))
+    vstore(out, q, j + L, vadd(vload(out, q, j + L), b0))
+    vstore(out, q, j + 2 * L, vadd(vload(out, q, j + 2 * L), c0))
+    vstore(out, q, j + 3 * L, vadd(vload(out, q, j + 3 * L), d0))
+    vstore(out, q, j + 4 * L, vadd(vload(out, q, j + 4 * L), e0))
+    vstore(out, q, j + 5 * L, vadd(vload(out, q, j + 5 * L), f0))
+    vstore(out, q, j + 6 * L, vadd(vload(out, q, j + 6 * L), g0))
+    vstore(out, q, j + 7 * L, vadd(vload(out, q, j + 7 * L), h0))
+    vstore(out, q + 1, j, vadd(vload(out, q + 1, j), a1))
+    vstore(out, q + 1, j + L, vadd(vload(out, q + 1, j + L), b1))
+    vstore(out, q + 1, j + 2 * L, vadd(vload(out, q + 1, j + 2 * L), c1))
+    vstore(out, q + 1, j + 3 * L, vadd(vload(out, q + 1, j + 3 * L), d1))
+    vstore(out, q + 1, j + 4 * L, vadd(vload(out, q + 1, j + 4 * L), e1))
+    vstore(out, q + 1, j + 5 * L, vadd(vload(out, q + 1, j + 5 * L), f1))
+    vstore(out, q + 1, j + 6 * L, vadd(vload(out, q + 1, j + 6 * L), g1))
+    vstore(out, q + 1, j + 7 * L, vadd(vload(out, q + 1, j + 7 * L), h1))
+
+
+@njit(**LEAF)
 def panel_product(out, v, wp, tail):
     """out += v @ w: out (n, G) with contiguous rows, v (n, K), wp = ``pack_panels(w)``;
     ``tail`` (TILE_ROWS, P) scratch for a last panel narrower than P (its columns go through it).
 
     Eight rows (``EIGHT_ROWS``), then four, by one panel per tile, panel by panel (a panel stays
-    in L1 while the rows pass);
-    the rows left over one at a time, by four panels; the last, narrow panel through ``tail``."""
+    in L1 while the rows pass); the rows left over two at a time by four panels (``EIGHT_ROWS``),
+    then one at a time by four panels; the last, narrow panel through ``tail``."""
     n, K = v.shape
     G = out.shape[1]
     P = panel_width(wp)  # a constant of the dtype: the divisions below are shifts
@@ -234,7 +294,18 @@ def panel_product(out, v, wp, tail):
             _tile8(out, q, p * P, v, wp, p * K)
         for q in range(n8, n4, TILE_ROWS):
             _tile4(out, q, p * P, v, wp, p * K)
-    for q in range(n4, n):
+    q = n4
+    while EIGHT_ROWS and q + 2 <= n and full >= 4:  # two rows at a time, by four panels
+        p = 0
+        while p + 4 <= full:
+            _tile2x4(out, q, p * P, v, wp, p * K)
+            p += 4
+        while p < full:
+            _tile1(out, q, p * P, v, q, wp, p * K)
+            _tile1(out, q + 1, p * P, v, q + 1, wp, p * K)
+            p += 1
+        q += 2
+    for q in range(q, n):
         p = 0
         while p + 4 <= full:
             _tile1x4(out, q, p * P, v, q, wp, p * K)
