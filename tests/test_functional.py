@@ -142,6 +142,29 @@ def test_log_softmax_is_stable_where_the_naive_formula_is_not():
     assert np.all(np.isfinite(out.data))
 
 
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 40), cols=st.integers(1, 70), dtype=st.sampled_from([np.float32, np.float64]),
+       special=st.sampled_from([None, np.nan, np.inf, -np.inf]), seed=st.integers(0, 2**16))
+def test_log_softmax_rows_with_one_large_value_anywhere_match_torch(rows, cols, dtype, special, seed):
+    """Each row has one value far above the others (e^x overflows without the shift by the row's
+    maximum) at a random column, so the maximum must be found whichever column holds it (the
+    compiled loops over rows, ``_by_rows``); a NaN or ±inf in some rows; forward and backward."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((rows, cols)).astype(dtype)
+    a[np.arange(rows), rng.integers(0, cols, rows)] = 200.0 if dtype == np.float32 else 1000.0
+    if special is not None:
+        a[rng.random(rows) < 0.3, rng.integers(0, cols)] = special
+    x = torch.from_numpy(a.copy()).requires_grad_(True)
+    xs = S(x, True)
+    t_out, s_out = TF.log_softmax(x, dim=1), F.log_softmax(xs, dim=1)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(s_out.data, t_out.detach().numpy(), rtol=tol, atol=tol, equal_nan=True)
+    g = rng.standard_normal((rows, cols)).astype(dtype)
+    t_out.backward(torch.from_numpy(g))
+    s_out.backward(sr.tensor(g))
+    np.testing.assert_allclose(xs.grad.data, x.grad.numpy(), rtol=tol, atol=tol, equal_nan=True)
+
+
 def test_softmax_implicit_dim_warns_and_picks_torchs_dim():
     for shape in [(4,), (3, 4), (2, 3, 4), (2, 3, 4, 5)]:
         x = torch.randn(*shape, dtype=torch.float64)
