@@ -21,7 +21,9 @@ folder behind. At import, old hash folders are pruned: the ``KEEP`` most recentl
 so does any used in the last ``GRACE_S`` seconds (another process or checkout may be using it).
 
 Only functions defined under ``kernels/`` get this locator; Numba caches the user's own functions
-exactly as before. (A ``NUMBA_CACHE_LOCATOR_CLASSES`` setting replaces every locator, ours too.)
+exactly as before. The same files imported under another name than ``steprnn.kernels`` (a script
+that puts the repository on ``sys.path`` and imports ``kernels``) cache in ``<hash>/imported-as/<name>/``:
+their compiled code names modules the package cannot import, and would break its loads. (A ``NUMBA_CACHE_LOCATOR_CLASSES`` setting replaces every locator, ours too.)
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ __all__ = ["CACHE_DIR", "ENABLED", "GRACE_S", "KEEP", "KernelCacheLocator", "Ker
 
 #: the kernels' source folder, symlinks resolved
 KERNELS_DIR = os.path.dirname(os.path.realpath(__file__))
+#: the name the kernels are imported under (``steprnn.kernels``): only functions of its modules
+#: share the hash folder's entries (see ``KernelCacheLocator.from_function``)
+PACKAGE = "steprnn.kernels"
 #: hash folders kept at least (the most recently used)
 KEEP = 4
 #: a folder used this recently is never pruned (seconds)
@@ -196,7 +201,14 @@ class KernelCacheLocator(caching._CacheLocator):
         except ValueError:  # different drives
             return None
         sub = os.path.relpath(os.path.dirname(real), KERNELS_DIR)
-        self = cls(py_func, py_file, os.path.normpath(os.path.join(CACHE_DIR, sub)))
+        where = os.path.join(CACHE_DIR, sub)
+        module = getattr(py_func, "__module__", None) or ""
+        if not module.startswith(PACKAGE + "."):
+            # the same file imported under another name (a script with the repository on sys.path
+            # importing ``kernels.cpu.…``): its compiled code refers to that module, which the
+            # package cannot import, so it must not share the package's entries
+            where = os.path.join(CACHE_DIR, "imported-as", module.split(".")[0] or "_", sub)
+        self = cls(py_func, py_file, os.path.normpath(where))
         try:
             self.ensure_cache_path()
         except OSError:

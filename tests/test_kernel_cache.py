@@ -64,6 +64,23 @@ def test_users_own_functions_keep_numbas_cache(tmp_path):
     assert list((tmp_path / "__pycache__").glob("user_module.add_one-*.nbi"))
 
 
+def test_kernels_imported_under_another_name_cache_apart():
+    """A kernel file imported as ``kernels.cpu.…`` (the repository on sys.path) caches apart from
+    the package's ``steprnn.kernels.cpu.…``: its entries name a module the package cannot import."""
+    def fake(module):
+        def f():
+            return 1
+        f.__module__ = module
+        return f
+
+    source = str(KERNELS / "cpu" / "row_sums.py")
+    ours = cache.KernelCacheLocator.from_function(fake("steprnn.kernels.cpu.row_sums"), source)
+    other = cache.KernelCacheLocator.from_function(fake("kernels.cpu.row_sums"), source)
+    assert ours.get_cache_path() == os.path.join(cache.CACHE_DIR, "cpu")
+    assert other.get_cache_path() == os.path.join(cache.CACHE_DIR, "imported-as", "kernels", "cpu")
+    assert os.path.commonpath([other.get_cache_path(), ours.get_cache_path()]) == cache.CACHE_DIR
+
+
 def _hash_dirs(root: Path) -> set[str]:
     return {p.name for p in root.iterdir() if p.is_dir() and len(p.name) == 16}
 
