@@ -145,13 +145,14 @@ def _softmax_input(x: Tensor, dim: int, dtype: Any, kernel: str) -> tuple[Tensor
     return x, d
 
 
-_ROWS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: the dtypes the compiled loops of ``kernels.cpu`` take here (log-softmax rows, an embedding's gradient)
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _by_rows(a: np.ndarray, d: int | None) -> bool:
     """Whether a log-softmax of ``a`` over ``d`` goes to the compiled loops over rows
     (``kernels.cpu.softmax_rows``): a non-empty float32/float64 NumPy array, over its last axis."""
-    return type(a) is np.ndarray and a.ndim >= 1 and d == a.ndim - 1 and a.dtype in _ROWS_DTYPES and a.size > 0
+    return type(a) is np.ndarray and a.ndim >= 1 and d == a.ndim - 1 and a.dtype in _KERNEL_DTYPES and a.size > 0
 
 
 def _log_softmax_array(xv: np.ndarray, d: int) -> np.ndarray:
@@ -732,15 +733,12 @@ def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_ty
         weight._vc.bump()
 
 
-_SUMMED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _rows_summed(idx: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
     """(n, D): row i the sum of the rows of ``g`` (m, D) whose ``idx`` (m,) is i (an embedding's
     gradient), each sum in the order the rows came: one compiled pass for float32/float64
     (``kernels.cpu.row_sums.add_rows``), ``np.add.at`` for other dtypes."""
     out = np.zeros((n, g.shape[1]), dtype=g.dtype)
-    if g.dtype not in _SUMMED_DTYPES:
+    if g.dtype not in _KERNEL_DTYPES:
         np.add.at(out, idx, g)
         return out
     from ..kernels.cpu import row_sums  # Numba, at the first backward: not at ``import steprnn``
