@@ -228,7 +228,7 @@ def test_large_layers_whose_weights_are_views_packed_for_the_tiles(kind, H, poli
 def test_weight_gradients_are_the_sums_over_rows(M, G, I, P, joint, parts, dtype, seed):
     """``weight_grads.weight_gradients`` gives d_inᵀ [x | 1], d_hᵀ [h | 1] (one [x | h | 1] when the
     two parts are one array) and d_in W_ih at any rows (blocks and threads' chunks not multiples of
-    anything), G (a narrow last panel), K = I + P + 1 (tiles of four and the rows left over), on
+    anything), G (a narrow last panel), K = I + P + 1 (tiles of eight, of four, the columns left), on
     one thread (the serial kernel) or several; its inputs untouched."""
     from steprnn.kernels.cpu import weight_grads
     rng = np.random.default_rng(seed)

@@ -13,8 +13,9 @@ all four products are made from it while it is in cache, the sums in per-thread 
 column of ones giving the bias sums), and the block's rows of dL/dx by one single-threaded BLAS call
 (I is narrow: measured (6400, 128) @ (128, 10) in blocks, BLAS 0.24 ms, the panels padded to 32
 columns 0.36 ms). Measured on this project's machine at LSTM (100, 64, 10, 32),
-float32, two threads: 0.45-0.6 ms, against 1.2-1.7 ms for the three BLAS products it replaces (which
-read dL/da, 3.3 MB, three times, and pay a thread pool's hand-offs). The accumulators are
+float32, two threads: 0.39-0.6 ms (0.42 before the eight-column tiles, A/B), against 1.2-1.7 ms
+for the three BLAS products it replaces (which read dL/da, 3.3 MB, three times, and pay a thread
+pool's hand-offs). The accumulators are
 G x (I + H + 2) per thread: ``takes`` keeps the kernel to layers where they stay in L2; wider
 layers keep OpenBLAS, whose packed GEMM wins there.
 """
