@@ -13,11 +13,11 @@ import steprnn as sr
 import steprnn.nn as nn
 import steprnn.nn.functional as F
 from steprnn.nn.utils import clip_grad_norm_, clip_grad_value_
-from steprnn.optim import adam as adam_module
+from steprnn.optim import optimizer as optimizer_module
 
 TOL = 1e-12
 SHAPES = [(3, 4), (4,), (2, 2, 3)]
-#: the optimisers' twins: two more above ``adam._FUSED_FROM`` elements, where Adam's step is one compiled loop
+#: the optimisers' twins: two more above ``optimizer.COMPILED_FROM`` elements, where a step is one compiled loop
 OPT_SHAPES = SHAPES + [(9, 11), (130,)]
 
 
@@ -668,7 +668,51 @@ def test_scheduler_state_dict_and_resume():
         sr.optim.lr_scheduler.StepLR(sr.optim.SGD(twin_params()[1], lr=0.1), step_size=2, last_epoch=4)
 
 
-# --- Adam's compiled step: the same bits as its NumPy code ------------------------------------------
+# --- the compiled update loops: the same bits as the NumPy code -------------------------------------
+
+def assert_compiled_gives_numpy_bits(make_opt, loop_name, start, grads, strided):
+    """Run ``make_opt([p])`` over ``grads`` twice, through the compiled loop ``loop_name`` of
+    ``kernels.cpu.optim_steps`` and through the NumPy path (``COMPILED_FROM`` above p's size):
+    parameter and state end with the same bits, NaN for NaN (a NaN's sign is left to the compiler:
+    -g + x may become x - g); the caller's gradients are left alone; the loop ran once per step."""
+    from steprnn.kernels.cpu import optim_steps
+
+    calls = []
+    loop = getattr(optim_steps, loop_name)
+    results = []
+    for compiled_from in (optimizer_module.COMPILED_FROM, start.size + 1):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(optim_steps, loop_name, lambda *a: calls.append(1) or loop(*a))
+            mp.setattr(optimizer_module, "COMPILED_FROM", compiled_from)
+            p = nn.Parameter(start.copy())
+            opt = make_opt([p])
+            for g in grads:
+                if strided:  # every other element of a wider array, as a layer's views of one product
+                    wide = np.zeros((g.size, 2), g.dtype)
+                    wide[:, 0] = g
+                    p.grad = sr.from_numpy(wide[:, 0])
+                else:
+                    p.grad = sr.tensor(g.copy())
+                opt.step()
+                assert p.grad.numpy().tobytes() == g.tobytes()
+        state = opt.state[p]
+        results.append([p.detach().numpy()] + [state[k].numpy() for k in sorted(state) if k != "step"])
+    assert len(calls) == len(grads)  # the first run went through the loop, the second did not
+    assert len(results[0]) == len(results[1])
+    for compiled, plain in zip(*results):
+        assert compiled.dtype == plain.dtype == start.dtype
+        assert np.array_equal(np.isnan(compiled), np.isnan(plain))
+        numbers = ~np.isnan(plain)
+        assert compiled[numbers].tobytes() == plain[numbers].tobytes()
+
+
+def _start_and_grads(dtype, n, nan_at, seed):
+    rng = np.random.default_rng(seed)
+    start = rng.standard_normal(n).astype(dtype)
+    grads = [rng.standard_normal(n).astype(dtype) * dtype(10.0 ** rng.integers(-4, 3)) for _ in range(3)]
+    if nan_at >= 0:
+        grads[1][nan_at] = np.nan
+    return start, grads
 
 
 @settings(max_examples=40, deadline=None)
@@ -678,42 +722,27 @@ def test_scheduler_state_dict_and_resume():
        strided=st.booleans(), seed=st.integers(0, 2**16))
 def test_adam_compiled_step_gives_numpy_bits(dtype, n, amsgrad, maximize, weight_decay, decoupled, beta1, lr,
                                              nan_at, strided, seed):
-    """Each step of the compiled loop (``_fused_step``) leaves parameter and state bit for bit as the
-    NumPy code does (NaN for NaN), NaN gradients and gradients that are strided views included, in every
-    configuration; and it is the loop that ran."""
-    from steprnn.kernels.cpu import optim_steps
-
-    calls = []
-    loop = optim_steps.adam_update
-    rng = np.random.default_rng(seed)
-    start = rng.standard_normal(n).astype(dtype)
-    grads = [rng.standard_normal(n).astype(dtype) * dtype(10.0 ** rng.integers(-4, 3)) for _ in range(3)]
-    if nan_at >= 0:
-        grads[1][nan_at] = np.nan
+    """Adam's compiled loop (``adam._fused_step``) in every configuration: AMSGrad, maximize, L2 or
+    decoupled decay, β₁ on both of lerp's branches, NaN and strided gradients."""
+    start, grads = _start_and_grads(dtype, n, nan_at, seed)
     kw = dict(lr=lr, betas=(beta1, 0.99), amsgrad=amsgrad, maximize=maximize, weight_decay=weight_decay,
               decoupled_weight_decay=decoupled)
-    results = []
-    for fused_from in (adam_module._FUSED_FROM, n + 1):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(optim_steps, "adam_update", lambda *a: calls.append(1) or loop(*a))
-            mp.setattr(adam_module, "_FUSED_FROM", fused_from)
-            p = nn.Parameter(start.copy())
-            opt = sr.optim.Adam([p], **kw)
-            for g in grads:
-                if strided:  # every other element of a wider array, as a layer's views of one product
-                    wide = np.zeros((n, 2), dtype)
-                    wide[:, 0] = g
-                    p.grad = sr.from_numpy(wide[:, 0])
-                else:
-                    p.grad = sr.tensor(g.copy())
-                opt.step()
-                assert p.grad.numpy().tobytes() == g.tobytes()  # the caller's gradient is left alone
-        state = opt.state[p]
-        results.append([p.detach().numpy()] + [state[k].numpy() for k in sorted(state) if k != "step"])
-    assert len(calls) == len(grads)  # the first run went through the loop, the second did not
-    for fused, plain in zip(*results):
-        assert fused.dtype == plain.dtype == dtype
-        # NaN where NumPy has NaN (a NaN's sign is left to the compiler: -g + x may become x - g)
-        assert np.array_equal(np.isnan(fused), np.isnan(plain))
-        numbers = ~np.isnan(plain)
-        assert fused[numbers].tobytes() == plain[numbers].tobytes()
+    assert_compiled_gives_numpy_bits(lambda ps: sr.optim.Adam(ps, **kw), "adam_update", start, grads, strided)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(64, 300), momentum=st.sampled_from([0.0, 0.9]),
+       dampening=st.sampled_from([0.0, 0.3]), nesterov=st.booleans(), maximize=st.booleans(),
+       weight_decay=st.sampled_from([0.0, 0.05]), lr=st.sampled_from([1e-3, 0.1]), nan_at=st.integers(-1, 63),
+       strided=st.booleans(), seed=st.integers(0, 2**16))
+def test_sgd_compiled_step_gives_numpy_bits(dtype, n, momentum, dampening, nesterov, maximize, weight_decay, lr,
+                                            nan_at, strided, seed):
+    """SGD's compiled loop (``sgd._fused_step``) with and without momentum (its first step, which
+    makes the buffer, and the later ones), dampening, Nesterov, maximize, weight decay, NaN and
+    strided gradients."""
+    if nesterov and (momentum == 0 or dampening != 0):
+        nesterov = False  # PyTorch refuses that combination
+    start, grads = _start_and_grads(dtype, n, nan_at, seed)
+    kw = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, maximize=maximize,
+              weight_decay=weight_decay)
+    assert_compiled_gives_numpy_bits(lambda ps: sr.optim.SGD(ps, **kw), "sgd_update", start, grads, strided)

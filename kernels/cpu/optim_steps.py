@@ -1,7 +1,8 @@
-"""The optimisers' update of one parameter as one loop over its elements (``steprnn.optim``).
+"""The optimisers' update of one parameter as one loop over its elements (``steprnn.optim``: Adam, SGD).
 
 NumPy makes an Adam step in a dozen passes over each parameter, each allocating its result
-(measured: 0.5 ms a step for the 145 K parameters of a character LSTM with H = 128). Here each
+(measured, the 145 K float32 parameters of a character LSTM with H = 128: Adam 349 µs a step
+against 131 compiled; SGD with momentum 120 against 66; plain SGD 59 against 40). Here each
 element is read once and updated in registers. The arithmetic is NumPy's, operation for operation
 and in the same order, in the parameter's dtype (the constants ``c`` come in that dtype, rounded
 from Python's doubles as NumPy rounds a Python float): the loop gives the same bits as the NumPy
@@ -54,3 +55,30 @@ def adam_update(p, g, m, v, v_max, c, maximize, decay, small):
             v_max[i] = vm
             vi = vm
         p[i] = pi + step * mi / (np.sqrt(vi) / bc2_sqrt + eps)
+
+
+@njit(**EXACT)
+def sgd_update(p, g, buf, c, maximize, decay, first, nesterov):
+    """One SGD step in place on flat arrays of one dtype (p, g: (n,); buf (n,) the momentum buffer,
+    or (0,) without momentum; ``first``: the buffer is new, and takes the gradient). ``c`` (4,) in
+    that dtype: weight decay, momentum μ, 1 − dampening, −lr.
+
+        g ← −g (maximize);  g ← g + wd·p (decay)
+        b ← g (first step)  or  b ← μ b + (1 − dampening) g;   g ← g + μ b (Nesterov)  or  g ← b
+        p ← p + (−lr) g
+    """
+    wd, mu, damp, step = c[0], c[1], c[2], c[3]
+    momentum = buf.shape[0] > 0
+    for i in range(p.shape[0]):
+        gi = -g[i] if maximize else g[i]
+        if decay:
+            gi = gi + wd * p[i]
+        if momentum:
+            if first:
+                bi = gi
+            else:
+                bi = buf[i] * mu
+                bi = bi + damp * gi
+            buf[i] = bi
+            gi = gi + mu * bi if nesterov else bi
+        p[i] = p[i] + step * gi

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..grad_mode import no_grad
 from ..tensor import Tensor
-from .optimizer import Optimizer, _params_with_grad
+from .optimizer import Optimizer, _compiled_operands, _params_with_grad
 from .sgd import _check_unsupported, _scalar
 
 __all__ = ["Adam"]
@@ -22,42 +22,27 @@ def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
         np.copyto(start, end - (end - start) * (1 - weight), casting="same_kind")
 
 
-#: a parameter of fewer elements than this takes NumPy's path: there the loop's call costs more
-#: than NumPy's passes over so few elements
-_FUSED_FROM = 64
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _fused_step(p: Tensor, state: dict[str, Any], lr: float, beta1: float, beta2: float, eps: float,
                 weight_decay: float, amsgrad: bool, maximize: bool, decoupled: bool) -> bool:
     """The rest of ``Adam.step`` for ``p`` (its ``step`` already counted) as one compiled loop over
     its elements (``kernels.cpu.optim_steps.adam_update``: the same bits as the NumPy code below
-    it), where p and its state are C-contiguous NumPy arrays of one float dtype, and its gradient a
-    NumPy array of that dtype (copied where its elements are not contiguous: a layer's weight
-    gradients can be views of one larger product); returns False, having done nothing, where not."""
+    it), where ``_compiled_operands`` takes p and its state; returns False, having done nothing,
+    where it does not."""
+    keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+    flat = _compiled_operands(p, [state[k]._data for k in keys])
+    if flat is None:
+        return False
     from ..kernels.cpu import optim_steps  # Numba, at the first step: not at ``import steprnn``
-    data, grad = p._data, p.grad._data
-    if data.size < _FUSED_FROM:
-        return False
-    buffers = [data, state["exp_avg"]._data, state["exp_avg_sq"]._data]
-    if amsgrad:
-        buffers.append(state["max_exp_avg_sq"]._data)
-    dtype = data.dtype
-    if (dtype not in _FUSED_DTYPES or type(grad) is not np.ndarray or grad.dtype != dtype or grad.shape != data.shape
-            or any(type(a) is not np.ndarray or a.dtype != dtype or a.shape != data.shape or not a.flags.c_contiguous
-                   for a in buffers)):
-        return False
-    buffers.insert(1, np.ascontiguousarray(grad))
+
     step = float(state["step"].item())
     decay = optim_steps.NO_DECAY if weight_decay == 0 else (
         optim_steps.DECOUPLED_DECAY if decoupled else optim_steps.L2_DECAY)
     w1 = 1 - beta1
     c = np.array([(1 - lr * weight_decay) if decoupled else weight_decay, w1, 1 - w1, beta2, 1 - beta2,
-                  (1 - beta2 ** step) ** 0.5, eps, -(lr / (1 - beta1 ** step))], dtype=dtype)
-    flat = [a.reshape(-1) for a in buffers]
-    v_max = flat[4] if amsgrad else np.empty(0, dtype)
+                  (1 - beta2 ** step) ** 0.5, eps, -(lr / (1 - beta1 ** step))], dtype=flat[0].dtype)
+    v_max = flat[4] if amsgrad else np.empty(0, flat[0].dtype)
     optim_steps.adam_update(flat[0], flat[1], flat[2], flat[3], v_max, c, maximize, decay, abs(w1) < 0.5)
-    for key in ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ()):
+    for key in ("step",) + keys:
         state[key]._vc.bump()
     p._vc.bump()
     return True

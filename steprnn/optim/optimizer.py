@@ -246,5 +246,28 @@ class Optimizer:
         self.__setstate__({"state": state, "param_groups": param_groups})
 
 
+#: a parameter of fewer elements than this takes its optimiser's NumPy path: there a compiled
+#: loop's call costs more than NumPy's passes over so few elements
+COMPILED_FROM = 64
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _compiled_operands(p: Tensor, state: list[np.ndarray]) -> list[np.ndarray] | None:
+    """[p, its gradient, *state] as flat arrays for an update loop of ``kernels.cpu.optim_steps``,
+    or None where p has fewer than ``COMPILED_FROM`` elements, or p or a state array is not a
+    C-contiguous NumPy array of p's float dtype and shape, or the gradient not a NumPy array of
+    them (it is copied where its elements are not contiguous: a layer's weight gradients can be
+    views of one larger product)."""
+    data, grad = p._data, p.grad._data
+    if type(data) is not np.ndarray or data.size < COMPILED_FROM:
+        return None
+    dtype, shape = data.dtype, data.shape
+    if (dtype not in _COMPILED_DTYPES or type(grad) is not np.ndarray or grad.dtype != dtype or grad.shape != shape
+            or any(type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous
+                   for a in [data, *state])):
+        return None
+    return [a.reshape(-1) for a in [data, np.ascontiguousarray(grad), *state]]
+
+
 def _params_with_grad(group: dict[str, Any]) -> Iterable[Tensor]:
     return [p for p in group["params"] if p.grad is not None]

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..grad_mode import no_grad
 from ..tensor import Tensor
-from .optimizer import Optimizer, _params_with_grad
+from .optimizer import Optimizer, _compiled_operands, _params_with_grad
 
 __all__ = ["SGD"]
 
@@ -27,6 +27,31 @@ def _scalar(x: Any) -> float:
     if isinstance(x, Tensor):
         return float(x.item())
     return x
+
+
+def _fused_step(p: Tensor, state: dict[str, Any], lr: float, weight_decay: float, momentum: float,
+                dampening: float, nesterov: bool, maximize: bool) -> bool:
+    """``SGD.step`` for ``p`` as one compiled loop over its elements
+    (``kernels.cpu.optim_steps.sgd_update``: the same bits as the NumPy code of ``SGD.step``),
+    where ``_compiled_operands`` takes p and its momentum buffer; returns False, having done
+    nothing, where it does not."""
+    buf = state.get("momentum_buffer") if momentum != 0 else None
+    flat = _compiled_operands(p, [] if buf is None else [buf._data])
+    if flat is None:
+        return False
+    from ..kernels.cpu import optim_steps  # Numba, at the first step: not at ``import steprnn``
+
+    first = momentum != 0 and buf is None
+    if first:
+        buf = p._new(np.empty(p._data.shape, p._data.dtype), False)
+        state["momentum_buffer"] = buf
+    b = buf._data.reshape(-1) if buf is not None else np.empty(0, flat[0].dtype)
+    c = np.array([weight_decay, momentum, 1 - dampening, -lr], dtype=flat[0].dtype)
+    optim_steps.sgd_update(flat[0], flat[1], b, c, maximize, weight_decay != 0, first, nesterov)
+    if buf is not None and not first:
+        buf._vc.bump()
+    p._vc.bump()
+    return True
 
 
 class SGD(Optimizer):
@@ -83,6 +108,9 @@ class SGD(Optimizer):
             nesterov = group["nesterov"]
             maximize = group["maximize"]
             for p in _params_with_grad(group):
+                if _fused_step(p, self.state[p] if momentum != 0 else {}, lr, weight_decay, momentum, dampening,
+                               nesterov, maximize):
+                    continue
                 grad = p.grad._data if not maximize else -p.grad._data
                 if weight_decay != 0:
                     grad = grad + weight_decay * p._data
