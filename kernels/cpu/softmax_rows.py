@@ -15,7 +15,19 @@ import numpy as np
 from numba import njit
 
 from .jit import JIT
+from .options import EXACT
 from .vexp import exp_inplace
+
+
+@njit(**EXACT)
+def _row_sum(v):
+    """Σ v (1-D) in order, one addition after another, as the backward always summed a row of g
+    (compiled without fastmath, so that LLVM keeps the order: a reordered sum rounds differently,
+    and g − e^{out} Σ g cancels it into the gradient)."""
+    s = v[0] - v[0]
+    for j in range(v.shape[0]):
+        s += v[j]
+    return s
 
 
 @njit(inline="always", **JIT)
@@ -48,34 +60,41 @@ def _row_max(x, r):
 @njit(**JIT)
 def log_softmax_rows(x, out):
     """out = log_softmax(x) over each row: x, out (R, C), C ≥ 1, C-contiguous. The exponentials of
-    all rows in one ``exp_inplace`` call (a row at a time, a short row's tail went element by element)."""
+    all rows in one ``exp_inplace`` call (a row at a time, a short row's tail went element by element).
+    The loops run over 1-D row views, which LLVM vectorises (indexed ``x[r, j]`` they stayed
+    scalar: (700, 50) float32 45 -> 23 µs, the same bits)."""
     R, C = x.shape
     e = np.empty(R * C, dtype=x.dtype)
     for r in range(R):
         m = _row_max(x, r)
+        xr = x[r]
+        outr = out[r]
+        er = e[r * C:(r + 1) * C]
         for j in range(C):
-            v = x[r, j] - m
-            out[r, j] = v
-            e[r * C + j] = v
+            v = xr[j] - m
+            outr[j] = v
+            er[j] = v
     exp_inplace(e)
     for r in range(R):
         s = e[r * C] - e[r * C]
         for j in range(C):
             s += e[r * C + j]
         ls = np.log(s)
+        outr = out[r]
         for j in range(C):
-            out[r, j] = out[r, j] - ls
+            outr[j] = outr[j] - ls
 
 
 @njit(**JIT)
 def log_softmax_rows_backward(g, out, dx):
-    """dx = g − e^{out} Σ_row g: g, out, dx (R, C), C-contiguous."""
+    """dx = g − e^{out} Σ_row g: g, out, dx (R, C), C-contiguous (loops over 1-D row views)."""
     R, C = g.shape
     e = out.copy().reshape(R * C)
     exp_inplace(e)
     for r in range(R):
-        s = g[r, 0] - g[r, 0]
+        gr = g[r]
+        er = e[r * C:(r + 1) * C]
+        dxr = dx[r]
+        s = _row_sum(gr)
         for j in range(C):
-            s += g[r, j]
-        for j in range(C):
-            dx[r, j] = g[r, j] - e[r * C + j] * s
+            dxr[j] = gr[j] - er[j] * s
