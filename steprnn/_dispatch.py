@@ -26,8 +26,9 @@ from .cell_kinds import KINDS
 _BACKENDS: dict[str, ModuleType] = {}
 
 
-#: kinds whose forward keeps only a one-step scratch of the pre-activations, recorded or not
-PRE_RECOMPUTED = frozenset({"lstm"})
+#: kinds whose recorded forward keeps fewer pre-activations than a Trace shows (``kept_pre``): a
+#: trace recomputes the rest (``trace.build``)
+PRE_RECOMPUTED = frozenset(name for name, k in KINDS.items() if k.kept_pre != k.pre_names)
 
 
 def previous_states(hs: np.ndarray, h0: np.ndarray, active: np.ndarray, reverse: bool) -> np.ndarray:
@@ -158,9 +159,11 @@ def run_direction(
     dtype = x.dtype
     H = weights.hidden_size
     R = T if record else 1
-    # the LSTM's backward reads no pre-activations, and a trace recomputes them from the recorded
-    # states (``trace.build``): a one-step scratch saves writing T*N*4H values
-    R_pre = 1 if kind in PRE_RECOMPUTED else R
+    # the pre-activations the kernels write: those a backward reads (``kept_pre``: GRU's W_hn h + b_hn,
+    # RNN's a_t), R steps of them; the LSTM's backward reads none, and its kernels take a one-step
+    # scratch of all four. A trace recomputes the rest from the recorded states (``trace.build``):
+    # every step of them would be T*N*4H (LSTM) or T*N*3H (GRU) more values written
+    R_pre, pre_width = (R if spec.kept_pre else 1), len(spec.written_pre)
     W = h0.shape[1]
     h_prev = c_prev = None
     if device == "cpu":
@@ -182,7 +185,7 @@ def run_direction(
         else:
             cells = np.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
         gates = np.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
-        pre = np.empty((R_pre, N, spec.pre_width * H), dtype=dtype)
+        pre = np.empty((R_pre, N, pre_width * H), dtype=dtype)
     else:
         xp = arrays_for(device)
         x2 = xp.contiguous(x).reshape(T * N, I)
@@ -191,7 +194,7 @@ def run_direction(
         h = xp.copy(h0, dtype)
         c = None if c0 is None else xp.copy(c0, dtype)
         gates = xp.empty((R, N, spec.gate_width * H), dtype=dtype) if spec.gate_width else None
-        pre = xp.empty((R_pre, N, spec.pre_width * H), dtype=dtype)
+        pre = xp.empty((R_pre, N, pre_width * H), dtype=dtype)
         cells = xp.empty((R, N, H), dtype=dtype) if spec.has_cell_state else None
     state = (h,) if c is None else (h, c)
     rec = tuple(_flat(a) for a in (gates, pre, cells) if a is not None)  # the order of spec.record_names

@@ -6,9 +6,10 @@ Every module that needs a fact about RNN, LSTM or GRU reads it here: the layers 
 estimate), ``Step`` (activations) and the docstrings of ``nn.RNN``/``LSTM``/``GRU`` and the cells
 (equations). Adding a cell kind is one entry here and its kernels in ``kernels/<device>/``.
 
-Widths are in units of the hidden size H: a step of one batch row records ``gate_blocks * H``
+Widths are in units of the hidden size H: a step of one batch row of a Trace holds ``gate_blocks * H``
 activated gates, ``len(pre_names) * H`` pre-activations, ``H`` cell state (LSTM) and ``H_out``
-hidden state (``H_out = proj_size`` with an LSTM projection, else H).
+hidden state (``H_out = proj_size`` with an LSTM projection, else H). A recorded forward keeps
+only the pre-activations its backward reads (``kept_pre``); a Trace recomputes the others.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class CellKind:
     gates: tuple[str, ...]  # activated gates, in PyTorch's row order (Trace.gate_names)
     activations: Mapping[str, str]  # gate → 'σ' or 'tanh'
     rows_per_unit: int  # row blocks of weight_ih / weight_hh: G, the rows are G*H
-    pre_names: tuple[str, ...]  # blocks of the recorded pre-activations, in their order
+    pre_names: tuple[str, ...]  # blocks of a Trace's pre-activations, in their order
+    kept_pre: tuple[str, ...]  # the blocks a recorded forward keeps for every step (what its backward reads)
     has_cell_state: bool  # LSTM: c_t, (h_0, c_0), a projection weight_hr
     equations: str  # one step, as in PyTorch's docstrings (x_t, h_{t-1}; ⊙ elementwise)
 
@@ -42,6 +44,17 @@ class CellKind:
     def pre_width(self) -> int:
         """Columns of the pre-activation record, in units of H."""
         return len(self.pre_names)
+
+    @property
+    def kept_pre_width(self) -> int:
+        """Columns of the pre-activations a recorded forward keeps for every step, in units of H."""
+        return len(self.kept_pre)
+
+    @property
+    def written_pre(self) -> tuple[str, ...]:
+        """The pre-activation blocks the kernels write (their ``pre`` record, in this order): those
+        kept for backward; where none are (LSTM), all of them, into a one-step scratch."""
+        return self.kept_pre or self.pre_names
 
     @property
     def cell_width(self) -> int:
@@ -69,13 +82,13 @@ _SIGMA, _TANH = "σ", "tanh"
 KINDS: Mapping[str, CellKind] = MappingProxyType({
     "rnn": CellKind(
         name="rnn", display="RNN", gates=(), activations=MappingProxyType({}), rows_per_unit=1,
-        pre_names=("h",), has_cell_state=False,
+        pre_names=("h",), kept_pre=("h",), has_cell_state=False,
         equations="h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)      (ReLU with nonlinearity='relu')",
     ),
     "lstm": CellKind(
         name="lstm", display="LSTM", gates=("i", "f", "g", "o"),
         activations=MappingProxyType({"i": _SIGMA, "f": _SIGMA, "g": _TANH, "o": _SIGMA}), rows_per_unit=4,
-        pre_names=("i", "f", "g", "o"), has_cell_state=True,
+        pre_names=("i", "f", "g", "o"), kept_pre=(), has_cell_state=True,
         equations="\n".join([
             "i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)",
             "f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)",
@@ -88,7 +101,7 @@ KINDS: Mapping[str, CellKind] = MappingProxyType({
     "gru": CellKind(
         name="gru", display="GRU", gates=("r", "z", "n"),
         activations=MappingProxyType({"r": _SIGMA, "z": _SIGMA, "n": _TANH}), rows_per_unit=3,
-        pre_names=("r", "z", "n", "hn"), has_cell_state=False,
+        pre_names=("r", "z", "n", "hn"), kept_pre=("hn",), has_cell_state=False,
         equations="\n".join([
             "r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)",
             "z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)",

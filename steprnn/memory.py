@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._dispatch import PRE_RECOMPUTED
 from .cell_kinds import KINDS
 
 __all__ = ["OutOfMemoryError", "available_memory", "check_allocation", "format_bytes", "kept_for_backward",
@@ -162,11 +161,9 @@ def _record_width(kind: str, H: int, P: int) -> int:
 def kept_for_backward(kind: str, I_l: int, H: int, P: int, D: int, rows: int) -> int:
     """Elements one layer's forward keeps for backward over ``rows`` = T*N: its input and each
     direction's records of every step (gates, pre-activations, c_t, h_t), less the
-    pre-activations where the forward keeps one step of them (``_dispatch.PRE_RECOMPUTED``: that
-    kind's backward does not read them)."""
-    width = _record_width(kind, H, P)
-    if kind in PRE_RECOMPUTED:
-        width -= KINDS[kind].pre_width * H
+    pre-activations the forward does not keep (``cell_kinds.CellKind.kept_pre``: the kind's backward
+    does not read them; a Trace recomputes them)."""
+    width = _record_width(kind, H, P) - (KINDS[kind].pre_width - KINDS[kind].kept_pre_width) * H
     return rows * I_l + D * rows * width
 
 

@@ -87,13 +87,13 @@ def active_rows(lengths: list[int], T: int) -> np.ndarray:
 
 
 def oracle_steps(c: dict) -> dict:
-    """Per step and row, from the oracle: gates, pre (blocks in ``pre_names`` order), c, h, and the
-    state each step read (h_prev, c_prev); NaN where a row takes no step."""
+    """Per step and row, from the oracle: gates, pre (the blocks the kernels write, ``written_pre``),
+    c, h, and the state each step read (h_prev, c_prev); NaN where a row takes no step."""
     kind, T, N = c["kind"], c["T"], c["N"]
     spec = KINDS[kind]
     H, H_out = c["H"], c["H_out"]
     out = {name: np.full((T, N, w), np.nan) for name, w in (
-        ("gates", spec.gate_width * H), ("pre", spec.pre_width * H), ("c", H), ("h", H_out),
+        ("gates", spec.gate_width * H), ("pre", len(spec.written_pre) * H), ("c", H), ("h", H_out),
         ("h_prev", H_out), ("c_prev", H))}
     nl = "relu" if c["relu"] else "tanh"
     for b in range(N):
@@ -107,7 +107,7 @@ def oracle_steps(c: dict) -> dict:
             h, cc, gates, pre = cell_step(kind, c["x"][t, b:b + 1], h, cc, c["p"], nl)
             if spec.gates:
                 out["gates"][t, b] = np.concatenate([gates[g][0] for g in spec.gates])
-            out["pre"][t, b] = np.concatenate([pre[name][0] for name in spec.pre_names])
+            out["pre"][t, b] = np.concatenate([pre[name][0] for name in spec.written_pre])
             if cc is not None:
                 out["c"][t, b] = cc[0]
             out["h"][t, b] = h[0]
@@ -146,7 +146,7 @@ def run_forward(backend: str, c: dict, record: bool, record_pre: bool | None = N
     state = (c["h0"].astype(dt),) + (() if c["c0"] is None else (c["c0"].astype(dt),))
     if strided:
         hs, state = _strided(hs), tuple(_strided(a) for a in state)
-    widths = {"gates": spec.gate_width * H, "pre": spec.pre_width * H, "c": H}
+    widths = {"gates": spec.gate_width * H, "pre": len(spec.written_pre) * H, "c": H}
     rec = {name: np.full((R, N * widths[name]), -7.0, dt) for name in spec.record_names}
     if record_pre is not None:
         rec["pre"] = np.full((T if record_pre else 1, N * widths["pre"]), -7.0, dt)

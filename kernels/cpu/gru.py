@@ -27,9 +27,9 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
     reverse  run t = T-1 .. 0
     hs       (T, N, H)  out: h_t of every step
     state    (h (N, H),): in: h_0; out: h_n
-    rec      (gates (R, N*3H), pre (R, N*4H)): activated r|z|n, and pre-activations
-             r|z|n|(W_hn h_{t-1} + b_hn), row b at columns b*3H.. / b*4H..;
-             R = T records every step, R = 1 is a scratch area.
+    rec      (gates (R, N*3H), hn (R, N*H)): activated r|z|n, and W_hn h_{t-1} + b_hn (the one
+             pre-activation term the backward reads), row b at columns b*3H.. / b*H..;
+             R = T records every step, R = 1 is a scratch area. (A trace recomputes a_r, a_z, a_n.)
     """
     bounds = chunk_bounds(state[0].shape[0], parts)
     # (T*N, 3H): W_ih x_t + b_ih of every step, plus b_hr, b_hz (b_hn stays apart: r_t multiplies
@@ -43,15 +43,15 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec):
 @njit(**LEAF)
 def gru_cell_lanes(acc, pr, gt, xs, xr, h, row, hs_t, q, width):
     """Gates and h_t of one row for the columns 0..width-1 of every gate (width a multiple of the
-    lanes), one register of lanes at a time (``simd``), with the pre-activations recorded.
+    lanes), one register of lanes at a time (``simd``), with W_hn h_{t-1} + b_hn recorded.
 
     acc     the block's a_r | a_z | W_hn h_{t-1} + b_hn (1-D, this row at q*3H)
-    pr, gt  the block's records of a_r | a_z | a_n | W_hn h + b_hn and r | z | n (1-D, row q at q*4H, q*3H)
+    pr, gt  the block's records of W_hn h + b_hn and of r | z | n (1-D, row q at q*H, q*3H)
     xs      (·, 3H) W_i· x_t + b_i· (+ b_hr, b_hz) of this row at xs[xr]
     h       (N, H): h_{t-1} at row ``row``, replaced by h_t, which hs_t[row] gets too
     """
     H = h.shape[1]
-    G, P = 3 * H, 4 * H
+    G = 3 * H
     L = lanes(h)
     zero = vzero(h)
     one = vsplat(typed_one(h))
@@ -60,15 +60,12 @@ def gru_cell_lanes(acc, pr, gt, xs, xr, h, row, hs_t, q, width):
         a_r = vload1(acc, q * G + j)
         a_z = vload1(acc, q * G + H + j)
         hn = vload1(acc, q * G + 2 * H + j)  # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
-        vstore1(pr, q * P + j, a_r)
-        vstore1(pr, q * P + H + j, a_z)
-        vstore1(pr, q * P + 3 * H + j, hn)
+        vstore1(pr, q * H + j, hn)
         # r_t, z_t = σ(a) = 1 / (1 + e^{-a})
         r = vdiv(one, vadd(one, vexp(vsub(zero, a_r))))
         z = vdiv(one, vadd(one, vexp(vsub(zero, a_z))))
         # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
         a_n = vadd(vload(xs, xr, 2 * H + j), vmul(r, hn))
-        vstore1(pr, q * P + 2 * H + j, a_n)
         n = vsub(vdiv(two, vadd(one, vexp(vsub(zero, vadd(a_n, a_n))))), one)
         vstore1(gt, q * G + j, r)
         vstore1(gt, q * G + H + j, z)
@@ -94,10 +91,10 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
     x, xp = inputs
     b_hh = biases[1]
     h = state[0]
-    gates, pre = rec
+    gates, hn_rec = rec
     T = active.shape[0]
     N, H = h.shape
-    G, P = 3 * H, 4 * H  # widths of a row of gates and of pre
+    G = 3 * H  # width of a row of gates (of hn: H)
     one = typed_one(h)
     two = one + one
     m = hi - lo
@@ -119,7 +116,7 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
         n_rows = rows_active(active[t], lo, hi)
         if n_rows == 0:
             continue
-        pr = pre[r_, lo * P:(lo + n_rows) * P]  # row q at q*4H
+        pr = hn_rec[r_, lo * H:(lo + n_rows) * H]  # W_hn h_{t-1} + b_hn, row q at q*H
         gt = gates[r_, lo * G:(lo + n_rows) * G]  # row q at q*3H
         # W_i· x_t + b_i· (+ b_hr, b_hz), row q of the block at xs[x0 + q]
         if in_loop:
@@ -142,11 +139,10 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
                 for k in range(2):
                     for jj in range(w):
                         j = k * H + lanes_h + jj
-                        pr[q * P + j] = acc[q * G + j]
                         e[(q * 2 + k) * w + jj] = -acc[q * G + j]
                 for jj in range(w):
                     # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
-                    pr[q * P + 3 * H + lanes_h + jj] = acc[q * G + 2 * H + lanes_h + jj]
+                    pr[q * H + lanes_h + jj] = acc[q * G + 2 * H + lanes_h + jj]
             exp_inplace(e[:n_rows * 2 * w])
             for q in range(n_rows):
                 xrow = xs[x0 + q]
@@ -158,7 +154,6 @@ def gru_rows(lo, hi, inputs, weights, biases, active, reverse, hs, state, rec):
                     gt[q * G + H + j] = one / (one + e[(q * 2 + 1) * w + jj])
                     # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
                     a_n = xrow[2 * H + j] + r * acc[q * G + 2 * H + j]
-                    pr[q * P + 2 * H + j] = a_n
                     en[q * w + jj] = -two * a_n
             exp_inplace(en[:n_rows * w])
             for q in range(n_rows):
@@ -179,7 +174,7 @@ def gru_backward(parts, w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
 
     w_hh      (3H, H), as PyTorch stores it
     active    (T,) int64 rows per step, as in the forward; reverse as in the forward
-    rec       (gates (T, N*3H), pre (T, N*4H)) recorded by gru_forward (pre holds W_hn h + b_hn)
+    rec       (gates (T, N*3H), hn (T, N*H)) recorded by gru_forward (hn: W_hn h_{t-1} + b_hn)
     h_prev    (T, N, H) the state each step read
     grads_in  (dL/dh_t from above (T, N, H), dL/dh_n (N, H))
     grads_out (dL/d(W_ih x + b_ih) (T, N*3H) zeroed, dL/d(W_hh h + b_hh) (T, N*3H) zeroed,
@@ -191,18 +186,18 @@ def gru_backward(parts, w_hh, active, reverse, rec, h_prev, grads_in, grads_out)
 
 
 @njit(**LEAF)
-def gru_grad_lanes(g_t, pre_t, dh, dhs_t, h_prev_t, dh_all_t, gi_t, gh_t, direct, b, q, width):
+def gru_grad_lanes(g_t, hn_t, dh, dhs_t, h_prev_t, dh_all_t, gi_t, gh_t, direct, b, q, width):
     """dL/d(W_ih x + b_ih), dL/d(W_hh h + b_hh) and the direct part of dL/dh_{t-1} of one row (q in
     the block, b in the batch) for the columns 0..width-1 of every gate (width a multiple of the
     lanes), a register of lanes at a time.
 
-    g_t, pre_t        the step's records of r | z | n and of the pre-activations (1-D, row b at b*3H, b*4H)
+    g_t, hn_t         the step's records of r | z | n and of W_hn h + b_hn (1-D, row b at b*3H, b*H)
     dh                (m, H) dL/dh_t from step t+1;  dhs_t (N, H) dL/dh_t from above
     h_prev_t          (N, H) h_{t-1};  dh_all_t (N, H) out: dL/dh_t in total
     gi_t, gh_t        out (1-D, row b at b*3H);  direct (m, H) out: z_t ⊙ dL/dh_t
     """
     H = dh.shape[1]
-    G, P = 3 * H, 4 * H
+    G = 3 * H
     L = lanes(dh)
     one = vsplat(typed_one(dh))
     for j in range(0, width, L):
@@ -217,7 +212,7 @@ def gru_grad_lanes(g_t, pre_t, dh, dhs_t, h_prev_t, dh_all_t, gi_t, gh_t, direct
         vstore(direct, q, j, vmul(d_h, z))
         # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
         d_an = vmul(d_n, vsub(one, vmul(n, n)))
-        d_r = vmul(d_an, vload1(pre_t, b * P + 3 * H + j))
+        d_r = vmul(d_an, vload1(hn_t, b * H + j))
         # r, z = σ(a): σ' = σ(1 − σ)
         d_ar = vmul(vmul(d_r, r), vsub(one, r))
         d_az = vmul(vmul(d_z, z), vsub(one, z))
@@ -233,12 +228,12 @@ def gru_grad_lanes(g_t, pre_t, dh, dhs_t, h_prev_t, dh_all_t, gi_t, gh_t, direct
 def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grads_out):
     """The backward time loop for batch rows lo..hi-1 (one thread's share, or the whole batch on one
     thread); the other arguments are ``gru_backward``'s."""
-    gates, pre = rec
+    gates, hn = rec
     dhs, dh_n = grads_in
     d_gi, d_gh, dh0, dh_all = grads_out
     T = active.shape[0]
     H = h_prev.shape[2]
-    G, P = 3 * H, 4 * H
+    G = 3 * H
     one = typed_one(dh_n)
     m = hi - lo
     dh = dh_n[lo:hi].copy()  # dL/dh_t carried back through time
@@ -248,7 +243,7 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
     # the columns done a register of lanes at a time: all but H mod lanes, where the rows are contiguous
     rows_contiguous = (dhs.strides[2] == dhs.itemsize and h_prev.strides[2] == h_prev.itemsize
                        and dh_all.strides[2] == dh_all.itemsize and gates.strides[1] == gates.itemsize
-                       and pre.strides[1] == pre.itemsize and d_gi.strides[1] == d_gi.itemsize
+                       and hn.strides[1] == hn.itemsize and d_gi.strides[1] == d_gi.itemsize
                        and d_gh.strides[1] == d_gh.itemsize)
     lanes_h = H - H % lanes(dh) if rows_contiguous else 0
     for s in range(T):
@@ -258,12 +253,12 @@ def gru_rows_backward(lo, hi, w_hh, active, reverse, rec, h_prev, grads_in, grad
             continue
         for q in range(n):
             # columns 0..lanes_h-1 of every gate, a register of lanes at a time
-            gru_grad_lanes(gates[t], pre[t], dh, dhs[t], h_prev[t], dh_all[t], d_gi[t], d_gh[t], direct,
+            gru_grad_lanes(gates[t], hn[t], dh, dhs[t], h_prev[t], dh_all[t], d_gi[t], d_gh[t], direct,
                            lo + q, q, lanes_h)
         for q in range(n if lanes_h < H else 0):
             b = lo + q
             gq = gates[t, b * G:(b + 1) * G]  # this row's r | z | n
-            hn_q = pre[t, b * P + 3 * H:(b + 1) * P]  # W_hn h_{t-1} + b_hn
+            hn_q = hn[t, b * H:(b + 1) * H]  # W_hn h_{t-1} + b_hn
             gi = d_gi[t, b * G:(b + 1) * G]
             gh = d_gh[t, b * G:(b + 1) * G]
             dhq = dh[q]

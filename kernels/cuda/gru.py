@@ -30,13 +30,13 @@ def forward_kernel(dt):
     def gru_steps(xp, w_hh, b_hh, active, reverse, w_shared, hs, h, rec):
         """Block b runs batch row b over all T steps (shapes as in ``gru_forward``;
         xp (T*N, 3H) = W_ih x_t + b_ih; w_hh = W_hh^T (H, 3H); h (N, H))."""
-        gates, pre = rec
+        gates, hn_rec = rec
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
         T = active.shape[0]
         N, H = h.shape
-        G, P = 3 * H, 4 * H  # widths of a row of gates and of pre
+        G = 3 * H  # width of a row of gates (of hn_rec: H)
         one = one_
         every_step = gates.shape[0] == T
         dyn = cuda.shared.array(0, dt)
@@ -59,14 +59,13 @@ def forward_kernel(dt):
                 if j < 2 * H:
                     # a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·
                     a = xp[t * N + b, j] + hh
-                    pre[r_, b * P + j] = a
                     # r_t, z_t = σ(a)
                     v = sigmoid(a, one)
                     gates[r_, b * G + j] = v
                     act[j] = v
                 else:
                     # W_hn h_{t-1} + b_hn, kept for n_t and for the backward pass
-                    pre[r_, b * P + H + j] = hh
+                    hn_rec[r_, b * H + j - 2 * H] = hh
                     hn_s[j - 2 * H] = hh
             cuda.syncthreads()
             for j in range(tid, H, nt):
@@ -74,7 +73,6 @@ def forward_kernel(dt):
                 z = act[H + j]
                 # n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
                 a_n = xp[t * N + b, 2 * H + j] + r * hn_s[j]
-                pre[r_, b * P + 2 * H + j] = a_n
                 n = math.tanh(a_n)
                 gates[r_, b * G + 2 * H + j] = n
                 # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}   (each thread reads and writes its own units)
@@ -99,9 +97,9 @@ def gru_forward(parts, x, weights, biases, active, reverse, hs, state, rec, stre
     reverse  run t = T-1 .. 0
     hs       (T, N, H)  out: h_t of every step
     state    (h (N, H),): in: h_0; out: h_n
-    rec      (gates (R, N*3H), pre (R, N*4H)): activated r|z|n, and pre-activations
-             r|z|n|(W_hn h_{t-1} + b_hn), row b at columns b*3H.. / b*4H..;
-             R = T records every step, R = 1 is a scratch area.
+    rec      (gates (R, N*3H), hn (R, N*H)): activated r|z|n, and W_hn h_{t-1} + b_hn (the one
+             pre-activation term the backward reads), row b at columns b*3H.. / b*H..;
+             R = T records every step, R = 1 is a scratch area. (A trace recomputes a_r, a_z, a_n.)
     Two launches on ``stream``: the input projection, then the whole recurrence.
     """
     w_ih, w_hh = weights
@@ -121,7 +119,7 @@ def backward_kernel(dt):
     @cuda.jit(**RECURRENCE_JIT)
     def gru_steps_back(w_hh, w_shared, active, reverse, rec, h_prev, grads_in, grads_out):
         """Block b runs batch row b backwards over all steps (shapes as in ``gru_backward``)."""
-        gates, pre = rec
+        gates, hn_rec = rec
         dhs, dh_n = grads_in
         d_gi, d_gh, dh0, dh_all = grads_out
         b = cuda.blockIdx.x
@@ -129,7 +127,7 @@ def backward_kernel(dt):
         nt = cuda.blockDim.x
         T = active.shape[0]
         H = dh_n.shape[1]
-        G, P = 3 * H, 4 * H
+        G = 3 * H
         one = one_
         dyn = cuda.shared.array(0, dt)
         dh_s = dyn[:H]  # dL/dh_t carried back through time
@@ -153,7 +151,7 @@ def backward_kernel(dt):
                 r = gates[t, b * G + j]
                 z = gates[t, b * G + H + j]
                 n_ = gates[t, b * G + 2 * H + j]
-                hn = pre[t, b * P + 3 * H + j]
+                hn = hn_rec[t, b * H + j]
                 # h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
                 d_n = d_h * (one - z)
                 d_z = d_h * (h_prev[t, b, j] - n_)
@@ -192,7 +190,7 @@ def gru_backward(parts, w_hh, active, reverse, rec, h_prev, grads_in, grads_out,
     parts     ignored (the CPU kernels' thread count); the grid is one block per batch row
     w_hh      (3H, H), as PyTorch stores it
     active    (T,) int64 rows per step, as in the forward; reverse as in the forward
-    rec       (gates (T, N*3H), pre (T, N*4H)) recorded by gru_forward (pre holds W_hn h + b_hn)
+    rec       (gates (T, N*3H), hn (T, N*H)) recorded by gru_forward (hn: W_hn h_{t-1} + b_hn)
     h_prev    (T, N, H) the state each step read
     grads_in  (dL/dh_t from above (T, N, H), dL/dh_n (N, H))
     grads_out (dL/d(W_ih x + b_ih) (T, N*3H) zeroed, dL/d(W_hh h + b_hh) (T, N*3H) zeroed,

@@ -1,6 +1,6 @@
 """Turn the buffers a forward filled (a ``LayerRun``) into a ``Trace``: no recomputation, except
-the LSTM's pre-activations (two products over all steps, when the trace is first read), which its
-forward does not keep (``_dispatch.PRE_RECOMPUTED``)."""
+the pre-activations a forward does not keep (``cell_kinds.CellKind.kept_pre``): the LSTM's four,
+the GRU's a_r, a_z and a_n (two products over all steps, when the trace is first read)."""
 from __future__ import annotations
 
 from typing import Any
@@ -159,8 +159,10 @@ def _build(run: LayerRun, config: dict, recorded: list[int], weights: dict, x0: 
             if dr.gates is not None:
                 arrays[key + "gates"] = _masked(dr.gates, invalid)
             pre = dr.pre
-            if pre.shape[0] != T:  # a one-step scratch: recompute every step's
-                pre = _preactivations(x, dr.hs, states[0][k][rows], valid, d == 1, weights[(layer, d)])
+            if pre.shape[0] != T or pre.shape[2] != KINDS[config["kind"]].pre_width * config["hidden_size"]:
+                # a one-step scratch, or the terms the backward reads: recompute every step's
+                h_prev = _previous_states(dr.hs, states[0][k][rows], valid, d == 1)
+                pre = _RECOMPUTE[config["kind"]](x, h_prev, weights[(layer, d)], dr.gates, pre)
             arrays[key + "pre"] = _masked(pre, invalid)
             if dr.cells is not None:
                 arrays[key + "c"] = _masked(dr.cells, invalid)
@@ -176,12 +178,11 @@ def _build(run: LayerRun, config: dict, recorded: list[int], weights: dict, x0: 
     return meta, arrays
 
 
-def _preactivations(x: np.ndarray, hs: np.ndarray, h0: np.ndarray, valid: np.ndarray, reverse: bool,
-                    weights: dict[str, np.ndarray]) -> np.ndarray:
-    """(T, n, G*H): a_t = W_ih x_t + b_ih + b_hh + W_hh h_{t-1} of every step, as the kernel summed
-    them, from the layer's input x (T, n, I), the states it wrote hs (T, n, P) and h_0 (n, P);
-    ``valid`` (T, n) which rows take each step (in reverse, a row starts where its next step is
-    not valid). Rows past a sequence's end hold no meaning (the caller masks them).
+def _previous_states(hs: np.ndarray, h0: np.ndarray, valid: np.ndarray, reverse: bool) -> np.ndarray:
+    """(T, n, P) h_{t-1} of every step (h_{t+1} in reverse) from the states a forward wrote, hs
+    (T, n, P), and h_0 (n, P); ``valid`` (T, n) which rows take each step (in reverse, a row starts
+    where its next step is not valid). Rows past a sequence's end hold no meaning (the caller masks
+    them).
 
     ``_dispatch.previous_states`` does the same from counts of active rows; a trace may keep rows
     in input order, which such counts cannot describe, hence the mask."""
@@ -189,13 +190,44 @@ def _preactivations(x: np.ndarray, hs: np.ndarray, h0: np.ndarray, valid: np.nda
         h_prev = np.concatenate([hs[1:], h0[None]], axis=0)
         starts = ~np.concatenate([valid[1:], np.zeros_like(valid[:1])], axis=0)
         h_prev[starts] = np.broadcast_to(h0, h_prev.shape)[starts]
-    else:
-        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+        return h_prev
+    return np.concatenate([h0[None], hs[:-1]], axis=0)
+
+
+def _lstm_preactivations(x: np.ndarray, h_prev: np.ndarray, weights: dict[str, np.ndarray],
+                         gates: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """(T, n, 4H): a_t = W_ih x_t + b_ih + b_hh + W_hh h_{t-1} of every step, as the kernel summed
+    them, from the layer's input x (T, n, I) and the states it read h_prev (T, n, P)."""
     pre = x @ weights["w_ih"].T
     if "b_ih" in weights:
         pre += weights["b_ih"] + weights["b_hh"]
     pre += h_prev @ weights["w_hh"].T
     return pre
+
+
+def _gru_preactivations(x: np.ndarray, h_prev: np.ndarray, weights: dict[str, np.ndarray],
+                        gates: np.ndarray, hn: np.ndarray) -> np.ndarray:
+    """(T, n, 4H): a_r | a_z | a_n | W_hn h_{t-1} + b_hn of every step, from the layer's input x
+    (T, n, I), the states it read h_prev (T, n, H), its gates r | z | n (T, n, 3H) and the
+    W_hn h_{t-1} + b_hn it kept (T, n, H):
+
+        a_r, a_z = W_i· x_t + b_i· + W_h· h_{t-1} + b_h·      a_n = W_in x_t + b_in + r_t ⊙ hn_t
+    """
+    H = hn.shape[2]
+    w_ih, w_hh = weights["w_ih"], weights["w_hh"]
+    pre = np.empty(hn.shape[:2] + (4 * H,), dtype=hn.dtype)
+    pre[..., :3 * H] = x @ w_ih.T
+    if "b_ih" in weights:
+        pre[..., :3 * H] += weights["b_ih"]
+        pre[..., :2 * H] += weights["b_hh"][:2 * H]
+    pre[..., :2 * H] += h_prev @ w_hh[:2 * H].T
+    pre[..., 2 * H:3 * H] += gates[..., :H] * hn
+    pre[..., 3 * H:] = hn
+    return pre
+
+
+#: how a trace makes the pre-activations a forward did not keep, by cell kind
+_RECOMPUTE = {"lstm": _lstm_preactivations, "gru": _gru_preactivations}
 
 
 def _split_result(kind: str, result: Any, cell: bool) -> tuple[Any, Any, Any]:
