@@ -15,6 +15,10 @@ traced column is traced_time / untraced_time of steprnn (target <= 1.2).
 torch sample (measured at LSTM (100, 64, 10, 32): steprnn's forward 0.71 ms alone, 1.0-1.1 ms for
 the first 4 ms after a torch call; with ``GOMP_SPINCOUNT=1000`` the penalty goes, but torch slows).
 
+The traced/untraced column is always timed interleaved (both sides are steprnn, and alternating
+samples keep the machine's slow and fast phases out of the ratio: timed in blocks, the same code
+read 1.05-1.6 at GRU (100, 32, 128, 256) between runs).
+
 ``--stat min`` takes each side's fastest sample instead: what the code does when nothing else
 competes for the cores. On a shared virtual machine the median of a call can be twice its
 minimum (measured here: a 1.2 ms BLAS product, median 2.2 ms), and the two sides need not be
@@ -237,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             t, s = interleaved(pair.torch_fb, pair.steprnn_fb, repeats, stat=stat, order=args.order)
             line += f"| {t:9.3f} {s:8.3f} {t / s:6.2f} "
         if "trace" in parts:
-            u, tr = interleaved(pair.steprnn_forward, pair.steprnn_traced, repeats, stat=stat, order=args.order)
+            # both sides steprnn: no other library's spinning workers to keep apart, so always
+            # alternated, which cancels this VM's slow and fast phases out of the ratio
+            u, tr = interleaved(pair.steprnn_forward, pair.steprnn_traced, repeats, stat=stat)
             line += f"| {tr / u:15.2f}"
         if size == FIXED:
             line += "   (fixed cost of one call)"
