@@ -26,11 +26,6 @@ from .cell_kinds import KINDS
 _BACKENDS: dict[str, ModuleType] = {}
 
 
-#: kinds whose recorded forward keeps fewer pre-activations than a Trace shows (``kept_pre``): a
-#: trace recomputes the rest (``trace.build``)
-PRE_RECOMPUTED = frozenset(name for name, k in KINDS.items() if k.kept_pre != k.pre_names)
-
-
 def previous_states(hs: np.ndarray, h0: np.ndarray, active: np.ndarray, reverse: bool) -> np.ndarray:
     """(T, N, W): the state each step read (h_{t-1}, or h_{t+1} in reverse; h_0 where a row starts)."""
     if not reverse:

@@ -197,7 +197,8 @@ def _previous_states(hs: np.ndarray, h0: np.ndarray, valid: np.ndarray, reverse:
 def _lstm_preactivations(x: np.ndarray, h_prev: np.ndarray, weights: dict[str, np.ndarray],
                          gates: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """(T, n, 4H): a_t = W_ih x_t + b_ih + b_hh + W_hh h_{t-1} of every step, as the kernel summed
-    them, from the layer's input x (T, n, I) and the states it read h_prev (T, n, P)."""
+    them, from the layer's input x (T, n, I) and the states it read h_prev (T, n, P) (the gates and
+    the kept pre-activations, none, are not needed: ``_RECOMPUTE``'s signature)."""
     pre = x @ weights["w_ih"].T
     if "b_ih" in weights:
         pre += weights["b_ih"] + weights["b_hh"]
@@ -221,7 +222,8 @@ def _gru_preactivations(x: np.ndarray, h_prev: np.ndarray, weights: dict[str, np
         pre[..., :3 * H] += weights["b_ih"]
         pre[..., :2 * H] += weights["b_hh"][:2 * H]
     pre[..., :2 * H] += h_prev @ w_hh[:2 * H].T
-    pre[..., 2 * H:3 * H] += gates[..., :H] * hn
+    with np.errstate(all="ignore"):  # steps a padded row does not take hold whatever was there (masked later)
+        pre[..., 2 * H:3 * H] += gates[..., :H] * hn
     pre[..., 3 * H:] = hn
     return pre
 
