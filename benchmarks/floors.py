@@ -35,14 +35,12 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from steprnn.cell_kinds import KINDS
 from steprnn.kernels.cpu import lstm, tiles
 from steprnn.kernels.cpu.options import JIT
 from steprnn.kernels.cpu.threads import kernel_launch
 
 from issue_sizes import SIZES, Pair, interleaved
-
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
 
 @njit(**JIT)
 def _tile_in_l1(out, v, wp, reps):
@@ -93,7 +91,7 @@ def gemm_rates(repeats: int, threads: int) -> tuple[list[str], float]:
     lines = [f"{'product (M, K) @ (K, N)':30s} {'torch.mm':>9s} {'np.dot':>9s} {'tiles 1t':>9s} {'tiles all':>9s}"]
     shapes: list[tuple[str, int, int, int]] = []
     for kind, T, B, I, H in SIZES:
-        G = _GATES[kind] * H
+        G = KINDS[kind].rows_per_unit * H
         shapes.append((f"{kind} {H}: proj", T * B, I, G))
         shapes.append((f"{kind} {H}: W_hh, B={B}", B, H, G))
     seen = set()
